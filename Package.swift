@@ -1,0 +1,43 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers (each imports only those below it):
+//   conformance (CLI)
+//   Checker | Proofs | Recorder
+//   VirtqueueModel | VhostModel | TraceFormat
+//   VirtioProtocol (constants, layouts, rule catalogue)
+let package = Package(
+    name: "conformance",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "conformance", targets: ["conformance"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "VirtioProtocol"),
+        .target(name: "VirtqueueModel", dependencies: ["VirtioProtocol"]),
+        .target(name: "VhostModel", dependencies: ["VirtioProtocol"]),
+        .target(name: "TraceFormat", dependencies: ["VirtioProtocol"]),
+        .target(name: "Checker", dependencies: ["VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat"]),
+        .systemLibrary(name: "CZ3", pkgConfig: "z3", providers: [.apt(["libz3-dev"])]),
+        .target(name: "Proofs", dependencies: ["CZ3", "VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat"]),
+        .target(name: "CSupport"),
+        .target(name: "Recorder", dependencies: ["CSupport", "VirtioProtocol", "TraceFormat", "Checker"]),
+        .executableTarget(
+            name: "conformance",
+            dependencies: [
+                "VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat", "Checker", "Proofs", "Recorder",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "VirtqueueModelTests", dependencies: ["VirtqueueModel"]),
+        .testTarget(name: "VhostModelTests", dependencies: ["VhostModel"]),
+        .testTarget(name: "TraceFormatTests", dependencies: ["TraceFormat"]),
+        .testTarget(name: "CheckerTests", dependencies: ["Checker", "TraceFormat", "VirtqueueModel"]),
+        .testTarget(name: "ProofsTests", dependencies: ["Proofs", "Checker", "TraceFormat"]),
+        .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Checker", "TraceFormat"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,1 @@
+// Proofs: see README.

@@ -1,0 +1,190 @@
+/// Every event kind of trace format v1, with the meaning of each payload slot.
+/// The field table below is the single definition used by the binary codec, the text form
+/// and the format documentation.
+public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
+    // Control plane: `aux` holds the result as a signed 16-bit value (0 or -errno).
+    case setOwner = 0x01
+    case resetOwner = 0x02
+    case setFeatures = 0x03
+    case setProtocolFeatures = 0x04
+    case getQueueNum = 0x05
+    case setMemTable = 0x06
+    case setVringNum = 0x07
+    case setVringAddr = 0x08
+    case setVringBase = 0x09
+    case getVringBase = 0x0A
+    case setVringKick = 0x0B
+    case setVringCall = 0x0C
+    case setVringEnable = 0x0D
+    case newWorker = 0x0E
+    case freeWorker = 0x0F
+    case attachVringWorker = 0x10
+    case setBackend = 0x11
+    case mqPairsSet = 0x12
+    case mqPairsAck = 0x13
+    // Driver actions.
+    case desc = 0x20
+    case indirectDesc = 0x21
+    case availEntry = 0x22
+    case availIdx = 0x23
+    case kick = 0x24
+    case availFlags = 0x25
+    case usedEvent = 0x26
+    // Device actions.
+    case availRead = 0x30
+    case usedEntry = 0x31
+    case usedIdx = 0x32
+    case interrupt = 0x33
+    case usedFlags = 0x34
+    case availEvent = 0x35
+    // Worker scheduling.
+    case serviceBegin = 0x40
+    case serviceEnd = 0x41
+
+    public enum Plane: String, Sendable { case control, driver, device, worker }
+
+    public var plane: Plane {
+        switch rawValue {
+        case 0x01...0x1F: return .control
+        case 0x20...0x2F: return .driver
+        case 0x30...0x3F: return .device
+        default: return .worker
+        }
+    }
+
+    /// Text-form name.
+    public var name: String {
+        switch self {
+        case .setOwner: return "set_owner"
+        case .resetOwner: return "reset_owner"
+        case .setFeatures: return "set_features"
+        case .setProtocolFeatures: return "set_protocol_features"
+        case .getQueueNum: return "get_queue_num"
+        case .setMemTable: return "set_mem_table"
+        case .setVringNum: return "set_vring_num"
+        case .setVringAddr: return "set_vring_addr"
+        case .setVringBase: return "set_vring_base"
+        case .getVringBase: return "get_vring_base"
+        case .setVringKick: return "set_vring_kick"
+        case .setVringCall: return "set_vring_call"
+        case .setVringEnable: return "set_vring_enable"
+        case .newWorker: return "new_worker"
+        case .freeWorker: return "free_worker"
+        case .attachVringWorker: return "attach_vring_worker"
+        case .setBackend: return "set_backend"
+        case .mqPairsSet: return "mq_pairs_set"
+        case .mqPairsAck: return "mq_pairs_ack"
+        case .desc: return "desc"
+        case .indirectDesc: return "indirect_desc"
+        case .availEntry: return "avail_entry"
+        case .availIdx: return "avail_idx"
+        case .kick: return "kick"
+        case .availFlags: return "avail_flags"
+        case .usedEvent: return "used_event"
+        case .availRead: return "avail_read"
+        case .usedEntry: return "used_entry"
+        case .usedIdx: return "used_idx"
+        case .interrupt: return "interrupt"
+        case .usedFlags: return "used_flags"
+        case .availEvent: return "avail_event"
+        case .serviceBegin: return "service_begin"
+        case .serviceEnd: return "service_end"
+        }
+    }
+
+    public var description: String { name }
+
+    public static let byName: [String: EventKind] = Dictionary(uniqueKeysWithValues: allCases.map { ($0.name, $0) })
+
+    /// Whether the event must name a virtqueue (`vq` < queue count), may name one, or must not.
+    public enum VQUse: Sendable { case required, optional, none }
+
+    public var vqUse: VQUse {
+        switch self {
+        case .setOwner, .resetOwner, .setFeatures, .setProtocolFeatures, .getQueueNum, .setMemTable,
+             .newWorker, .freeWorker, .mqPairsSet, .mqPairsAck:
+            return .none
+        default:
+            return .required
+        }
+    }
+
+    /// Whether the `worker` field is meaningful (device and worker events); otherwise it must be 0xFFFF.
+    public var hasWorker: Bool { plane == .device || plane == .worker }
+
+    /// The named payload fields, in text-form order.
+    public var fields: [Field] {
+        switch self {
+        case .setOwner: return [.result, Field("workers", .p0, note: "worker count passed to SET_OWNER; 0 = legacy call without an argument")]
+        case .resetOwner: return [.result]
+        case .setFeatures: return [.result, Field("features", .p0, hex: true, note: "virtio feature bits")]
+        case .setProtocolFeatures: return [.result, Field("features", .p0, hex: true, note: "vhost-user protocol feature bits")]
+        case .getQueueNum: return [.result, Field("num", .p0, width: 16, note: "queue count the back-end reported")]
+        case .setMemTable: return [.result, Field("regions", .p0, note: "number of memory regions")]
+        case .setVringNum: return [.result, Field("num", .p0, width: 32, note: "queue size")]
+        case .setVringAddr: return [.result, Field("desc", .p0, hex: true, note: "descriptor table address"),
+                                    Field("avail", .p1, hex: true, note: "available ring address"),
+                                    Field("used", .p2, hex: true, note: "used ring address")]
+        case .setVringBase: return [.result, Field("base", .p0, width: 16, note: "next avail index the device will read")]
+        case .getVringBase: return [.result, Field("base", .p0, width: 16, note: "index returned; the ring is stopped")]
+        case .setVringKick, .setVringCall: return [.result, Field("fd", .p0, note: "file descriptor number, or 0x100 bit set for no fd")]
+        case .setVringEnable: return [.result, Field("enable", .p0, width: 1, note: "1 enables, 0 disables")]
+        case .newWorker: return [.result, Field("id", .p0, note: "worker id returned")]
+        case .freeWorker: return [.result, Field("id", .p0, note: "worker id to free")]
+        case .attachVringWorker: return [.result, Field("id", .p0, note: "worker id to attach to vq")]
+        case .setBackend: return [.result, Field("fd", .p0, note: "tap fd; 0xFFFFFFFFFFFFFFFF detaches (stops the ring)")]
+        case .mqPairsSet: return [Field("pairs", .p0, width: 16, note: "virtqueue_pairs the driver asked for (command made available)")]
+        case .mqPairsAck: return [Field("ack", .p0, width: 8, note: "ack byte the device wrote (0 OK, 1 ERR)")]
+        case .desc: return [Field("idx", .aux, note: "descriptor table index")] + Field.descriptor
+        case .indirectDesc: return [Field("idx", .aux, note: "entry index within the indirect table"),
+                                    Field("parent", .p2, width: 16, note: "index of the main-table descriptor whose INDIRECT buffer is this table")] + Field.descriptor
+        case .availEntry: return [Field("pos", .p0, width: 16, note: "free-running avail index of the entry (slot = pos mod N)"),
+                                  Field("head", .aux, note: "chain head descriptor index")]
+        case .availIdx: return [Field("idx", .p0, width: 16, note: "new avail.idx")]
+        case .kick, .interrupt: return []
+        case .availFlags: return [Field("flags", .p0, width: 16, note: "avail.flags (1 = NO_INTERRUPT)")]
+        case .usedEvent: return [Field("idx", .p0, width: 16, note: "used_event value the driver wrote")]
+        case .availRead: return [Field("pos", .p0, width: 16, note: "free-running avail index the device read"),
+                                 Field("head", .aux, note: "head index it found there")]
+        case .usedEntry: return [Field("pos", .p0, width: 16, note: "free-running used index of the element (slot = pos mod N)"),
+                                 Field("id", .p1, width: 32, note: "head of the completed chain"),
+                                 Field("len", .p2, width: 32, note: "bytes written into the device-writable part")]
+        case .usedIdx: return [Field("idx", .p0, width: 16, note: "new used.idx")]
+        case .usedFlags: return [Field("flags", .p0, width: 16, note: "used.flags (1 = NO_NOTIFY)")]
+        case .availEvent: return [Field("idx", .p0, width: 16, note: "avail_event value the device wrote")]
+        case .serviceBegin, .serviceEnd: return []
+        }
+    }
+}
+
+/// One named payload field and where it lives in the event.
+public struct Field: Sendable {
+    public enum Slot: Sendable, Equatable {
+        case aux            // bytes 6..7
+        case resultAux      // bytes 6..7 as Int16
+        case p0, p1, p2     // bytes 16..23, 24..31, 32..39
+        case descLen        // p1 bits 0..31
+        case descFlags      // p1 bits 32..47
+        case descNext       // p1 bits 48..63
+    }
+    public let name: String
+    public let slot: Slot
+    public let hex: Bool
+    public let note: String
+    /// Significant bits for p0/p1/p2 fields; higher bits must be zero.
+    public let width: Int
+
+    public init(_ name: String, _ slot: Slot, hex: Bool = false, width: Int = 64, note: String) {
+        self.name = name; self.slot = slot; self.hex = hex; self.width = width; self.note = note
+    }
+
+    public var mask: UInt64 { width >= 64 ? .max : (1 << UInt64(width)) - 1 }
+
+    public static let result = Field("result", .resultAux, note: "0 on success or a negative errno (e.g. -16 = EBUSY)")
+    public static let descriptor: [Field] = [
+        Field("addr", .p0, hex: true, note: "buffer guest address"),
+        Field("len", .descLen, note: "buffer length in bytes"),
+        Field("flags", .descFlags, note: "NEXT=1, WRITE=2, INDIRECT=4"),
+        Field("next", .descNext, note: "next descriptor index when NEXT is set"),
+    ]
+}

@@ -1,0 +1,162 @@
+import VirtioProtocol
+
+/// One trace event: 40 bytes on disk. Fixed fields plus a 24-byte payload whose meaning
+/// depends on `kind` (see `EventKind.fields`).
+public struct TraceEvent: Equatable, Sendable {
+    public static let size = 40
+    /// `vq` or `worker` value meaning "none".
+    public static let none: UInt16 = 0xFFFF
+
+    public struct Flags: OptionSet, Sendable, Hashable {
+        public let rawValue: UInt8
+        public init(rawValue: UInt8) { self.rawValue = rawValue }
+        /// Reconstructed by polling memory: the value was observed, possibly after later writes
+        /// merged with it, and intermediate values may be missing.
+        public static let sampled = Flags(rawValue: 1)
+        public static let known: Flags = [.sampled]
+    }
+
+    public var kind: EventKind
+    public var flags: Flags
+    public var vq: UInt16
+    public var worker: UInt16
+    public var aux: UInt16
+    public var timestamp: UInt64
+    public var p0: UInt64
+    public var p1: UInt64
+    public var p2: UInt64
+
+    public init(_ kind: EventKind, vq: UInt16 = TraceEvent.none, worker: UInt16 = TraceEvent.none,
+                aux: UInt16 = 0, timestamp: UInt64 = 0, p0: UInt64 = 0, p1: UInt64 = 0, p2: UInt64 = 0,
+                flags: Flags = []) {
+        self.kind = kind; self.flags = flags; self.vq = vq; self.worker = worker; self.aux = aux
+        self.timestamp = timestamp; self.p0 = p0; self.p1 = p1; self.p2 = p2
+    }
+
+    public var isSampled: Bool { flags.contains(.sampled) }
+
+    // MARK: typed views (names follow `EventKind.fields`)
+
+    /// Control-plane result: 0 or -errno.
+    public var result: Int16 { Int16(bitPattern: aux) }
+    public var succeeded: Bool { result == 0 }
+
+    public var descAddr: UInt64 { p0 }
+    public var descLen: UInt32 { UInt32(truncatingIfNeeded: p1) }
+    public var descFlags: SplitRing.DescFlags { SplitRing.DescFlags(rawValue: UInt16(truncatingIfNeeded: p1 >> 32)) }
+    public var descNext: UInt16 { UInt16(truncatingIfNeeded: p1 >> 48) }
+
+    public static func packDesc(len: UInt32, flags: UInt16, next: UInt16) -> UInt64 {
+        UInt64(len) | UInt64(flags) << 32 | UInt64(next) << 48
+    }
+
+    // MARK: constructors for the common events
+
+    public static func control(_ kind: EventKind, vq: UInt16 = none, value: UInt64 = 0, result: Int16 = 0, t: UInt64 = 0) -> TraceEvent {
+        TraceEvent(kind, vq: vq, aux: UInt16(bitPattern: result), timestamp: t, p0: value)
+    }
+    public static func desc(vq: UInt16, index: UInt16, addr: UInt64, len: UInt32, flags: SplitRing.DescFlags = [], next: UInt16 = 0, t: UInt64 = 0) -> TraceEvent {
+        TraceEvent(.desc, vq: vq, aux: index, timestamp: t, p0: addr, p1: packDesc(len: len, flags: flags.rawValue, next: next))
+    }
+    public static func indirectDesc(vq: UInt16, parent: UInt16, index: UInt16, addr: UInt64, len: UInt32, flags: SplitRing.DescFlags = [], next: UInt16 = 0, t: UInt64 = 0) -> TraceEvent {
+        TraceEvent(.indirectDesc, vq: vq, aux: index, timestamp: t, p0: addr, p1: packDesc(len: len, flags: flags.rawValue, next: next), p2: UInt64(parent))
+    }
+    public static func availEntry(vq: UInt16, pos: UInt16, head: UInt16, t: UInt64 = 0) -> TraceEvent {
+        TraceEvent(.availEntry, vq: vq, aux: head, timestamp: t, p0: UInt64(pos))
+    }
+    public static func availIdx(vq: UInt16, idx: UInt16, t: UInt64 = 0) -> TraceEvent {
+        TraceEvent(.availIdx, vq: vq, timestamp: t, p0: UInt64(idx))
+    }
+    public static func availRead(vq: UInt16, worker: UInt16 = none, pos: UInt16, head: UInt16, t: UInt64 = 0) -> TraceEvent {
+        TraceEvent(.availRead, vq: vq, worker: worker, aux: head, timestamp: t, p0: UInt64(pos))
+    }
+    public static func usedEntry(vq: UInt16, worker: UInt16 = none, pos: UInt16, id: UInt32, len: UInt32, t: UInt64 = 0) -> TraceEvent {
+        TraceEvent(.usedEntry, vq: vq, worker: worker, timestamp: t, p0: UInt64(pos), p1: UInt64(id), p2: UInt64(len))
+    }
+    public static func usedIdx(vq: UInt16, worker: UInt16 = none, idx: UInt16, t: UInt64 = 0) -> TraceEvent {
+        TraceEvent(.usedIdx, vq: vq, worker: worker, timestamp: t, p0: UInt64(idx))
+    }
+    public static func simple(_ kind: EventKind, vq: UInt16, worker: UInt16 = none, value: UInt64 = 0, t: UInt64 = 0) -> TraceEvent {
+        TraceEvent(kind, vq: vq, worker: worker, timestamp: t, p0: value)
+    }
+}
+
+// MARK: binary codec
+
+extension TraceEvent {
+    /// Bits of p0/p1/p2/aux that carry a named field; the rest must be zero.
+    static func usedMasks(_ kind: EventKind) -> (aux: Bool, p0: UInt64, p1: UInt64, p2: UInt64) {
+        var aux = false, p0: UInt64 = 0, p1: UInt64 = 0, p2: UInt64 = 0
+        for f in kind.fields {
+            switch f.slot {
+            case .aux, .resultAux: aux = true
+            case .p0: p0 = f.mask
+            case .p1: p1 = f.mask
+            case .p2: p2 = f.mask
+            case .descLen: p1 |= 0xFFFF_FFFF
+            case .descFlags: p1 |= 0xFFFF << 32
+            case .descNext: p1 |= 0xFFFF << 48
+            }
+        }
+        return (aux, p0, p1, p2)
+    }
+
+    /// Per-kind masks, computed once.
+    static let masks: [(aux: Bool, p0: UInt64, p1: UInt64, p2: UInt64)?] = {
+        var m = [(aux: Bool, p0: UInt64, p1: UInt64, p2: UInt64)?](repeating: nil, count: 256)
+        for k in EventKind.allCases { m[Int(k.rawValue)] = usedMasks(k) }
+        return m
+    }()
+
+    public func encode(into out: inout [UInt8]) {
+        out.append(kind.rawValue)
+        out.append(flags.rawValue)
+        out.appendLE(vq)
+        out.appendLE(worker)
+        out.appendLE(aux)
+        out.appendLE(timestamp)
+        out.appendLE(p0)
+        out.appendLE(p1)
+        out.appendLE(p2)
+    }
+
+    /// Decodes and validates one event from `raw` (exactly `size` bytes at `offset` in the file).
+    static func decode(_ raw: UnsafeRawBufferPointer, offset: UInt64, queueCount: Int) throws -> TraceEvent {
+        let k = raw[0]
+        guard let kind = EventKind(rawValue: k) else {
+            throw TraceError(offset: offset, "unknown event kind 0x\(String(k, radix: 16))")
+        }
+        let flags = Flags(rawValue: raw[1])
+        guard Flags.known.isSuperset(of: flags) else {
+            throw TraceError(offset: offset + 1, "unknown event flags 0x\(String(raw[1], radix: 16)) on \(kind.name)")
+        }
+        let vq = raw.loadUnaligned(fromByteOffset: 2, as: UInt16.self).littleEndian
+        let worker = raw.loadUnaligned(fromByteOffset: 4, as: UInt16.self).littleEndian
+        let aux = raw.loadUnaligned(fromByteOffset: 6, as: UInt16.self).littleEndian
+        let ts = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self).littleEndian
+        let p0 = raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self).littleEndian
+        let p1 = raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self).littleEndian
+        let p2 = raw.loadUnaligned(fromByteOffset: 32, as: UInt64.self).littleEndian
+        switch kind.vqUse {
+        case .required:
+            guard Int(vq) < queueCount else {
+                throw TraceError(offset: offset + 2, "\(kind.name): vq \(vq) out of range (trace has \(queueCount) queues)")
+            }
+        case .optional:
+            guard vq == none || Int(vq) < queueCount else {
+                throw TraceError(offset: offset + 2, "\(kind.name): vq \(vq) out of range (trace has \(queueCount) queues)")
+            }
+        case .none:
+            guard vq == none else { throw TraceError(offset: offset + 2, "\(kind.name) is device-wide: vq must be 0xFFFF, found \(vq)") }
+        }
+        if !kind.hasWorker && worker != none {
+            throw TraceError(offset: offset + 4, "\(kind.name) is not a worker action: worker must be 0xFFFF, found \(worker)")
+        }
+        let m = masks[Int(k)]!
+        if !m.aux && aux != 0 { throw TraceError(offset: offset + 6, "\(kind.name): unused field aux must be 0") }
+        if p0 & ~m.p0 != 0 { throw TraceError(offset: offset + 16, "\(kind.name): unused payload bits set in p0") }
+        if p1 & ~m.p1 != 0 { throw TraceError(offset: offset + 24, "\(kind.name): unused payload bits set in p1") }
+        if p2 & ~m.p2 != 0 { throw TraceError(offset: offset + 32, "\(kind.name): unused payload bits set in p2") }
+        return TraceEvent(kind, vq: vq, worker: worker, aux: aux, timestamp: ts, p0: p0, p1: p1, p2: p2, flags: flags)
+    }
+}

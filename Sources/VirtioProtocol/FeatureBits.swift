@@ -1,0 +1,29 @@
+/// Virtio feature bits used by the model. Source: virtio 1.x "Reserved Feature Bits",
+/// "Device Types / Network Device / Feature bits"; vhost-user `VHOST_USER_F_PROTOCOL_FEATURES`.
+public enum FeatureBit: UInt8, CaseIterable, Sendable {
+    case netCtrlVQ = 17          // VIRTIO_NET_F_CTRL_VQ
+    case netMQ = 22              // VIRTIO_NET_F_MQ
+    case indirectDesc = 28       // VIRTIO_F_INDIRECT_DESC / VIRTIO_RING_F_INDIRECT_DESC
+    case eventIdx = 29           // VIRTIO_F_EVENT_IDX / VIRTIO_RING_F_EVENT_IDX
+    case protocolFeatures = 30   // VHOST_USER_F_PROTOCOL_FEATURES (reused legacy bit)
+    case version1 = 32           // VIRTIO_F_VERSION_1
+    case ringPacked = 34         // VIRTIO_F_RING_PACKED
+    case inOrder = 35            // VIRTIO_F_IN_ORDER
+
+    public var mask: UInt64 { 1 << UInt64(rawValue) }
+}
+
+/// A negotiated feature word.
+public struct Features: Sendable, Hashable {
+    public var bits: UInt64
+    public init(_ bits: UInt64 = 0) { self.bits = bits }
+    public init(_ list: [FeatureBit]) { self.bits = list.reduce(0) { $0 | $1.mask } }
+    public func has(_ bit: FeatureBit) -> Bool { bits & bit.mask != 0 }
+}
+
+/// vhost-user protocol feature bits (`VHOST_USER_PROTOCOL_F_*`) the model cares about.
+public enum ProtocolFeatureBit: UInt8, Sendable {
+    case mq = 0
+    case replyAck = 3
+    public var mask: UInt64 { 1 << UInt64(rawValue) }
+}

@@ -1,0 +1,197 @@
+/// The rule catalogue: the one definition of every rule the checker enforces.
+/// `Specs/rules.md` is generated from this table (`conformance rules --format markdown`)
+/// and a test keeps the two identical.
+///
+/// Spec references cite virtio 1.x sections by title (numbers differ between spec versions),
+/// Linux uapi/kernel files by path and function, and the seed RFC by byte offset into
+/// `seed/000_dc5a8c7897c2114d.txt` (the seed is a single line, so a line number would say nothing).
+public enum RuleID: String, CaseIterable, Sendable, Codable, Comparable {
+    // Split virtqueue: sizes, indices, ownership.
+    case vqSize = "VQ-SIZE"
+    case vqInflight = "VQ-INFLIGHT"
+    case vqAvailRead = "VQ-AVAIL-READ"
+    case vqUsedId = "VQ-USED-ID"
+    case vqUsedIdx = "VQ-USED-IDX"
+    case vqDriverOwnership = "VQ-DRIVER-OWNERSHIP"
+    // Descriptor chains.
+    case vqDescIndex = "VQ-DESC-INDEX"
+    case vqChainLoop = "VQ-CHAIN-LOOP"
+    case vqChainOrder = "VQ-CHAIN-ORDER"
+    case vqIndirectFeature = "VQ-INDIRECT-FEATURE"
+    case vqIndirectNext = "VQ-INDIRECT-NEXT"
+    case vqIndirectNested = "VQ-INDIRECT-NESTED"
+    case vqIndirectLen = "VQ-INDIRECT-LEN"
+    case vqUsedLen = "VQ-USED-LEN"
+    // Notifications.
+    case vqInterruptMissed = "VQ-INTERRUPT-MISSED"
+    // Workers and mapping.
+    case vhostSingleConsumer = "VHOST-SINGLE-CONSUMER"
+    case vhostMapping = "VHOST-MAPPING"
+    case vhostWorkerLifecycle = "VHOST-WORKER-LIFECYCLE"
+    // Ownership of the vhost device.
+    case vhostOwnerFirst = "VHOST-OWNER-FIRST"
+    case vhostOwnerTwice = "VHOST-OWNER-TWICE"
+    case vhostOwnerCompat = "VHOST-OWNER-COMPAT"
+    // Ring lifecycle.
+    case vhostRingNotReady = "VHOST-RING-NOT-READY"
+    case vhostRingStopped = "VHOST-RING-STOPPED"
+    // virtio-net multiqueue.
+    case netTxqInactive = "NET-TXQ-INACTIVE"
+    case netRxqInactive = "NET-RXQ-INACTIVE"
+    case netMQPairsRange = "NET-MQ-PAIRS-RANGE"
+
+    public static func < (a: RuleID, b: RuleID) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+
+    public var rule: Rule { Rule.catalogue[self]! }
+}
+
+public struct Rule: Sendable {
+    public let id: RuleID
+    /// Where the requirement comes from.
+    public let specRef: String
+    /// The requirement in one sentence.
+    public let statement: String
+    /// The Z3 property that proves the model side of this rule, or why there is none.
+    public let proof: String
+    /// How the rule behaves on sampled (polled) traces, where intermediate values may be missing.
+    public let sampling: String
+
+    public static let seedFile = "seed/000_dc5a8c7897c2114d.txt"
+
+    public static let all: [Rule] = [
+        Rule(id: .vqSize,
+             specRef: "virtio 1.x \"Split Virtqueues\" (Queue Size); drivers/vhost/vhost.c vhost_vring_set_num",
+             statement: "A split queue's size is a power of two between 1 and 32768.",
+             proof: "ring-ownership (N ranges over every power of two <= 32768)",
+             sampling: "unaffected"),
+        Rule(id: .vqInflight,
+             specRef: "virtio 1.x \"Split Virtqueues\" (queue size bounds outstanding buffers); \"The Virtqueue Available Ring\"",
+             statement: "The driver never has more than queue-size buffers outstanding: (avail.idx - used.idx) mod 2^16 <= N.",
+             proof: "ring-ownership",
+             sampling: "checked only at used observations against the avail index observed before them, which under-estimates in-flight, so no false positive"),
+        Rule(id: .vqAvailRead,
+             specRef: "virtio 1.x \"Updating idx\"; drivers/vhost/vhost.c vhost_get_vq_desc (last_avail_idx != avail_idx)",
+             statement: "The device reads available entries in order and never at or past the avail index the driver has published.",
+             proof: "ring-ownership (device index between used and avail)",
+             sampling: "not checked: a polling recorder cannot see the device read the avail ring"),
+        Rule(id: .vqUsedId,
+             specRef: "virtio 1.x \"The Virtqueue Used Ring\" (id is the head of the used descriptor chain)",
+             statement: "Every used element names the head of a chain the device currently owns; no chain is completed twice or without being made available.",
+             proof: "ring-ownership (each descriptor has exactly one owner)",
+             sampling: "an unknown id is held until the next avail observation, since the recorder may have seen the completion before the exposure"),
+        Rule(id: .vqUsedIdx,
+             specRef: "virtio 1.x \"The Virtqueue Used Ring\" (len and ring entry are written before used.idx is updated)",
+             statement: "The device publishes a used index only over used elements it has written.",
+             proof: "ring-ownership (used never passes the device's next index)",
+             sampling: "unaffected: a sampled used index is published together with the elements it covers"),
+        Rule(id: .vqDriverOwnership,
+             specRef: "virtio 1.x \"Updating idx\" (device may access exposed chains at once); \"The Virtqueue Available Ring\" (no way to unexpose)",
+             statement: "The driver never changes or re-exposes a descriptor (or an indirect table entry) while the device owns it.",
+             proof: "ring-ownership (each descriptor has exactly one owner)",
+             sampling: "a sampled re-exposure is accepted when the matching completion appears before the next avail observation"),
+        Rule(id: .vqDescIndex,
+             specRef: "virtio 1.x \"The Virtqueue Descriptor Table\"; drivers/vhost/vhost.c vhost_get_vq_desc (head/next >= num: -EINVAL)",
+             statement: "A head or next index is below the queue size (or the indirect table's entry count).",
+             proof: "none: a bounds check on one value, nothing to prove inductively",
+             sampling: "unaffected"),
+        Rule(id: .vqChainLoop,
+             specRef: "virtio 1.x \"The Virtqueue Descriptor Table\" (chains no longer than the queue size); drivers/vhost/vhost.c \"Loop detected\"",
+             statement: "A descriptor chain visits at most queue-size descriptors (indirect: len/16), so it has no loop.",
+             proof: "none: checked by bounded walk; termination of the walk is by construction",
+             sampling: "unaffected"),
+        Rule(id: .vqChainOrder,
+             specRef: "virtio 1.x \"Message Framing\" (device-writable after device-readable); drivers/vhost/vhost.c \"Descriptor has out after in\"",
+             statement: "In a chain, including inside indirect tables, no device-readable descriptor follows a device-writable one.",
+             proof: "none: a property of one chain, checked directly",
+             sampling: "unaffected"),
+        Rule(id: .vqIndirectFeature,
+             specRef: "virtio 1.x \"Indirect Descriptors\" (driver MUST NOT set INDIRECT unless VIRTIO_F_INDIRECT_DESC was negotiated)",
+             statement: "A descriptor carries INDIRECT only if feature 28 (INDIRECT_DESC) was negotiated.",
+             proof: "none: a feature-bit test",
+             sampling: "unaffected"),
+        Rule(id: .vqIndirectNext,
+             specRef: "virtio 1.x \"Indirect Descriptors\" (MUST NOT set both INDIRECT and NEXT)",
+             statement: "No descriptor carries both INDIRECT and NEXT.",
+             proof: "none: a flag test",
+             sampling: "unaffected"),
+        Rule(id: .vqIndirectNested,
+             specRef: "virtio 1.x \"Indirect Descriptors\" (MUST NOT set INDIRECT within an indirect table); vhost.c get_indirect \"Nested indirect descriptor\"",
+             statement: "An indirect table contains no INDIRECT descriptor.",
+             proof: "none: a flag test",
+             sampling: "unaffected"),
+        Rule(id: .vqIndirectLen,
+             specRef: "virtio 1.x \"Indirect Descriptors\" (table holds len/16 descriptors); vhost.c get_indirect (len % 16: -EINVAL, > 65536 entries: -E2BIG)",
+             statement: "An indirect descriptor's length is a non-zero multiple of 16 and covers at most 65536 entries.",
+             proof: "none: an arithmetic test on one field",
+             sampling: "unaffected"),
+        Rule(id: .vqUsedLen,
+             specRef: "virtio 1.x \"The Virtqueue Used Ring\" (len = bytes written into the device-writable part)",
+             statement: "A used element's len is at most the total length of the chain's device-writable descriptors.",
+             proof: "none: a per-completion arithmetic test",
+             sampling: "unaffected"),
+        Rule(id: .vqInterruptMissed,
+             specRef: "virtio 1.x \"Used Buffer Notification Suppression\"; uapi linux/virtio_ring.h vring_need_event",
+             statement: "When the driver asked for it (avail.flags == 0, or with EVENT_IDX when need_event(used_event, new, signalled) holds) the device interrupts before it ends the service pass.",
+             proof: "need-event (the window characterisation the check relies on)",
+             sampling: "checked only at worker service ends; a sampled trace has none, so it is not checked there"),
+        Rule(id: .vhostSingleConsumer,
+             specRef: "drivers/vhost/vhost.c (one worker per vq: vq->worker); seed @1642 \"Working of vhost threads\"",
+             statement: "At most one worker services a virtqueue at any time.",
+             proof: "mapping-single-consumer",
+             sampling: "unaffected (needs worker events, which a recorder does not have)"),
+        Rule(id: .vhostMapping,
+             specRef: "seed @1694 \"vhost-0: handles RX vhost-1: handles TX[0] ...\"; uapi linux/vhost.h VHOST_ATTACH_VRING_WORKER; drivers/vhost/net.c (2 vqs per device)",
+             statement: "The worker serving a virtqueue is the one the profile assigns (rev1/rev2: vq mod W; upstream: the pair's own worker; 6.5 workers: the attached one).",
+             proof: "mapping-total, mapping-range, mapping-balance, mapping-seed-table",
+             sampling: "unaffected (needs worker events)"),
+        Rule(id: .vhostWorkerLifecycle,
+             specRef: "uapi linux/vhost.h VHOST_NEW_WORKER/VHOST_FREE_WORKER/VHOST_ATTACH_VRING_WORKER; vhost.c vhost_free_worker (-EBUSY), vhost_vq_attach_worker (-ENODEV)",
+             statement: "A worker still attached to a vq cannot be freed, and an unknown worker id cannot be attached or freed.",
+             proof: "mapping-single-consumer (attach/free keep exactly one worker per vq)",
+             sampling: "unaffected"),
+        Rule(id: .vhostOwnerFirst,
+             specRef: "uapi linux/vhost.h (SET_OWNER must be called before other commands); vhost.c vhost_dev_check_owner (-EPERM)",
+             statement: "No control message other than SET_OWNER succeeds before the device has an owner.",
+             proof: "set-owner-compat (every cell starts from SET_OWNER)",
+             sampling: "unaffected"),
+        Rule(id: .vhostOwnerTwice,
+             specRef: "uapi linux/vhost.h (later SET_OWNER calls fail until RESET_OWNER); vhost.c vhost_dev_set_owner (-EBUSY)",
+             statement: "A second SET_OWNER fails until RESET_OWNER releases the device.",
+             proof: "none: a two-state protocol checked directly",
+             sampling: "unaffected"),
+        Rule(id: .vhostOwnerCompat,
+             specRef: "seed @452 \"passing an argument to SET_OWNER (retaining backward compatibility)\"; seed @1400 \"Restrict number of vhost threads to 2\"",
+             statement: "SET_OWNER without an argument gives exactly one worker, and with an argument W gives the profile's cap of W (rev2: at most 2) workers.",
+             proof: "set-owner-compat",
+             sampling: "unaffected"),
+        Rule(id: .vhostRingNotReady,
+             specRef: "vhost-user.rst \"Ring states\" (a ring starts on its first kick); vhost.c vhost_vq_access_ok / VHOST_NET_SET_BACKEND",
+             statement: "No ring activity happens on a vq before its size, addresses and kick have been set up.",
+             proof: "none: a per-vq state machine checked directly",
+             sampling: "unaffected"),
+        Rule(id: .vhostRingStopped,
+             specRef: "vhost-user.rst \"Ring states\" (GET_VRING_BASE stops the ring); vhost.c VHOST_GET_VRING_BASE",
+             statement: "The device does not touch a ring after GET_VRING_BASE stopped it, until it is set up and kicked again.",
+             proof: "none: a per-vq state machine checked directly",
+             sampling: "a sampled trace may show completions published just before the stop; only those observed after the GET_VRING_BASE reply are flagged"),
+        Rule(id: .netTxqInactive,
+             specRef: "virtio 1.x net \"Automatic receive steering in multiqueue mode\" (driver MUST NOT enqueue on transmitq above n); seed @1951 \"then #txqueues = #cpus\"; vhost-user.rst SET_VRING_ENABLE",
+             statement: "The driver makes TX buffers available only on active transmit queues: within numtxqs (seed), within the VQ_PAIRS_SET count (transmitq1 before it), and on enabled rings.",
+             proof: "set-owner-compat (the negotiated TX count is what the matrix proves valid)",
+             sampling: "unaffected"),
+        Rule(id: .netRxqInactive,
+             specRef: "virtio 1.x net \"Automatic receive steering in multiqueue mode\" (device MUST NOT queue on receiveq above n once VQ_PAIRS_SET is used; only receiveq1 before)",
+             statement: "The device completes RX buffers only on active receive queues.",
+             proof: "none: a per-event membership test",
+             sampling: "unaffected"),
+        Rule(id: .netMQPairsRange,
+             specRef: "virtio 1.x net \"Automatic receive steering in multiqueue mode\" (1 <= virtqueue_pairs <= max_virtqueue_pairs)",
+             statement: "VQ_PAIRS_SET asks for between 1 and max_virtqueue_pairs pairs.",
+             proof: "none: a range test on one value",
+             sampling: "unaffected"),
+    ]
+
+    public static let catalogue: [RuleID: Rule] = Dictionary(uniqueKeysWithValues: all.map { ($0.id, $0) })
+}
