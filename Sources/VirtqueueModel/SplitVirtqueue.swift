@@ -139,7 +139,8 @@ public struct SplitVirtqueue: Sendable {
         let k = SplitRing.distance(from: old, to: idx)
         // Entries past the in-flight bound reuse slots of live entries; exposing them would only
         // repeat the one violation as ownership noise.
-        let room = Int(size) - Int(min(cursor.inFlight, size))
+        // Sampled: used may run ahead of the avail value last observed, so no cap applies.
+        let room = sampled ? Int(size) : Int(size) - Int(min(cursor.inFlight, size))
         if !sampled && cursor.inFlight + UInt32(k) > size {
             let wouldBe = UInt32(SplitRing.distance(from: cursor.used, to: idx))
             out.append(Violation(.vqInflight, "avail.idx moves \(old) -> \(idx) with used.idx at \(cursor.used): \(wouldBe) buffers in flight, more than the queue size \(size)"))
