@@ -203,9 +203,11 @@ public struct SplitVirtqueue: Sendable {
                 return []
             }
             usedWritten[pos] = UsedElement(id: id, len: len, known: false, rejected: true)
-            let why = inFlight[Int(id)] != nil ? "is already completed and not yet re-exposed (double completion)"
-                : (owner[Int(id)] == .device ? "is not the head of a chain the device owns (it is inside another chain)"
-                   : "was never made available or was already returned")
+            let why: String
+            if inFlight[Int(id)] != nil { why = "already has a used element waiting to be published (double completion)" }
+            else if owner[Int(id)] == .device { why = "is not the head of a chain the device owns (it is inside another chain)" }
+            else if owner[Int(id)] == .used { why = "was already returned and not made available again (double completion)" }
+            else { why = "was never made available" }
             return [Violation(.vqUsedId, "used element names head \(id), which \(why)")]
         }
         var out: [Violation] = []
