@@ -106,7 +106,7 @@ public struct Checker {
         let ok = r == 0
         switch e.kind {
         case .setOwner:
-            return device.setOwner(requested: Int(e.p0), vq: vq, result: r)
+            return device.setOwner(requested: Int(clamping: e.p0), vq: vq, result: r)
         case .resetOwner:
             return device.resetOwner(vq: vq, result: r)
         case .setFeatures:
@@ -161,13 +161,13 @@ public struct Checker {
                 if detach { ring.stopped = true } else { ring.kickSet = true; ring.stopped = false }
             }
         case .newWorker:
-            return device.newWorker(id: Int(e.p0), result: r)
+            return device.newWorker(id: Int(clamping: e.p0), result: r)
         case .freeWorker:
-            return device.freeWorker(id: Int(e.p0), result: r)
+            return device.freeWorker(id: Int(clamping: e.p0), result: r)
         case .attachVringWorker:
-            return device.attachWorker(vq: vq!, id: Int(e.p0), result: r)
+            return device.attachWorker(vq: vq!, id: Int(clamping: e.p0), result: r)
         case .mqPairsSet:
-            let n = Int(e.p0)
+            let n = Int(clamping: e.p0)
             let maxPairs = self.maxPairs
             guard n >= Int(NetCtrlMQ.pairsMin), n <= maxPairs else {
                 return [Violation(.netMQPairsRange, "VQ_PAIRS_SET asks for \(n) pairs; allowed is 1...\(maxPairs) (max_virtqueue_pairs)")]

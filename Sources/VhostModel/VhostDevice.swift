@@ -20,7 +20,6 @@ public struct VhostDevice: Sendable {
     /// linux-workers: live worker ids and the worker attached to each vq.
     public private(set) var liveWorkers: Set<Int> = []
     public private(set) var attached: [Int]
-    private var nextWorkerId = 0
     public private(set) var rings: [RingLifecycle]
     /// Worker currently inside a service pass of each vq.
     public private(set) var servicing: [Int?]
@@ -39,7 +38,6 @@ public struct VhostDevice: Sendable {
             workers = OwnerSemantics.workers(requested: presetWorkers, profile: profile)
             if profile == .linuxUpstream { workers = devices }
             liveWorkers = [0]
-            nextWorkerId = 1
         }
     }
 
@@ -70,7 +68,6 @@ public struct VhostDevice: Sendable {
         }
         // SET_OWNER creates the default worker and attaches it to every vq.
         liveWorkers = [0]
-        nextWorkerId = 1
         attached = Array(repeating: 0, count: queueCount)
         return []
     }
@@ -110,7 +107,7 @@ public struct VhostDevice: Sendable {
 
     public mutating func newWorker(id: Int, result: Int16) -> [Violation] {
         let v = requireOwner("VHOST_NEW_WORKER", vq: nil, result: result)
-        if result == 0 { liveWorkers.insert(id); nextWorkerId = max(nextWorkerId, id + 1) }
+        if result == 0 { liveWorkers.insert(id) }
         return v
     }
 

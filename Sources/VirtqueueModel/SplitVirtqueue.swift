@@ -282,6 +282,8 @@ public struct SplitVirtqueue: Sendable {
     private mutating func expose(head: UInt16, sampled: Bool) -> [Violation] {
         let chain = ChainWalker.walk(head: head, table: table, indirectAllowed: indirectAllowed) { self.indirect[$0] }
         var out = chain.violations
+        // A head outside the table exposes nothing the device could own.
+        guard Int(head) < table.count else { return out }
         if let busy = chain.descriptors.first(where: { owner[Int($0)] == .device }) {
             if sampled {
                 pendingExposures.append(PendingExposure(head: head, chain: chain, generation: generation))
