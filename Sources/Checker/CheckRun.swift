@@ -37,6 +37,7 @@ public enum CheckRun {
                 if all || seenRules.insert(f.rule).inserted {
                     report.findings.append(f)
                     onFinding(f)
+                    if !all { checker.suppressed.insert(f.rule) }
                 }
             }
         }
@@ -52,6 +53,7 @@ public enum CheckRun {
             report.error = TraceError(offset: reader.offset, "\(error)")
         }
         report.events = reader.index
+        report.totalFindings += checker.suppressedCount
         return report
     }
 }

@@ -10,6 +10,9 @@ public struct Checker {
     public let profile: Profile
     public var layout: QueueLayout { header.layout }
     public private(set) var eventsSeen: UInt64 = 0
+    /// Rules whose further findings are counted in `suppressedCount` instead of returned.
+    public var suppressed: Set<RuleID> = []
+    public private(set) var suppressedCount = 0
 
     private var device: VhostDevice
     private var queues: [SplitVirtqueue?]
@@ -67,6 +70,9 @@ public struct Checker {
 
         let violations = apply(e, vq: vq)
         for v in violations {
+            // Rules already reported are only counted: a systematic bug in a long trace must not
+            // cost a rendered finding per event.
+            if suppressed.contains(v.rule) { suppressedCount += 1; continue }
             findings.append(Finding(rule: v.rule, eventIndex: index, offset: offset, vq: vq.map(UInt16.init), message: v.message,
                                     context: vq.map { history[$0].events } ?? deviceHistory.events))
         }
@@ -238,6 +244,10 @@ public struct Checker {
             }
         case .interrupt:
             queues[q]!.interrupt()
+        case .usedFlags:
+            queues[q]!.setUsedFlags(UInt16(truncatingIfNeeded: e.p0))
+        case .availEvent:
+            queues[q]!.setAvailEvent(UInt16(truncatingIfNeeded: e.p0))
         default:
             break
         }

@@ -32,6 +32,8 @@ public struct SplitVirtqueue: Sendable {
     // Notification state.
     public private(set) var availFlags: UInt16 = 0
     public private(set) var usedEvent: UInt16 = 0
+    public private(set) var usedFlags: UInt16 = 0
+    public private(set) var availEvent: UInt16 = 0
     /// used.idx when the device last interrupted (start index before any).
     public private(set) var signalledUsed: UInt16
     /// Set when the device published used entries the driver asked to hear about and has not
@@ -167,6 +169,14 @@ public struct SplitVirtqueue: Sendable {
     public mutating func setAvailFlags(_ f: UInt16) { availFlags = f }
     public mutating func setUsedEvent(_ v: UInt16) { usedEvent = v }
 
+    /// Whether publishing avail.idx from `old` to `new` obliges the driver to kick, given what the
+    /// device asked for (used.flags NO_NOTIFY, or avail_event with EVENT_IDX). The mirror image of
+    /// `notificationRequired`; no rule enforces it yet (drivers kick at their own batch boundaries).
+    public func kickRequired(old: UInt16, new: UInt16) -> Bool {
+        if eventIdx { return SplitRing.needEvent(event: availEvent, new: new, old: old) }
+        return usedFlags & SplitRing.usedFlagNoNotify == 0
+    }
+
     // MARK: device actions
 
     /// The device reads the avail entry at free-running position `pos` and finds `head`.
@@ -259,6 +269,9 @@ public struct SplitVirtqueue: Sendable {
         if k > 0 && notificationRequired(new: idx) && interruptOwed == nil { interruptOwed = idx }
         return out
     }
+
+    public mutating func setUsedFlags(_ f: UInt16) { usedFlags = f }
+    public mutating func setAvailEvent(_ v: UInt16) { availEvent = v }
 
     /// The device interrupts the driver (used buffer notification).
     public mutating func interrupt() {

@@ -138,3 +138,49 @@ struct SplitMix {
         return z ^ (z >> 31)
     }
 }
+
+@Suite struct NotificationTests {
+    @Test("need_event: true exactly when the event index lies in [old, new) modulo 2^16")
+    func needEventWindow() {
+        #expect(SplitRing.needEvent(event: 0, new: 1, old: 0))
+        #expect(!SplitRing.needEvent(event: 1, new: 1, old: 0))
+        #expect(SplitRing.needEvent(event: 65535, new: 2, old: 65534), "window wraps")
+        #expect(!SplitRing.needEvent(event: 5, new: 5, old: 5), "empty window")
+        var rng = SplitMix(seed: 42)
+        for _ in 0..<100_000 {
+            let e = UInt16(truncatingIfNeeded: rng.next()), o = UInt16(truncatingIfNeeded: rng.next())
+            let n = o &+ UInt16(truncatingIfNeeded: rng.next() % 300)
+            #expect(SplitRing.needEvent(event: e, new: n, old: o) == (e &- o < n &- o))
+        }
+    }
+
+    @Test("VQ-INTERRUPT-MISSED setup: with EVENT_IDX only crossing used_event owes an interrupt")
+    func eventIdxObligation() {
+        var q = SplitVirtqueue(size: 8, eventIdx: true)
+        q.setUsedEvent(2)
+        for i: UInt16 in 0..<4 {
+            _ = q.writeDescriptor(i, Descriptor(len: 8, flags: .write))
+            _ = q.writeAvailEntry(pos: i, head: i)
+        }
+        _ = q.publishAvail(4)
+        for i: UInt16 in 0..<2 { _ = q.writeUsed(pos: i, id: UInt32(i), len: 0) }
+        _ = q.publishUsed(2)
+        #expect(q.interruptOwed == nil, "used_event 2 not yet passed")
+        _ = q.writeUsed(pos: 2, id: 2, len: 0)
+        _ = q.publishUsed(3)
+        #expect(q.interruptOwed == 3)
+        q.interrupt()
+        #expect(q.interruptOwed == nil)
+    }
+
+    @Test("NO_NOTIFY and avail_event decide whether the driver must kick")
+    func kickSide() {
+        var q = SplitVirtqueue(size: 8)
+        #expect(q.kickRequired(old: 0, new: 1))
+        q.setUsedFlags(SplitRing.usedFlagNoNotify)
+        #expect(!q.kickRequired(old: 0, new: 1))
+        var e = SplitVirtqueue(size: 8, eventIdx: true)
+        e.setAvailEvent(3)
+        #expect(!e.kickRequired(old: 0, new: 3) && e.kickRequired(old: 0, new: 4))
+    }
+}
