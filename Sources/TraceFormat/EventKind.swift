@@ -101,7 +101,11 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
 
     public var vqUse: VQUse {
         switch self {
-        case .setOwner, .resetOwner, .setFeatures, .setProtocolFeatures, .getQueueNum, .setMemTable,
+        // linux-upstream has one vhost device per queue pair: SET_OWNER/RESET_OWNER may name a vq
+        // of the pair whose device they address.
+        case .setOwner, .resetOwner:
+            return .optional
+        case .setFeatures, .setProtocolFeatures, .getQueueNum, .setMemTable,
              .newWorker, .freeWorker, .mqPairsSet, .mqPairsAck:
             return .none
         default:

@@ -23,7 +23,7 @@ public enum TextForm {
 
     public static func render(event e: TraceEvent) -> String {
         var parts = [e.kind.name]
-        if e.kind.vqUse != .none { parts.append("vq=\(e.vq)") }
+        if e.kind.vqUse == .required || (e.kind.vqUse == .optional && e.vq != TraceEvent.none) { parts.append("vq=\(e.vq)") }
         if e.kind.hasWorker && e.worker != TraceEvent.none { parts.append("worker=\(e.worker)") }
         for f in e.kind.fields { parts.append("\(f.name)=\(renderValue(f, of: e))") }
         if e.timestamp != 0 { parts.append("t=\(e.timestamp)") }

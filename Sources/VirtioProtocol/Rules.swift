@@ -175,7 +175,7 @@ public struct Rule: Sendable {
              specRef: "vhost-user.rst \"Ring states\" (GET_VRING_BASE stops the ring); vhost.c VHOST_GET_VRING_BASE",
              statement: "The device does not touch a ring after GET_VRING_BASE stopped it, until it is set up and kicked again.",
              proof: "none: a per-vq state machine checked directly",
-             sampling: "a sampled trace may show completions published just before the stop; only those observed after the GET_VRING_BASE reply are flagged"),
+             sampling: "sound because the recorder polls the ring once more before it records the GET_VRING_BASE reply: any later change happened after the stop"),
         Rule(id: .netTxqInactive,
              specRef: "virtio 1.x net \"Automatic receive steering in multiqueue mode\" (driver MUST NOT enqueue on transmitq above n); seed @1951 \"then #txqueues = #cpus\"; vhost-user.rst SET_VRING_ENABLE",
              statement: "The driver makes TX buffers available only on active transmit queues: within numtxqs (seed), within the VQ_PAIRS_SET count (transmitq1 before it), and on enabled rings.",

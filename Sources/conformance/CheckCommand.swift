@@ -1,6 +1,73 @@
 import ArgumentParser
+import Checker
+import VirtioProtocol
+import Foundation
 
 struct Check: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "check", abstract: "(in progress)")
-    func run() throws { throw ExitCode(2) }
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Replay traces through the reference model and report every broken rule.",
+        discussion: """
+        Each finding names the rule ID, its spec reference, the event index and byte offset where \
+        it happened, a plain explanation, and the last events on that virtqueue. By default the first \
+        finding of each rule is shown; --all shows every one.
+
+        Exit status: 0 every trace conformant, 1 at least one rule broken, 2 usage error or an \
+        unreadable or malformed trace (the message names the byte offset).
+        """
+    )
+
+    @Argument(help: "Binary trace files (.trace) to check.")
+    var files: [String] = []
+
+    @Option(help: "Output format: text, json or junit.")
+    var format: ReportFormatOption = .text
+
+    @Flag(help: "Report every finding, not only the first of each rule.")
+    var all = false
+
+    @Option(help: "Check against this profile instead of the one in the trace header (\(Profile.allCases.map(\.description).joined(separator: ", "))).")
+    var profile: ProfileOption?
+
+    func validate() throws {
+        if files.isEmpty { throw ValidationError("give at least one trace file, e.g. conformance check Traces/good/*.trace") }
+    }
+
+    func run() throws {
+        var reports: [CheckReport] = []
+        for path in files {
+            let r = CheckRun.check(path: path, profile: profile?.value, all: all) { f in
+                if format == .text { print(Reporting.text(f, path: path), terminator: "") }
+            }
+            if format == .text {
+                let line = Reporting.textSummary(r, all: all)
+                if r.error != nil { FileHandleOut.stderr(line) } else { print(line, terminator: "") }
+            }
+            reports.append(r)
+        }
+        switch format {
+        case .json: print(Reporting.json(reports), terminator: "")
+        case .junit: print(Reporting.junit(reports), terminator: "")
+        case .text: break
+        }
+        if reports.contains(where: { $0.error != nil }) { throw ExitCode(ExitStatus.usageOrInput) }
+        if !reports.allSatisfy(\.conformant) { throw ExitCode(ExitStatus.violation) }
+    }
+}
+
+enum ReportFormatOption: String, ExpressibleByArgument, CaseIterable {
+    case text, json, junit
+}
+
+struct ProfileOption: ExpressibleByArgument {
+    let value: Profile
+    init?(argument: String) {
+        guard let p = Profile(name: argument) else { return nil }
+        value = p
+    }
+    static var allValueStrings: [String] { Profile.allCases.map(\.description) }
+}
+
+enum FileHandleOut {
+    static func stderr(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
 }

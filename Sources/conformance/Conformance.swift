@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct Conformance: ParsableCommand {
@@ -12,6 +13,26 @@ struct Conformance: ParsableCommand {
         version: "0.1.0",
         subcommands: [Check.self, Rules.self, Dump.self, Compile.self, Prove.self, Record.self, Stats.self, Mutate.self]
     )
+
+    /// Maps every outcome onto the documented exit codes: commands exit with `ExitCode(0/1/2)`;
+    /// anything else (usage errors, which ArgumentParser would report as 64, or an unexpected
+    /// error) is a 2, never a 1 that a CI job would read as "rule broken".
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let code as ExitCode {
+            Foundation.exit(code.rawValue)
+        } catch {
+            let status = exitCode(for: error)
+            if status == .success {
+                print(fullMessage(for: error))
+                Foundation.exit(ExitStatus.conformant)
+            }
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(ExitStatus.usageOrInput)
+        }
+    }
 }
 
 /// Exit codes are part of the interface: CI systems gate on them.

@@ -1,0 +1,31 @@
+/// Setup and run state of one vring on the vhost side.
+/// vhost-user.rst "Ring states": a ring starts stopped and disabled, starts on its first kick,
+/// stops on GET_VRING_BASE; SET_VRING_ENABLE toggles enabled independently.
+public struct RingLifecycle: Equatable, Sendable {
+    public var sizeSet = false
+    public var addrSet = false
+    public var kickSet = false
+    /// Stopped by GET_VRING_BASE (or a vhost-net backend detach) and not restarted since.
+    public var stopped = false
+    public var enabled = true
+
+    public init() {}
+
+    /// Everything the device needs before it may touch the ring.
+    public var ready: Bool { sizeSet && addrSet && kickSet && !stopped }
+
+    public static var preset: RingLifecycle {
+        var r = RingLifecycle()
+        r.sizeSet = true; r.addrSet = true; r.kickSet = true
+        return r
+    }
+
+    /// What is still missing, for messages.
+    public var missing: [String] {
+        var m: [String] = []
+        if !sizeSet { m.append("SET_VRING_NUM") }
+        if !addrSet { m.append("SET_VRING_ADDR") }
+        if !kickSet { m.append("SET_VRING_KICK") }
+        return m
+    }
+}

@@ -1,0 +1,107 @@
+import VirtioProtocol
+
+/// A descriptor chain as the device would see it, with everything wrong with it.
+public struct Chain: Equatable, Sendable {
+    /// Main-table indices the chain occupies, head first (indirect entries are not listed:
+    /// they belong to the table of the descriptor that points at them).
+    public var descriptors: [UInt16] = []
+    /// Total bytes of device-writable buffers; nil when an indirect table was never described.
+    public var writableBytes: UInt64? = 0
+    public var violations: [Violation] = []
+}
+
+/// Walks chains through a descriptor table. Pure: reads the table, never changes it.
+public enum ChainWalker {
+    /// Walks the chain starting at `head`.
+    /// - Parameters:
+    ///   - indirectTable: the entries written for the indirect table of main-table descriptor `i`,
+    ///     or nil if none were described.
+    public static func walk(head: UInt16, table: [Descriptor], indirectAllowed: Bool,
+                            indirectTable: (UInt16) -> [Descriptor]?) -> Chain {
+        var chain = Chain()
+        let n = table.count
+        guard Int(head) < n else {
+            chain.violations.append(Violation(.vqDescIndex, "chain head \(head) is outside the descriptor table (queue size \(n))"))
+            return chain
+        }
+        var seenWritable = false
+        var writable: UInt64 = 0
+        var unknown = false
+        var i = Int(head)
+        var visited = 0
+        while true {
+            visited += 1
+            if visited > n {
+                chain.violations.append(Violation(.vqChainLoop, "chain from head \(head) visits more than \(n) descriptors (queue size): a loop or an over-long chain"))
+                break
+            }
+            chain.descriptors.append(UInt16(i))
+            let d = table[i]
+            if d.flags.contains(.indirect) {
+                if !indirectAllowed {
+                    chain.violations.append(Violation(.vqIndirectFeature, "descriptor \(i) has INDIRECT but VIRTIO_F_INDIRECT_DESC (bit 28) was not negotiated"))
+                }
+                if d.flags.contains(.next) {
+                    chain.violations.append(Violation(.vqIndirectNext, "descriptor \(i) has both INDIRECT and NEXT"))
+                }
+                if d.len == 0 || d.len % SplitRing.descriptorSize != 0 || d.len / SplitRing.descriptorSize > SplitRing.maxIndirectEntries {
+                    chain.violations.append(Violation(.vqIndirectLen, "indirect descriptor \(i) has len \(d.len): not a non-zero multiple of 16 covering at most 65536 entries"))
+                } else if let entries = indirectTable(UInt16(i)) {
+                    walkIndirect(parent: UInt16(i), count: Int(d.len / SplitRing.descriptorSize), entries: entries,
+                                 seenWritable: &seenWritable, writable: &writable, into: &chain)
+                } else {
+                    unknown = true
+                }
+                // The device ignores WRITE on the descriptor that points to the table, and the
+                // chain ends here: INDIRECT must be last.
+                break
+            }
+            if d.flags.contains(.write) {
+                seenWritable = true
+                writable += UInt64(d.len)
+            } else if seenWritable {
+                chain.violations.append(Violation(.vqChainOrder, "descriptor \(i) is device-readable but follows a device-writable descriptor in the chain from head \(head)"))
+            }
+            guard d.flags.contains(.next) else { break }
+            guard Int(d.next) < n else {
+                chain.violations.append(Violation(.vqDescIndex, "descriptor \(i) points to next \(d.next), outside the descriptor table (queue size \(n))"))
+                break
+            }
+            i = Int(d.next)
+        }
+        chain.writableBytes = unknown ? nil : writable
+        return chain
+    }
+
+    static func walkIndirect(parent: UInt16, count: Int, entries: [Descriptor], seenWritable: inout Bool,
+                             writable: inout UInt64, into chain: inout Chain) {
+        // Entries never described are zero descriptors, as a zeroed table would read.
+        func entry(_ j: Int) -> Descriptor { j < entries.count ? entries[j] : .zero }
+        var j = 0
+        var visited = 0
+        while true {
+            visited += 1
+            if visited > count {
+                chain.violations.append(Violation(.vqChainLoop, "indirect table of descriptor \(parent) visits more than its \(count) entries: a loop"))
+                return
+            }
+            let d = entry(j)
+            if d.flags.contains(.indirect) {
+                chain.violations.append(Violation(.vqIndirectNested, "entry \(j) of the indirect table of descriptor \(parent) has INDIRECT (nested indirect)"))
+                return
+            }
+            if d.flags.contains(.write) {
+                seenWritable = true
+                writable += UInt64(d.len)
+            } else if seenWritable {
+                chain.violations.append(Violation(.vqChainOrder, "entry \(j) of the indirect table of descriptor \(parent) is device-readable but follows a device-writable descriptor"))
+            }
+            guard d.flags.contains(.next) else { return }
+            guard Int(d.next) < count else {
+                chain.violations.append(Violation(.vqDescIndex, "entry \(j) of the indirect table of descriptor \(parent) points to next \(d.next), outside the table's \(count) entries"))
+                return
+            }
+            j = Int(d.next)
+        }
+    }
+}

@@ -1,0 +1,380 @@
+import VirtioProtocol
+
+/// One split virtqueue seen from both sides: the descriptor table, the avail and used rings,
+/// and who owns every descriptor at every step. Each operation is one driver or device action;
+/// it updates the state and returns the rules the action broke (empty when conformant).
+///
+/// Two modes. Exact: every action is reported in the order it happened (an instrumented
+/// implementation or a hand-written trace). Sampled: values were observed by polling shared memory
+/// (avail side first, then used side, per poll), so completions can be seen after re-exposures
+/// that followed them, and exposures after completions of what they exposed. Sampled mode defers
+/// exactly those judgements to the next poll instead of guessing; see `Specs/rules.md`.
+public struct SplitVirtqueue: Sendable {
+    public let size: UInt32
+    public var indirectAllowed: Bool
+    public var eventIdx: Bool
+    public private(set) var cursor: RingCursor
+    public private(set) var table: [Descriptor]
+    public private(set) var owner: [Owner]
+
+    /// Entries written for the indirect table of a main-table descriptor.
+    private var indirect: [UInt16: [Descriptor]] = [:]
+    /// Head written in each avail slot; -1 when never written.
+    private var availRing: [Int32]
+    /// Chains the device owns, by head.
+    private var inFlight: [InFlight?]
+    /// Used elements written and not yet published, by free-running position.
+    private var usedWritten: [UInt16: UsedElement] = [:]
+    /// Whether the trace shows the device reading avail entries (a recorder cannot).
+    public private(set) var deviceReadsVisible = false
+    private var exposureSerial: UInt64 = 0
+
+    // Notification state.
+    public private(set) var availFlags: UInt16 = 0
+    public private(set) var usedEvent: UInt16 = 0
+    public private(set) var usedFlags: UInt16 = 0
+    public private(set) var availEvent: UInt16 = 0
+    /// used.idx when the device last interrupted (start index before any).
+    public private(set) var signalledUsed: UInt16
+    /// Set when the device published used entries the driver asked to hear about and has not
+    /// interrupted since.
+    public private(set) var interruptOwed: UInt16?
+
+    // Sampled-mode deferrals.
+    private var generation: UInt64 = 0
+    private var pendingExposures: [PendingExposure] = []
+    private var pendingDescWrites: [PendingDescWrite] = []
+    private var awaitingUsed: [AwaitingUsed] = []
+    private var lastAvailObserved: UInt16?
+
+    struct InFlight: Sendable {
+        var descriptors: [UInt16]
+        var writableBytes: UInt64?
+        var completing = false
+        var serial: UInt64
+    }
+    struct UsedElement: Sendable {
+        var id: UInt32; var len: UInt32; var known: Bool
+        /// Already reported as a bad completion; publishing it is not a second violation.
+        var rejected = false
+    }
+    struct PendingExposure: Sendable { var head: UInt16; var chain: Chain; var generation: UInt64 }
+    struct PendingDescWrite: Sendable { var index: UInt16; var head: UInt16; var serial: UInt64; var generation: UInt64 }
+    struct AwaitingUsed: Sendable { var id: UInt32; var len: UInt32 }
+
+    /// - Parameter start: initial value of all three indices (SET_VRING_BASE).
+    public init(size: UInt32, start: UInt16 = 0, indirectAllowed: Bool = false, eventIdx: Bool = false) {
+        precondition(SplitRing.isValidQueueSize(size), "queue size must be validated by the caller")
+        self.size = size
+        self.indirectAllowed = indirectAllowed
+        self.eventIdx = eventIdx
+        cursor = RingCursor(size: size, start: start)
+        table = Array(repeating: .zero, count: Int(size))
+        owner = Array(repeating: .driver, count: Int(size))
+        availRing = Array(repeating: -1, count: Int(size))
+        inFlight = Array(repeating: nil, count: Int(size))
+        signalledUsed = start
+    }
+
+    /// Number of chains the device owns.
+    public var chainsInFlight: Int { inFlight.reduce(0) { $0 + ($1 == nil ? 0 : 1) } }
+
+    // MARK: driver actions
+
+    /// The driver writes main-table descriptor `index`.
+    public mutating func writeDescriptor(_ index: UInt16, _ d: Descriptor, sampled: Bool = false) -> [Violation] {
+        guard Int(index) < table.count else {
+            return [Violation(.vqDescIndex, "driver writes descriptor \(index), outside the table (queue size \(size))")]
+        }
+        var out: [Violation] = []
+        if owner[Int(index)] == .device {
+            if sampled, let head = headOwning(index) {
+                // The completion that freed it may only show up in this poll's used observation.
+                pendingDescWrites.append(PendingDescWrite(index: index, head: head, serial: inFlight[Int(head)]!.serial, generation: generation))
+            } else {
+                out.append(Violation(.vqDriverOwnership, "driver changes descriptor \(index) while the device owns it (exposed and not yet used)"))
+            }
+        } else {
+            owner[Int(index)] = .driver
+        }
+        table[Int(index)] = d
+        return out
+    }
+
+    /// The driver writes entry `entry` of the indirect table that main-table descriptor `parent` points to.
+    public mutating func writeIndirectEntry(parent: UInt16, entry: UInt16, _ d: Descriptor, sampled: Bool = false) -> [Violation] {
+        guard Int(parent) < table.count else {
+            return [Violation(.vqDescIndex, "indirect table parent \(parent) is outside the descriptor table (queue size \(size))")]
+        }
+        var out: [Violation] = []
+        if owner[Int(parent)] == .device {
+            if sampled, let head = headOwning(parent) {
+                pendingDescWrites.append(PendingDescWrite(index: parent, head: head, serial: inFlight[Int(head)]!.serial, generation: generation))
+            } else {
+                out.append(Violation(.vqDriverOwnership, "driver changes entry \(entry) of the indirect table of descriptor \(parent) while the device owns it"))
+            }
+        }
+        var t = indirect[parent] ?? []
+        if Int(entry) >= t.count { t += Array(repeating: .zero, count: Int(entry) + 1 - t.count) }
+        t[Int(entry)] = d
+        indirect[parent] = t
+        return out
+    }
+
+    /// The driver writes `head` into the avail ring at free-running position `pos`.
+    public mutating func writeAvailEntry(pos: UInt16, head: UInt16, sampled: Bool = false) -> [Violation] {
+        var out: [Violation] = []
+        let d = UInt32(SplitRing.distance(from: cursor.used, to: pos))
+        // The slot of `pos` still holds a published, unreturned entry: the device may be reading it.
+        if !sampled && d % size < cursor.inFlight {
+            out.append(Violation(.vqDriverOwnership, "driver overwrites avail slot \(cursor.slot(pos)) (position \(pos)) while it still holds a published entry the device owns"))
+        }
+        availRing[cursor.slot(pos)] = Int32(head)
+        return out
+    }
+
+    /// The driver publishes avail.idx = `idx`. Returns the violations and the heads it exposed.
+    public mutating func publishAvail(_ idx: UInt16, sampled: Bool = false) -> (violations: [Violation], exposed: Int) {
+        var out: [Violation] = []
+        if sampled { out += expireDeferredExposures() }
+        let old = cursor.avail
+        let k = SplitRing.distance(from: old, to: idx)
+        // Entries past the in-flight bound reuse slots of live entries; exposing them would only
+        // repeat the one violation as ownership noise.
+        // Sampled: used may run ahead of the avail value last observed, so no cap applies.
+        let room = sampled ? Int(size) : Int(size) - Int(min(cursor.inFlight, size))
+        if !sampled && cursor.inFlight + UInt32(k) > size {
+            let wouldBe = UInt32(SplitRing.distance(from: cursor.used, to: idx))
+            out.append(Violation(.vqInflight, "avail.idx moves \(old) -> \(idx) with used.idx at \(cursor.used): \(wouldBe) buffers in flight, more than the queue size \(size)"))
+        }
+        cursor.avail = idx
+        var exposed = 0
+        var p = old
+        while p != idx && exposed < room {
+            let h = availRing[cursor.slot(p)]
+            p = p &+ 1
+            guard h >= 0 else { continue }
+            exposed += 1
+            out += expose(head: UInt16(h), sampled: sampled)
+            if exposed >= room { break }
+        }
+        if sampled {
+            lastAvailObserved = idx
+            out += resolveAwaitingUsed()
+            generation += 1
+        }
+        return (out, exposed)
+    }
+
+    public mutating func setAvailFlags(_ f: UInt16) { availFlags = f }
+    public mutating func setUsedEvent(_ v: UInt16) { usedEvent = v }
+
+    /// Whether publishing avail.idx from `old` to `new` obliges the driver to kick, given what the
+    /// device asked for (used.flags NO_NOTIFY, or avail_event with EVENT_IDX). The mirror image of
+    /// `notificationRequired`; no rule enforces it yet (drivers kick at their own batch boundaries).
+    public func kickRequired(old: UInt16, new: UInt16) -> Bool {
+        if eventIdx { return SplitRing.needEvent(event: availEvent, new: new, old: old) }
+        return usedFlags & SplitRing.usedFlagNoNotify == 0
+    }
+
+    // MARK: device actions
+
+    /// The device reads the avail entry at free-running position `pos` and finds `head`.
+    public mutating func deviceRead(pos: UInt16, head: UInt16) -> [Violation] {
+        if !deviceReadsVisible { deviceReadsVisible = true; cursor.next = cursor.used }
+        if cursor.pending == 0 || SplitRing.distance(from: cursor.next, to: pos) >= UInt16(truncatingIfNeeded: cursor.pending) {
+            return [Violation(.vqAvailRead, "device reads avail position \(pos) but the driver has published avail.idx \(cursor.avail) (next unread position \(cursor.next)): at or past the avail index")]
+        }
+        if pos != cursor.next {
+            return [Violation(.vqAvailRead, "device reads avail position \(pos) out of order: the next unread position is \(cursor.next)")]
+        }
+        var out: [Violation] = []
+        let written = availRing[cursor.slot(pos)]
+        if written >= 0 && UInt16(written) != head {
+            out.append(Violation(.vqAvailRead, "device reads head \(head) at avail position \(pos), but the driver wrote head \(written) there"))
+        }
+        cursor.next = pos &+ 1
+        return out
+    }
+
+    /// The device writes used element {id, len} at free-running used position `pos`.
+    public mutating func writeUsed(pos: UInt16, id: UInt32, len: UInt32, sampled: Bool = false) -> [Violation] {
+        let d = SplitRing.distance(from: cursor.used, to: pos)
+        guard UInt32(d) < size else {
+            return [Violation(.vqUsedIdx, "device writes a used element at position \(pos), outside the window [\(cursor.used), \(cursor.used &+ UInt16(truncatingIfNeeded: size))) of unpublished used slots")]
+        }
+        guard id < size else {
+            return [Violation(.vqUsedId, "used element id \(id) is outside the descriptor table (queue size \(size))")]
+        }
+        guard let c = inFlight[Int(id)], !c.completing else {
+            if sampled {
+                // The exposure may have happened after this poll read avail.idx; judge at the next one.
+                usedWritten[pos] = UsedElement(id: id, len: len, known: false)
+                return []
+            }
+            usedWritten[pos] = UsedElement(id: id, len: len, known: false, rejected: true)
+            let why: String
+            if inFlight[Int(id)] != nil { why = "already has a used element waiting to be published (double completion)" }
+            else if owner[Int(id)] == .device { why = "is not the head of a chain the device owns (it is inside another chain)" }
+            else if owner[Int(id)] == .used { why = "was already returned and not made available again (double completion)" }
+            else { why = "was never made available" }
+            return [Violation(.vqUsedId, "used element names head \(id), which \(why)")]
+        }
+        var out: [Violation] = []
+        if let w = c.writableBytes, UInt64(len) > w {
+            out.append(Violation(.vqUsedLen, "used element for head \(id) has len \(len), more than the chain's \(w) device-writable bytes"))
+        }
+        inFlight[Int(id)]!.completing = true
+        usedWritten[pos] = UsedElement(id: id, len: len, known: true)
+        return out
+    }
+
+    /// The device publishes used.idx = `idx`. Returns the violations; afterwards `interruptOwed`
+    /// says whether the driver asked to be interrupted for what was just published.
+    public mutating func publishUsed(_ idx: UInt16, sampled: Bool = false) -> [Violation] {
+        var out: [Violation] = []
+        let old = cursor.used
+        let k = SplitRing.distance(from: old, to: idx)
+        if UInt32(k) > size {
+            return [Violation(.vqUsedIdx, "used.idx moves \(old) -> \(idx): \(k) entries at once, more than the queue size \(size)")]
+        }
+        let rejected = (0..<k).contains { usedWritten[old &+ $0]?.rejected == true }
+        if !sampled && !rejected && deviceReadsVisible && UInt32(k) > cursor.consumed {
+            out.append(Violation(.vqUsedIdx, "used.idx moves \(old) -> \(idx) but the device has read only \(cursor.consumed) entries it has not returned"))
+        }
+        var p = old
+        while p != idx {
+            defer { p = p &+ 1 }
+            guard let e = usedWritten.removeValue(forKey: p) else {
+                if !sampled {
+                    out.append(Violation(.vqUsedIdx, "used.idx moves \(old) -> \(idx) over position \(p), where no used element was written"))
+                }
+                continue
+            }
+            if e.rejected { continue }
+            if e.known { release(head: UInt16(e.id)) }
+            else { awaitingUsed.append(AwaitingUsed(id: e.id, len: e.len)) }
+        }
+        cursor.used = idx
+        // Without traced reads the device's next index is unknown; keep it at used so that the
+        // cursor stays within its invariant.
+        if !deviceReadsVisible { cursor.next = idx }
+        if sampled, let a = lastAvailObserved {
+            // Avail was read before this used value, so this under-estimates in-flight: sound.
+            let lower = UInt32(SplitRing.distance(from: idx, to: a))
+            if lower > size && lower <= 0x8000 {
+                out.append(Violation(.vqInflight, "avail.idx \(a) observed before used.idx \(idx): at least \(lower) buffers were in flight, more than the queue size \(size)"))
+            }
+        }
+        if k > 0 && notificationRequired(new: idx) && interruptOwed == nil { interruptOwed = idx }
+        return out
+    }
+
+    public mutating func setUsedFlags(_ f: UInt16) { usedFlags = f }
+    public mutating func setAvailEvent(_ v: UInt16) { availEvent = v }
+
+    /// The device interrupts the driver (used buffer notification).
+    public mutating func interrupt() {
+        signalledUsed = cursor.used
+        interruptOwed = nil
+    }
+
+    /// Whether publishing up to `new` obliges the device to notify, given what the driver asked.
+    public func notificationRequired(new: UInt16) -> Bool {
+        if eventIdx { return SplitRing.needEvent(event: usedEvent, new: new, old: signalledUsed) }
+        return availFlags & SplitRing.availFlagNoInterrupt == 0
+    }
+
+    // MARK: internals
+
+    private func headOwning(_ index: UInt16) -> UInt16? {
+        for (h, c) in inFlight.enumerated() where c?.descriptors.contains(index) == true { return UInt16(h) }
+        return nil
+    }
+
+    private mutating func expose(head: UInt16, sampled: Bool) -> [Violation] {
+        let chain = ChainWalker.walk(head: head, table: table, indirectAllowed: indirectAllowed) { self.indirect[$0] }
+        var out = chain.violations
+        // A head outside the table exposes nothing the device could own.
+        guard Int(head) < table.count else { return out }
+        if let busy = chain.descriptors.first(where: { owner[Int($0)] == .device }) {
+            if sampled {
+                pendingExposures.append(PendingExposure(head: head, chain: chain, generation: generation))
+                return out
+            }
+            out.append(Violation(.vqDriverOwnership, "driver re-exposes descriptor \(busy) (chain head \(head)) while the device still owns it"))
+            return out
+        }
+        adopt(head: head, chain: chain)
+        return out
+    }
+
+    private mutating func adopt(head: UInt16, chain: Chain) {
+        for d in chain.descriptors { owner[Int(d)] = .device }
+        exposureSerial += 1
+        inFlight[Int(head)] = InFlight(descriptors: chain.descriptors, writableBytes: chain.writableBytes, serial: exposureSerial)
+    }
+
+    private mutating func release(head: UInt16) {
+        guard let c = inFlight[Int(head)] else { return }
+        for d in c.descriptors { owner[Int(d)] = .used }
+        inFlight[Int(head)] = nil
+        // A re-exposure seen before this completion (sampled) can now take effect.
+        if !pendingExposures.isEmpty {
+            var still: [PendingExposure] = []
+            for p in pendingExposures {
+                if p.chain.descriptors.allSatisfy({ owner[Int($0)] != .device }) { adopt(head: p.head, chain: p.chain) }
+                else { still.append(p) }
+            }
+            pendingExposures = still
+        }
+    }
+
+    /// Sampled: re-exposures and descriptor writes from an earlier poll whose completion never came.
+    private mutating func expireDeferredExposures() -> [Violation] {
+        var out: [Violation] = []
+        pendingExposures.removeAll { p in
+            guard p.generation < generation else { return false }
+            out.append(Violation(.vqDriverOwnership, "driver re-exposed chain head \(p.head) while the device still owned it, and no completion followed"))
+            return true
+        }
+        pendingDescWrites.removeAll { w in
+            guard w.generation < generation else { return false }
+            if let c = inFlight[Int(w.head)], c.serial == w.serial {
+                out.append(Violation(.vqDriverOwnership, "driver changed descriptor \(w.index) while the device owned it (chain head \(w.head)), and no completion followed"))
+            }
+            return true
+        }
+        return out
+    }
+
+    /// Sampled: used elements whose head was unknown when observed must be explained by now.
+    private mutating func resolveAwaitingUsed() -> [Violation] {
+        var out: [Violation] = []
+        for a in awaitingUsed {
+            if let c = inFlight[Int(a.id)] {
+                if let w = c.writableBytes, UInt64(a.len) > w {
+                    out.append(Violation(.vqUsedLen, "used element for head \(a.id) has len \(a.len), more than the chain's \(w) device-writable bytes"))
+                }
+                release(head: UInt16(a.id))
+            } else {
+                out.append(Violation(.vqUsedId, "used element names head \(a.id), which was never made available"))
+            }
+        }
+        awaitingUsed = []
+        // Unpublished elements with unknown heads: resolve them the same way.
+        for (pos, e) in usedWritten where !e.known {
+            if let c = inFlight[Int(e.id)], !c.completing {
+                inFlight[Int(e.id)]!.completing = true
+                usedWritten[pos]!.known = true
+                if let w = c.writableBytes, UInt64(e.len) > w {
+                    out.append(Violation(.vqUsedLen, "used element for head \(e.id) has len \(e.len), more than the chain's \(w) device-writable bytes"))
+                }
+            } else {
+                usedWritten[pos] = nil
+                out.append(Violation(.vqUsedId, "used element names head \(e.id), which was never made available"))
+            }
+        }
+        return out
+    }
+}

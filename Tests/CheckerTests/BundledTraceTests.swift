@@ -1,0 +1,76 @@
+import Foundation
+import Testing
+import Checker
+import TraceFormat
+import VirtioProtocol
+
+/// Every bundled trace tells one story: good ones are conformant, each bad one breaks exactly the
+/// rule it is named after.
+@Suite struct BundledTraceTests {
+    @Test("every good trace is conformant", arguments: TraceCorpus.files("good", suffix: ".trace.txt"))
+    func goodTraceIsConformant(_ url: URL) throws {
+        let findings = try TraceCorpus.checkText(url)
+        #expect(findings.isEmpty, "\(url.lastPathComponent): \(findings.map { "\($0.rule.rawValue) @\($0.eventIndex.map(String.init) ?? "end"): \($0.message)" })")
+    }
+
+    @Test("every bad trace breaks exactly the rule it is named after", arguments: TraceCorpus.files("bad", suffix: ".trace.txt"))
+    func badTraceBreaksItsRule(_ url: URL) throws {
+        let rule = try #require(TraceCorpus.expectedRule(url), "\(url.lastPathComponent) is not named after a rule ID")
+        let findings = try TraceCorpus.checkText(url)
+        #expect(!findings.isEmpty, "\(url.lastPathComponent): no finding")
+        #expect(Set(findings.map(\.rule)) == [rule], "\(url.lastPathComponent): \(findings.map { "\($0.rule.rawValue) @\($0.eventIndex.map(String.init) ?? "end"): \($0.message)" })")
+    }
+
+    @Test("every rule has at least one bad trace and the good corpus is not empty")
+    func everyRuleHasABadTrace() {
+        let covered = Set(TraceCorpus.files("bad", suffix: ".trace.txt").compactMap(TraceCorpus.expectedRule))
+        let missing = RuleID.allCases.filter { !covered.contains($0) }
+        #expect(missing.isEmpty, "rules without a failing trace: \(missing.map(\.rawValue))")
+        #expect(TraceCorpus.files("good", suffix: ".trace.txt").count >= 10)
+    }
+}
+
+/// Each rule's passing case, and the good trace that shows it. The event kinds listed must occur in
+/// that trace, so the table cannot name a trace that never exercises the rule.
+@Suite struct RulePassingTraceTests {
+    static let table: [(RuleID, String, [EventKind])] = [
+        (.vqSize, "linux-upstream-mq4", [.setVringNum]),
+        (.vqInflight, "full-ring-out-of-order", [.availIdx]),
+        (.vqAvailRead, "full-ring-out-of-order", [.availRead]),
+        (.vqUsedId, "full-ring-out-of-order", [.usedEntry]),
+        (.vqUsedIdx, "full-ring-out-of-order", [.usedIdx]),
+        (.vqDriverOwnership, "wraparound-size4", [.desc, .availEntry]),
+        (.vqDescIndex, "chain-readable-then-writable", [.desc]),
+        (.vqChainLoop, "chain-readable-then-writable", [.desc]),
+        (.vqChainOrder, "chain-readable-then-writable", [.desc]),
+        (.vqIndirectFeature, "indirect", [.indirectDesc]),
+        (.vqIndirectNext, "indirect", [.indirectDesc]),
+        (.vqIndirectNested, "indirect", [.indirectDesc]),
+        (.vqIndirectLen, "indirect", [.indirectDesc]),
+        (.vqUsedLen, "indirect", [.usedEntry]),
+        (.vqInterruptMissed, "event-idx", [.usedEvent, .interrupt, .serviceEnd]),
+        (.vhostSingleConsumer, "vhost-user-2pairs", [.serviceBegin]),
+        (.vhostMapping, "seed-rfc2-numtxqs4", [.serviceBegin]),
+        (.vhostWorkerLifecycle, "linux-workers-attach-free", [.newWorker, .attachVringWorker, .freeWorker]),
+        (.vhostOwnerFirst, "control-plane-refusals", [.setOwner]),
+        (.vhostOwnerTwice, "control-plane-refusals", [.setOwner, .resetOwner]),
+        (.vhostOwnerCompat, "seed-legacy-set-owner", [.setOwner]),
+        (.vhostRingNotReady, "vhost-user-2pairs", [.setVringKick]),
+        (.vhostRingStopped, "control-plane-refusals", [.getVringBase]),
+        (.netTxqInactive, "linux-upstream-mq8", [.mqPairsSet]),
+        (.netRxqInactive, "linux-upstream-mq8", [.mqPairsAck]),
+        (.netMQPairsRange, "linux-upstream-mq8", [.mqPairsSet]),
+    ]
+
+    @Test("every rule has a passing trace that exercises it")
+    func everyRuleHasAPassingTrace() throws {
+        #expect(Set(Self.table.map(\.0)) == Set(RuleID.allCases))
+        for (rule, name, kinds) in Self.table {
+            let url = TraceCorpus.root.appendingPathComponent("good/\(name).trace.txt")
+            let (h, events) = try TextForm.parse(String(contentsOf: url, encoding: .utf8))
+            let present = Set(events.map(\.kind))
+            #expect(kinds.allSatisfy(present.contains), "\(rule.rawValue): \(name) lacks \(kinds.filter { !present.contains($0) })")
+            #expect(TraceCorpus.check(header: h, events: events).isEmpty, "\(name) must be conformant")
+        }
+    }
+}

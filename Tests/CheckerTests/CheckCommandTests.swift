@@ -1,0 +1,108 @@
+import Foundation
+import Testing
+import TraceFormat
+import VirtioProtocol
+
+/// `conformance check` as CI systems use it: exit codes, locations, machine-readable output.
+@Suite struct CheckCommandTests {
+    /// The `conformance` executable `swift test` built next to the test bundle.
+    static var binary: URL? {
+        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for d in [dir, dir.deletingLastPathComponent()] {
+            let u = d.appendingPathComponent("conformance")
+            if FileManager.default.isExecutableFile(atPath: u.path) { return u }
+        }
+        return nil
+    }
+
+    static func run(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
+        let bin = try #require(binary, "conformance executable not found next to the test bundle")
+        let p = Process()
+        p.executableURL = bin
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    /// Compiles a bundled text trace to a temporary binary file.
+    static func binaryTrace(_ relative: String) throws -> String {
+        let (h, ev) = try TextForm.parse(String(contentsOf: TraceCorpus.root.appendingPathComponent(relative), encoding: .utf8))
+        return try write(TraceBytes.encode(header: h, events: ev), name: relative)
+    }
+
+    static func write(_ bytes: [UInt8], name: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory
+            .appendingPathComponent("conformance-test-\(getpid())-\(name.replacingOccurrences(of: "/", with: "_")).trace").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    @Test("exit 0 for a conformant trace")
+    func conformantExitsZero() throws {
+        let r = try Self.run(["check", Self.binaryTrace("good/seed-rfc2-numtxqs4.trace.txt")])
+        #expect(r.status == 0)
+        #expect(r.out.contains("conformant"))
+    }
+
+    @Test("exit 1 naming the rule, its spec reference, the event and the byte offset")
+    func violationExitsOne() throws {
+        let r = try Self.run(["check", Self.binaryTrace("bad/VQ-USED-ID.trace.txt")])
+        #expect(r.status == 1)
+        #expect(r.out.contains("[VQ-USED-ID]"))
+        #expect(r.out.contains("byte offset"))
+        #expect(r.out.contains(RuleID.vqUsedId.rule.specRef))
+        #expect(r.out.contains("last events on vq 1"))
+    }
+
+    @Test("exit 2 with the byte offset on a malformed trace", arguments: [
+        ("bad magic", Array("NOTATRACE-------".utf8), "byte offset 0"),
+        ("truncated event", TraceBytes.encode(header: TraceHeader(profile: .vhostUser, queueSizes: [8, 8]), events: []) + [0x23, 0, 1, 0], "byte offset 40"),
+    ])
+    func malformedExitsTwo(_ c: (String, [UInt8], String)) throws {
+        let path = try Self.write(c.1, name: c.0.replacingOccurrences(of: " ", with: "-"))
+        let r = try Self.run(["check", path])
+        #expect(r.status == 2, "\(c.0)")
+        #expect(r.err.contains(c.2), "\(c.0): \(r.err)")
+    }
+
+    @Test("exit 2 on usage errors, never ArgumentParser's 64")
+    func usageExitsTwo() throws {
+        #expect(try Self.run(["check"]).status == 2)
+        #expect(try Self.run(["check", "--format", "yaml", "x.trace"]).status == 2)
+        #expect(try Self.run(["check", "/nonexistent/file.trace"]).status == 2)
+    }
+
+    @Test("json output is machine-readable and carries rule, offset and context")
+    func jsonOutput() throws {
+        let r = try Self.run(["check", "--format", "json", Self.binaryTrace("bad/VQ-INFLIGHT.trace.txt")])
+        #expect(r.status == 1)
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        #expect(obj["exit_code"] as? Int == 1)
+        let file = try #require((obj["files"] as? [[String: Any]])?.first)
+        let finding = try #require((file["findings"] as? [[String: Any]])?.first)
+        #expect(finding["rule"] as? String == "VQ-INFLIGHT")
+        #expect(finding["offset"] as? Int != nil && finding["event_index"] as? Int != nil)
+        #expect(!((finding["context"] as? [Any]) ?? []).isEmpty)
+    }
+
+    @Test("junit output has one failing testcase for the broken rule")
+    func junitOutput() throws {
+        let r = try Self.run(["check", "--format", "junit", Self.binaryTrace("bad/VHOST-MAPPING.trace.txt")])
+        #expect(r.status == 1)
+        #expect(r.out.contains("<testcase") && r.out.contains("name=\"VHOST-MAPPING\"><failure"))
+        #expect(r.out.components(separatedBy: "<failure").count == 2)
+    }
+
+    @Test("--profile overrides the header: a seed-rfc2 trace read as rev1 with 4 workers is still conformant")
+    func profileOverride() throws {
+        let path = try Self.binaryTrace("good/seed-rfc1-four-workers.trace.txt")
+        #expect(try Self.run(["check", path]).status == 0)
+        #expect(try Self.run(["check", "--profile", "seed-rfc2", path]).status == 1, "rev2 caps workers at 2")
+    }
+}

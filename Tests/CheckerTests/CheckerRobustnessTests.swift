@@ -1,0 +1,68 @@
+import Testing
+import Checker
+import TraceFormat
+import VirtioProtocol
+
+/// Any trace the reader accepts, however nonsensical, is judged — never a crash or a hang.
+@Suite struct CheckerRobustnessTests {
+    struct Rng {
+        var s: UInt64
+        mutating func next() -> UInt64 {
+            s &+= 0x9E3779B97F4A7C15
+            var z = s
+            z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
+            z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
+            return z ^ (z >> 31)
+        }
+        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+        /// Small values most of the time (to hit real states), any value sometimes.
+        mutating func value(_ mask: UInt64) -> UInt64 {
+            switch below(4) {
+            case 0: return next() & mask
+            case 1: return UInt64(below(4)) & mask
+            default: return UInt64(below(40)) & mask
+            }
+        }
+    }
+
+    /// A random event valid for the format (field widths, vq range, worker rules), not for the protocol.
+    static func randomEvent(_ r: inout Rng, queues: Int) -> TraceEvent {
+        let kind = EventKind.allCases[r.below(EventKind.allCases.count)]
+        var e = TraceEvent(kind)
+        if kind.vqUse == .required || (kind.vqUse == .optional && r.below(2) == 0) { e.vq = UInt16(r.below(queues)) }
+        if kind.hasWorker && r.below(4) != 0 { e.worker = UInt16(r.below(4)) }
+        for f in kind.fields {
+            switch f.slot {
+            case .aux: e.aux = UInt16(truncatingIfNeeded: r.value(0xFFFF))
+            case .resultAux: e.aux = r.below(4) == 0 ? UInt16(bitPattern: -16) : 0
+            case .p0: e.p0 = r.value(f.mask)
+            case .p1: e.p1 = r.value(f.mask)
+            case .p2: e.p2 = r.value(f.mask)
+            case .descLen: e.p1 |= r.value(0xFFFF_FFFF)
+            case .descFlags: e.p1 |= r.value(0x7) << 32
+            case .descNext: e.p1 |= r.value(0xF) << 48
+            }
+        }
+        if r.below(8) == 0 { e.flags = .sampled }
+        return e
+    }
+
+    @Test("random format-valid events never trap the checker", arguments: 0..<12)
+    func randomEventsNeverTrap(_ seed: Int) {
+        var r = Rng(s: UInt64(seed) &* 7919)
+        let profile = Profile.allCases[seed % Profile.allCases.count]
+        let queues = 1 + r.below(9)
+        let sizes = (0..<queues).map { _ in [0, 1, 2, 4, 8, 6, 32768, 65535][r.below(8)] }.map(UInt16.init)
+        let flags: TraceHeader.Flags = [[], [.preset], [.sampled], [.preset, .sampled]][seed % 4]
+        let header = TraceHeader(profile: profile, layout: QueueLayout.allCases[r.below(2)], flags: flags,
+                                 features: r.next(), workers: UInt16(r.below(5)), queueSizes: sizes)
+        var c = Checker(header: header)
+        var findings = 0
+        for i in 0..<30_000 {
+            findings += c.process(Self.randomEvent(&r, queues: queues), index: UInt64(i), offset: UInt64(40 * i)).count
+        }
+        findings += c.finish().count
+        #expect(c.eventsSeen == 30_000)
+        #expect(findings > 0, "random traffic is not conformant; a checker that finds nothing is suspect")
+    }
+}

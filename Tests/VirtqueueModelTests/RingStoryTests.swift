@@ -1,0 +1,186 @@
+import Testing
+import VirtioProtocol
+import VirtqueueModel
+
+@Suite struct RingCursorTests {
+    @Test("in-flight is modular: avail 2, used 65534 means 4 in flight")
+    func modularInFlight() {
+        let c = RingCursor(size: 4, avail: 2, next: 65535, used: 65534)
+        #expect(c.inFlight == 4 && c.consumed == 1 && c.invariantHolds)
+    }
+
+    @Test("VQ-INFLIGHT guard: a full ring refuses one more publish", arguments: [1, 2, 256, 32768] as [UInt32])
+    func fullRing(_ n: UInt32) {
+        var c = RingCursor(size: n, start: 65530)
+        c = c.applying(.publish(UInt16(truncatingIfNeeded: n)))!
+        #expect(c.inFlight == n)
+        #expect(c.applying(.publish(1)) == nil)
+    }
+
+    @Test("VQ-AVAIL-READ guard: the device cannot read past avail")
+    func noReadPastAvail() {
+        #expect(RingCursor(size: 8).applying(.consume) == nil)
+    }
+
+    @Test("random guarded steps from near 65535 keep the invariant", arguments: [1, 4, 256, 32768] as [UInt32])
+    func randomWalkKeepsInvariant(_ n: UInt32) {
+        var rng = SplitMix(seed: UInt64(n))
+        var c = RingCursor(size: n, start: 65500)
+        for _ in 0..<20_000 {
+            let step: RingCursor.Step
+            switch rng.next() % 3 {
+            case 0: step = .publish(UInt16(rng.next() % UInt64(min(n, 64) + 1)))
+            case 1: step = .consume
+            default: step = .complete(UInt16(rng.next() % 8))
+            }
+            if let s = c.applying(step) { c = s }
+            #expect(c.invariantHolds)
+        }
+    }
+}
+
+@Suite struct ChainWalkerTests {
+    func table(_ ds: [Descriptor], size: Int = 8) -> [Descriptor] { ds + Array(repeating: .zero, count: size - ds.count) }
+
+    @Test("a readable header then writable buffers: writable bytes add up")
+    func writableBytes() {
+        let t = table([Descriptor(len: 16, flags: .next, next: 1), Descriptor(len: 512, flags: [.next, .write], next: 2), Descriptor(len: 1, flags: .write)])
+        let c = ChainWalker.walk(head: 0, table: t, indirectAllowed: false) { _ in nil }
+        #expect(c.violations.isEmpty && c.descriptors == [0, 1, 2] && c.writableBytes == 513)
+    }
+
+    @Test("VQ-CHAIN-LOOP: a self loop is found after N steps, not never")
+    func selfLoop() {
+        let t = table([Descriptor(len: 1, flags: .next, next: 0)])
+        #expect(ChainWalker.walk(head: 0, table: t, indirectAllowed: false) { _ in nil }.violations.map(\.rule) == [.vqChainLoop])
+    }
+
+    @Test("VQ-INDIRECT-*: flags and length of the indirect descriptor are all checked")
+    func indirectMisuse() {
+        let bad = table([Descriptor(len: 20, flags: [.indirect, .next], next: 1)])
+        let rules = Set(ChainWalker.walk(head: 0, table: bad, indirectAllowed: false) { _ in [] }.violations.map(\.rule))
+        #expect(rules == [.vqIndirectFeature, .vqIndirectNext, .vqIndirectLen])
+    }
+
+    @Test("an indirect table that was never described leaves the writable length unknown")
+    func unknownIndirect() {
+        let t = table([Descriptor(len: 32, flags: .indirect)])
+        let c = ChainWalker.walk(head: 0, table: t, indirectAllowed: true) { _ in nil }
+        #expect(c.violations.isEmpty && c.writableBytes == nil)
+    }
+}
+
+@Suite struct OwnershipStoryTests {
+    @Test("a descriptor is the driver's, then the device's from publish, then returned at used.idx")
+    func ownershipStory() {
+        var q = SplitVirtqueue(size: 4)
+        #expect(q.writeDescriptor(0, Descriptor(len: 64, flags: .write)).isEmpty)
+        #expect(q.owner[0] == .driver)
+        #expect(q.writeAvailEntry(pos: 0, head: 0).isEmpty)
+        #expect(q.publishAvail(1).violations.isEmpty && q.owner[0] == .device)
+        #expect(q.writeDescriptor(0, Descriptor(len: 1)).map(\.rule) == [.vqDriverOwnership])
+        #expect(q.deviceRead(pos: 0, head: 0).isEmpty)
+        #expect(q.writeUsed(pos: 0, id: 0, len: 64).isEmpty)
+        #expect(q.owner[0] == .device, "still the device's until used.idx is published")
+        #expect(q.publishUsed(1).isEmpty && q.owner[0] == .used)
+        #expect(q.writeDescriptor(0, Descriptor(len: 64)).isEmpty, "the driver reclaims it")
+    }
+
+    @Test("sampled: a re-exposure seen before the completion that allowed it is not a violation")
+    func sampledReexposure() {
+        var q = SplitVirtqueue(size: 4)
+        _ = q.writeDescriptor(0, Descriptor(len: 64), sampled: true)
+        _ = q.writeAvailEntry(pos: 0, head: 0, sampled: true)
+        #expect(q.publishAvail(1, sampled: true).violations.isEmpty)
+        // Between two polls the device completed head 0 and the driver exposed it again:
+        // the poll reads avail first (re-exposure), then used (completion).
+        #expect(q.writeDescriptor(0, Descriptor(len: 64), sampled: true).isEmpty)
+        #expect(q.writeAvailEntry(pos: 1, head: 0, sampled: true).isEmpty)
+        #expect(q.publishAvail(2, sampled: true).violations.isEmpty)
+        #expect(q.writeUsed(pos: 0, id: 0, len: 0, sampled: true).isEmpty)
+        #expect(q.publishUsed(1, sampled: true).isEmpty)
+        #expect(q.publishAvail(2, sampled: true).violations.isEmpty, "next poll: nothing left unexplained")
+        #expect(q.owner[0] == .device, "the re-exposure took effect")
+    }
+
+    @Test("sampled: a completion seen before the exposure it completes is not a violation")
+    func sampledEarlyCompletion() {
+        var q = SplitVirtqueue(size: 4)
+        #expect(q.publishAvail(0, sampled: true).violations.isEmpty)
+        // Exposed and completed after the avail read of this poll, before its used read.
+        #expect(q.writeUsed(pos: 0, id: 0, len: 0, sampled: true).isEmpty)
+        #expect(q.publishUsed(1, sampled: true).isEmpty)
+        _ = q.writeDescriptor(0, Descriptor(len: 64), sampled: true)
+        _ = q.writeAvailEntry(pos: 0, head: 0, sampled: true)
+        #expect(q.publishAvail(1, sampled: true).violations.isEmpty)
+        #expect(q.owner[0] == .used)
+    }
+
+    @Test("sampled: a completion never explained by an exposure is still caught")
+    func sampledForeignCompletion() {
+        var q = SplitVirtqueue(size: 4)
+        _ = q.publishAvail(0, sampled: true)
+        _ = q.writeUsed(pos: 0, id: 2, len: 0, sampled: true)
+        _ = q.publishUsed(1, sampled: true)
+        #expect(q.publishAvail(0, sampled: true).violations.map(\.rule) == [.vqUsedId])
+    }
+}
+
+/// Small seeded generator for reproducible tests.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E3779B97F4A7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
+        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
+        return z ^ (z >> 31)
+    }
+}
+
+@Suite struct NotificationTests {
+    @Test("need_event: true exactly when the event index lies in [old, new) modulo 2^16")
+    func needEventWindow() {
+        #expect(SplitRing.needEvent(event: 0, new: 1, old: 0))
+        #expect(!SplitRing.needEvent(event: 1, new: 1, old: 0))
+        #expect(SplitRing.needEvent(event: 65535, new: 2, old: 65534), "window wraps")
+        #expect(!SplitRing.needEvent(event: 5, new: 5, old: 5), "empty window")
+        var rng = SplitMix(seed: 42)
+        for _ in 0..<100_000 {
+            let e = UInt16(truncatingIfNeeded: rng.next()), o = UInt16(truncatingIfNeeded: rng.next())
+            let n = o &+ UInt16(truncatingIfNeeded: rng.next() % 300)
+            #expect(SplitRing.needEvent(event: e, new: n, old: o) == (e &- o < n &- o))
+        }
+    }
+
+    @Test("VQ-INTERRUPT-MISSED setup: with EVENT_IDX only crossing used_event owes an interrupt")
+    func eventIdxObligation() {
+        var q = SplitVirtqueue(size: 8, eventIdx: true)
+        q.setUsedEvent(2)
+        for i: UInt16 in 0..<4 {
+            _ = q.writeDescriptor(i, Descriptor(len: 8, flags: .write))
+            _ = q.writeAvailEntry(pos: i, head: i)
+        }
+        _ = q.publishAvail(4)
+        for i: UInt16 in 0..<2 { _ = q.writeUsed(pos: i, id: UInt32(i), len: 0) }
+        _ = q.publishUsed(2)
+        #expect(q.interruptOwed == nil, "used_event 2 not yet passed")
+        _ = q.writeUsed(pos: 2, id: 2, len: 0)
+        _ = q.publishUsed(3)
+        #expect(q.interruptOwed == 3)
+        q.interrupt()
+        #expect(q.interruptOwed == nil)
+    }
+
+    @Test("NO_NOTIFY and avail_event decide whether the driver must kick")
+    func kickSide() {
+        var q = SplitVirtqueue(size: 8)
+        #expect(q.kickRequired(old: 0, new: 1))
+        q.setUsedFlags(SplitRing.usedFlagNoNotify)
+        #expect(!q.kickRequired(old: 0, new: 1))
+        var e = SplitVirtqueue(size: 8, eventIdx: true)
+        e.setAvailEvent(3)
+        #expect(!e.kickRequired(old: 0, new: 3) && e.kickRequired(old: 0, new: 4))
+    }
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The main job: checks every bundled trace under Traces/ and proves the Z3 specs.
+#   Traces/good/*.trace and Traces/real/*.trace must be conformant (exit 0);
+#   Traces/bad/<RULE-ID>[--case].trace must be reported (exit 1) with exactly that rule.
+# Prints one verdict line per trace, then the proof table; exits 0 only if every verdict is the
+# expected one and every proof holds (every broken variant refuted).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+swift build -c release --product conformance >/dev/null || { echo "build failed" >&2; exit 2; }
+bin="$(swift build -c release --show-bin-path)/conformance"
+
+fail=0; n=0
+verdict() { printf '%-6s %-62s %s\n' "$1" "$2" "$3"; }
+for f in Traces/good/*.trace Traces/real/*.trace; do
+  [ -e "$f" ] || continue
+  n=$((n+1))
+  out=$("$bin" check "$f" 2>&1); rc=$?
+  if [ $rc -eq 0 ]; then verdict ok "$f" "conformant"; else verdict FAIL "$f" "expected conformant, exit $rc"; echo "$out" | head -20; fail=1; fi
+done
+for f in Traces/bad/*.trace; do
+  [ -e "$f" ] || continue
+  n=$((n+1))
+  base=$(basename "$f" .trace); rule=${base%%--*}
+  json=$("$bin" check --format json "$f" 2>/dev/null); rc=$?
+  rules=$(printf '%s' "$json" | grep -o '"rule": "[^"]*"' | sort -u | sed 's/"rule": "\(.*\)"/\1/' | tr '\n' ' ')
+  if [ $rc -eq 1 ] && [ "$rules" = "$rule " ]; then verdict ok "$f" "violates $rule"
+  else verdict FAIL "$f" "expected exactly $rule (exit 1), got exit $rc rules: $rules"; fail=1; fi
+done
+echo "checked $n traces"
+echo
+"$bin" prove || fail=1
+exit $fail
