@@ -135,13 +135,24 @@ public final class Z3Session {
     }
 
     private func render(_ a: Z3_ast) -> String {
-        if Z3_is_numeral_ast(ctx, a) {
+        // Ask the sort first: Z3 4.8 reports `true`/`false` as numerals with an empty string.
+        let kind = Z3_get_sort_kind(ctx, Z3_get_sort(ctx, a))
+        if kind == Z3_BOOL_SORT {
+            let b = Z3_get_bool_value(ctx, a)
+            if b == Z3_L_TRUE { return "true" }
+            if b == Z3_L_FALSE { return "false" }
+        } else if (kind == Z3_BV_SORT || kind == Z3_INT_SORT) && Z3_is_numeral_ast(ctx, a) {
             return String(cString: Z3_get_numeral_string(ctx, a))
         }
-        switch Z3_get_bool_value(ctx, a) {
-        case Z3_L_TRUE: return "true"
-        case Z3_L_FALSE: return "false"
-        default: return String(cString: Z3_ast_to_string(ctx, a))
-        }
+        return String(cString: Z3_ast_to_string(ctx, a))
+    }
+}
+
+extension Model {
+    /// The goal that produced this model (set by the prover under the key `_goal`).
+    public var goal: String? { values["_goal"] }
+    /// The number in a goal named like "W=3".
+    public var goalNumber: Int? {
+        goal.flatMap { g in g.split(separator: "=").last.flatMap { Int($0) } }
     }
 }
