@@ -103,7 +103,7 @@ public enum Mapping {
 
     /// One query per W: the closed-form load (WorkerMapping.roundRobinLoad) counts the vqs each
     /// worker gets (by induction on the queue count Q), loads differ by at most 1, and they sum to Q.
-    static func balanceGoal(_ w: Int, load: String? = nil) -> Goal {
+    static func balanceGoal(_ w: Int, load: String? = nil, balanceOnly: Bool = false) -> Goal {
         let terms = (0..<w).map { "(+ (div Q \(w)) (ite (< \($0) (mod Q \(w))) 1 0))" }.joined(separator: " ")
         let sum = w == 1 ? terms : "(+ \(terms))"
         return Goal("W=\(w)", "with W = \(w) workers and any queue count Q >= 0: load(r, Q) counts the vqs q < Q with q mod \(w) = r (base and inductive step), any two loads differ by at most 1, and load(r, Q) = Q div \(w) + [r < Q mod \(w)] with the loads summing to Q",
@@ -115,6 +115,7 @@ public enum Mapping {
         (define-fun load ((r Int) (Q Int)) Int \(load ?? "(ite (< r Q) (div (- (+ Q \(w)) r 1) \(w)) 0)"))
         (assert (>= Q 0))
         (assert (and (<= 0 r) (< r \(w)) (<= 0 s) (< s \(w))))
+        \(balanceOnly ? "(assert (> (- (load r Q) (load s Q)) 1))" : """
         (assert (or
           ; counting: no vq for Q = 0, and vq Q adds one to exactly the worker Q mod W
           (not (= (load r 0) 0))
@@ -124,6 +125,7 @@ public enum Mapping {
           ; closed form and sum
           (not (= (load r Q) (+ (div Q \(w)) (ite (< r (mod Q \(w))) 1 0))))
           (not (= \(sum) Q))))
+        """)
         """)
     }
 
@@ -137,10 +139,28 @@ public enum Mapping {
     (assert (not (= (= (div q 2) k) (or (= q (* 2 k)) (= q (+ (* 2 k) 1))))))
     """)
 
+    /// Both W and Q symbolic, as 10-bit vectors (values below 512): division by a symbolic W is
+    /// bit-blasted, which stays fast at this width (about 0.4 s) and not at 17 bits (> 30 s).
+    static let symbolicBalance = Goal("symbolic-W-and-Q", "with both W and Q symbolic below 512 (10-bit bit-vectors, no overflow), round-robin loads differ by at most 1",
+                                      shown: ["W", "Q", "r", "s"], smt: """
+    (declare-const W (_ BitVec 10))
+    (declare-const Q (_ BitVec 10))
+    (declare-const r (_ BitVec 10))
+    (declare-const s (_ BitVec 10))
+    (define-fun load ((r (_ BitVec 10))) (_ BitVec 10)
+      (ite (bvult r Q) (bvudiv (bvsub (bvsub (bvadd Q W) r) #b0000000001) W) #b0000000000))
+    (assert (not (= W #b0000000000)))
+    (assert (bvule Q #b0111111111))
+    (assert (bvule W #b0111111111))
+    (assert (and (bvult r W) (bvult s W)))
+    (assert (bvuge (load r) (load s)))
+    (assert (bvugt (bvsub (load r) (load s)) #b0000000001))
+    """)
+
     public static var balance: Spec {
         Spec(name: "mapping-balance", kind: .property, source: seedSource + "; seed @682 \"with unrestricted #vhosts\" (rev1)",
-             summary: "Round-robin (seed-rfc1, seed-rfc2) is balanced: for every W in 1...\(balanceWorkerLimit) and every queue count Q, per-worker loads differ by at most 1 and sum to Q (one linear query per W). linux-upstream gives every worker exactly its pair.",
-             goals: (1...balanceWorkerLimit).map { balanceGoal($0) } + [pairBalance])
+             summary: "Round-robin (seed-rfc1, seed-rfc2) is balanced: for every W in 1...\(balanceWorkerLimit) and every queue count Q, the closed-form load counts each worker's vqs, loads differ by at most 1 and sum to Q (one linear query per W); with W and Q both symbolic below 512, loads differ by at most 1. linux-upstream gives every worker exactly its pair.",
+             goals: (1...balanceWorkerLimit).map { balanceGoal($0) } + [symbolicBalance, pairBalance])
     }
 
     // MARK: mapping-seed-table
@@ -203,7 +223,7 @@ public enum Mapping {
         ; worker first, so no service pass of v is in progress when the switch happens.
         (define-fun attach ((nvq Int) (v Int) (w Int) (owner (Array Int Int)) (alive (Array Int Bool)) (busy (Array Int Int))
                             (owner2 (Array Int Int))) Bool
-          (and (<= 0 v) (< v nvq) (select alive w) \(attachGuard)
+          (and (<= 0 v) (< v nvq) (>= w 0) (select alive w) \(attachGuard)
                (= owner2 (store owner v w))))
         ; VHOST_FREE_WORKER: only a live worker attached to no vq (-ENODEV / -EBUSY otherwise).
         (define-fun free_worker ((nvq Int) (w Int) (owner (Array Int Int)) (alive (Array Int Bool)) (alive2 (Array Int Bool))) Bool
@@ -307,7 +327,7 @@ public enum Mapping {
                  trace: { m in MappingTraces.wrongWorker(workers: m.int("W") ?? 1, vq: m.int("q") ?? 0, worker: (m.int("q") ?? 0) % ((m.int("W") ?? 1) + 1)) }),
             Spec(name: "mapping-balance/clamp-to-last", kind: .variant(of: "mapping-balance"), source: seedSource,
                  summary: "vq q served by worker min(q, W-1): the last worker takes every vq beyond the first W-1.",
-                 goals: (2...4).map { balanceGoal($0, load: "(ite (< r (- \($0) 1)) (ite (< r Q) 1 0) (ite (< r Q) (- Q (- \($0) 1)) 0))") },
+                 goals: (2...4).map { balanceGoal($0, load: "(ite (< r (- \($0) 1)) (ite (< r Q) 1 0) (ite (< r Q) (- Q (- \($0) 1)) 0))", balanceOnly: true) },
                  smallWitness: "(assert (<= Q 8))",
                  explain: { m in
                      let w = m.goalNumber ?? 2, q = m.int("Q") ?? 0
@@ -329,11 +349,13 @@ public enum Mapping {
             Spec(name: "mapping-single-consumer/free-attached", kind: .variant(of: "mapping-single-consumer"), source: "drivers/vhost/vhost.c vhost_free_worker",
                  summary: "FREE_WORKER without the attachment check (no -EBUSY): a vq can be left with a freed worker.",
                  prelude: consumerPrelude(freeGuard: "true"), goals: [freeGoal],
+                 smallWitness: "(assert (<= nvq 2)) (assert (and (<= 0 w) (<= w 2)))",
                  explain: { m in "worker \(m.int("w") ?? -1) is freed while still attached to a vq (of \(m.int("nvq") ?? -1)): that vq's worker no longer exists" },
                  trace: { _ in MappingTraces.freeAttached() }),
             Spec(name: "mapping-single-consumer/attach-without-flush", kind: .variant(of: "mapping-single-consumer"), source: "drivers/vhost/vhost.c vhost_vq_attach_worker",
                  summary: "ATTACH_VRING_WORKER that switches workers without flushing the old one: the old worker may still be inside a service pass when the new one starts.",
                  prelude: consumerPrelude(attachGuard: "true"), goals: [attachGoal],
+                 smallWitness: "(assert (<= nvq 2)) (assert (<= w 2))",
                  explain: { m in "vq \(m.int("v") ?? -1) is switched to worker \(m.int("w") ?? -1) while its previous worker is still servicing it: two consumers" },
                  trace: { _ in MappingTraces.attachWithoutFlush() }),
         ]

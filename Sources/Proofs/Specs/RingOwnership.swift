@@ -191,7 +191,7 @@ public enum RingOwnership {
             Spec(name: name + "/size-not-power-of-two", kind: .variant(of: name), source: source,
                  summary: "Queue sizes that are not powers of two (any 1 <= N <= 32768): slot = idx mod N jumps at the 16-bit wrap.",
                  prelude: prelude(pow2: "(and (not (= N #x0000)) (bvule N MAXN))"), goals: [continuityGoal],
-                 smallWitness: "(assert (bvule N #x0008))",
+                 smallWitness: "(assert (bvule N #x0008)) (assert (not (= (bvurem (bvadd p #x0001) N) (bvurem (bvadd (bvurem p N) #x0001) N))))",
                  explain: { m in
                      let n = m.int("N") ?? 1, p = m.int("p") ?? 0
                      return "with N=\(n), index p=\(p) is slot \(p % n) but p+1=\((p + 1) & 0xffff) is slot \(((p + 1) & 0xffff) % n), not \((p % n + 1) % n)"
