@@ -1,0 +1,33 @@
+import Testing
+import Foundation
+@testable import Proofs
+
+/// The SMT-LIB2 files under Specs/smt/ are what reviewers and other solvers read; they must be
+/// exactly what the Swift specs emit (`conformance prove --emit Specs/smt` regenerates them).
+struct EmittedSpecTests {
+    static var smtDir: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Specs/smt")
+    }
+
+    @Test func committedSpecFilesEqualTheEmittedOnes() throws {
+        for s in Catalogue.all {
+            let url = Self.smtDir.appendingPathComponent(s.fileName)
+            let committed = try? String(contentsOf: url, encoding: .utf8)
+            #expect(committed == s.smtlib(), "\(s.fileName) differs from the emitted text: run `conformance prove --emit Specs/smt`")
+        }
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: Self.smtDir.path)) ?? []
+        #expect(Set(files.filter { $0.hasSuffix(".smt2") }) == Set(Catalogue.all.map(\.fileName)), "stale or missing files in Specs/smt")
+    }
+
+    /// Each spec opens with its name and its spec source, and each goal expects an answer.
+    @Test func everySpecFileNamesItsSourceAndExpectations() {
+        for s in Catalogue.all {
+            let text = s.smtlib()
+            #expect(text.hasPrefix("; \(s.name)"))
+            #expect(text.contains("; Spec source: "))
+            #expect(text.components(separatedBy: "(check-sat)").count - 1 == s.goals.count)
+            #expect(!s.source.isEmpty && !s.summary.isEmpty)
+        }
+    }
+}
