@@ -8,7 +8,7 @@ import VhostModel
 /// The SMT encodings are only worth their proofs if they say what the Swift model does. Here Z3
 /// evaluates each encoding on thousands of concrete values and must agree with the Swift code.
 /// A seeded generator keeps failures reproducible.
-struct DifferentialTests {
+extension Z3Tests { @Suite struct DifferentialTests {
     struct SplitMix: RandomNumberGenerator {
         var state: UInt64
         mutating func next() -> UInt64 {
@@ -182,4 +182,5 @@ struct DifferentialTests {
             #expect(m.int("a") == WorkerMapping.roundRobin(vq: q, workers: w))
         }
     }
+}
 }

@@ -43,7 +43,7 @@ import Testing
         let json = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
         #expect(json["ok"] as? Bool == true)
         let results = try #require(json["results"] as? [[String: Any]])
-        #expect(results.count == CatalogueTests.tested.count)
+        #expect(results.count == Z3Tests.CatalogueTests.tested.count)
         for res in results {
             #expect(res["ok"] as? Bool == true, "\(res["name"] ?? "?")")
             if res["kind"] as? String == "variant" {
@@ -87,7 +87,7 @@ import Testing
         let dir = try Self.tempDir("emit")
         let r = try Self.run(["prove", "--emit", dir])
         #expect(r.status == 0)
-        let committed = EmittedSpecTests.smtDir
+        let committed = Z3Tests.EmittedSpecTests.smtDir
         let files = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
         #expect(files == (try FileManager.default.contentsOfDirectory(atPath: committed.path).filter { $0.hasSuffix(".smt2") }.sorted()))
         for f in files {

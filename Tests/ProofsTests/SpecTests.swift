@@ -58,7 +58,7 @@ enum Harness {
 
 // MARK: properties: each proven (every goal unsat)
 
-struct PropertyTests {
+extension Z3Tests { @Suite struct PropertyTests {
     @Test func ringOwnershipIsProven() throws { try Harness.expectProven("ring-ownership") }
     @Test func needEventIsProven() throws { try Harness.expectProven("need-event") }
     @Test func mappingTotalIsProven() throws { try Harness.expectProven("mapping-total") }
@@ -69,10 +69,11 @@ struct PropertyTests {
     /// Z3 over the unbounded matrix, and the Swift enumeration agreeing (crossCheck).
     @Test func setOwnerCompatIsProven() throws { try Harness.expectProven("set-owner-compat") }
 }
+}
 
 // MARK: broken variants: each refuted, and its trace flagged with the matching rule
 
-struct VariantTests {
+extension Z3Tests { @Suite struct VariantTests {
     @Test func ringOwnershipPublishUnboundedIsRefutedAsVQInflight() throws {
         try Harness.expectRefuted("ring-ownership/publish-unbounded", rule: .vqInflight)
     }
@@ -118,10 +119,11 @@ struct VariantTests {
         try Harness.expectRefuted("set-owner-compat/old-kernel-two-workers", rule: .vhostOwnerCompat)
     }
 }
+}
 
 // MARK: the catalogue itself
 
-struct CatalogueTests {
+extension Z3Tests { @Suite struct CatalogueTests {
     /// Every spec has its own test above: adding a spec without one fails here.
     static let tested: Set<String> = [
         "ring-ownership", "need-event", "mapping-total", "mapping-range", "mapping-balance", "mapping-seed-table",
@@ -161,4 +163,5 @@ struct CatalogueTests {
         #expect(Catalogue.select("need-event/off-by-one").map(\.name) == ["need-event/off-by-one"])
         #expect(Catalogue.select("no-such-property").isEmpty)
     }
+}
 }

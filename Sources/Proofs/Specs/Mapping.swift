@@ -7,9 +7,10 @@ import TraceFormat
 public enum Mapping {
     static let cap = Profile.seedRFC2MaxWorkers
     /// Round-robin balance is proven by one linear query per worker count W (mod by a numeral),
-    /// each for every queue count. W ranges over 1...this bound: the rev2 cap (2) and rev1 up to
-    /// the seed's own example of 16 TX queues (seed @6510 "sq[16]").
-    public static let balanceWorkerLimit = 16
+    /// each for every queue count, about 10 ms each. W ranges over 1...this bound: the rev2 cap
+    /// (2) and rev1 well past the seed's own example of 16 TX queues (seed @6510 "sq[16]");
+    /// `symbolicBalance` covers every W and Q below 512.
+    public static let balanceWorkerLimit = 64
 
     static let seedSource = "seed @409 \"Multiple vhost is implemented in-kernel by passing an argument to SET_OWNER\", seed @1400 \"Restrict number of vhost threads to 2\", seed @1642 \"Working of vhost threads changes\""
 

@@ -69,6 +69,10 @@ public final class Z3Session {
 
     deinit { Z3_del_context(ctx) }
 
+    /// Bytes Z3 currently has allocated, over all contexts of the process (its own accounting,
+    /// unaffected by Swift allocations elsewhere).
+    public static var allocatedBytes: UInt64 { Z3_get_estimated_alloc_size() }
+
     /// Z3's version string, e.g. "4.8.12.0".
     public static var version: String {
         var major: UInt32 = 0, minor: UInt32 = 0, build: UInt32 = 0, rev: UInt32 = 0
@@ -125,6 +129,18 @@ public final class Z3Session {
             let reason = Z3_solver_get_reason_unknown(ctx, solver).map { String(cString: $0) } ?? "unknown"
             return .unknown(reason: reason)
         }
+    }
+
+    /// Runs a whole SMT-LIB2 script, commands included (`push`, `check-sat`, ...), the way a
+    /// standalone solver would, and returns what it printed. Used to check that the emitted
+    /// `Specs/smt` files work as scripts on their own. The timeout applies to each check-sat.
+    public func runScript(_ script: String) throws -> String {
+        Z3_set_error(ctx, Z3_OK)
+        // The script state lives in the context: reset it so earlier scripts' names are gone.
+        let prefix = "(reset)\n(set-option :timeout \(timeoutMs))\n"
+        let out = Z3_eval_smtlib2_string(ctx, prefix + script).map { String(cString: $0) } ?? ""
+        try checkError("script")
+        return out
     }
 
     private func model(of solver: Z3_solver, names: Set<String>?) throws -> Model {
