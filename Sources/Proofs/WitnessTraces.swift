@@ -201,6 +201,23 @@ enum MappingTraces {
         return WitnessTrace(header: header(.seedRFC1, workers: 0, queues: 2), events: ev, expectedRule: nil)
     }
 
+    /// linux-upstream with the first device's worker (0) serving a vq of a later pair → VHOST-MAPPING.
+    static func upstreamSingleDevice(pairs: Int, vq: Int) -> WitnessTrace? {
+        guard pairs <= 64, vq < 2 * pairs else { return nil }
+        // All pairs enabled first (VQ_PAIRS_SET made available and acknowledged), so the only
+        // thing wrong is who serves the vq.
+        var ev: [TraceEvent] = [
+            TraceEvent(.mqPairsSet, timestamp: 10, p0: UInt64(pairs)),
+            TraceEvent(.mqPairsAck, timestamp: 20, p0: UInt64(NetCtrlMQ.ackOK)),
+        ]
+        var t: UInt64 = 20
+        serve(UInt16(vq), by: 0, t: &t, into: &ev)
+        let features = FeatureBit.version1.mask | FeatureBit.netMQ.mask | FeatureBit.netCtrlVQ.mask
+        return WitnessTrace(header: TraceHeader(profile: .linuxUpstream, layout: .mq, flags: .preset, features: features, workers: 1,
+                                                queueSizes: Array(repeating: 8, count: 2 * pairs + 1)),
+                            events: ev, expectedRule: .vhostMapping)
+    }
+
     /// Legacy SET_OWNER (what an old kernel sees), then a second worker serves TX[0] → VHOST-OWNER-COMPAT.
     static func legacyOwnerExtraWorker(txQueues: Int) -> WitnessTrace {
         var ev: [TraceEvent] = [], t: UInt64 = 0

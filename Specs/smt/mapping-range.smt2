@@ -6,6 +6,9 @@
 
 ; Round-robin (seed-rfc1, seed-rfc2): vq q is served by worker q mod W, for every 16-bit vq index.
 (define-fun assign ((q (_ BitVec 16)) (W (_ BitVec 16))) (_ BitVec 16) (bvurem q W))
+; linux-upstream: data vq q belongs to the vhost-net device of its pair, and is that
+; device's vq q - 2 * device (drivers/vhost/net.c: VHOST_NET_VQ_MAX = 2 vqs per device).
+(define-fun pair_device ((q Int)) Int (div q 2))
 ; OwnerSemantics.workers(requested, profile): requested = 0 is SET_OWNER without an argument.
 ; seed-rfc2 clamps to the rev2 cap of 2 threads; seed-rfc1 grants what is asked; upstream
 ; SET_OWNER takes no argument and every vhost device gets one default worker.

@@ -100,6 +100,9 @@ extension Z3Tests { @Suite struct VariantTests {
     @Test func mappingTotalLegacyZeroWorkersIsRefutedAndCheckerKeepsOneWorker() throws {
         try Harness.expectRefuted("mapping-total/legacy-zero-workers", rule: nil)
     }
+    @Test func mappingTotalOneDeviceForAllPairsIsRefutedAsVhostMapping() throws {
+        try Harness.expectRefuted("mapping-total/one-device-for-all-pairs", rule: .vhostMapping)
+    }
     @Test func mappingRangeModWPlus1IsRefutedAsVhostMapping() throws {
         try Harness.expectRefuted("mapping-range/mod-w-plus-1", rule: .vhostMapping)
     }
@@ -130,7 +133,7 @@ extension Z3Tests { @Suite struct CatalogueTests {
         "mapping-single-consumer", "set-owner-compat",
         "ring-ownership/publish-unbounded", "ring-ownership/unsigned-inflight", "ring-ownership/consume-past-avail",
         "ring-ownership/complete-unread", "ring-ownership/size-not-power-of-two", "need-event/off-by-one",
-        "need-event/unsigned-window", "mapping-total/legacy-zero-workers", "mapping-range/mod-w-plus-1",
+        "need-event/unsigned-window", "mapping-total/legacy-zero-workers", "mapping-total/one-device-for-all-pairs", "mapping-range/mod-w-plus-1",
         "mapping-balance/clamp-to-last", "mapping-seed-table/tx-without-rx-offset",
         "mapping-single-consumer/free-attached", "mapping-single-consumer/attach-without-flush",
         "set-owner-compat/old-kernel-two-workers",

@@ -15,8 +15,11 @@ public enum Mapping {
     static let seedSource = "seed @409 \"Multiple vhost is implemented in-kernel by passing an argument to SET_OWNER\", seed @1400 \"Restrict number of vhost threads to 2\", seed @1642 \"Working of vhost threads changes\""
 
     /// `OwnerSemantics.workers(requested:profile:)`; requested 0 is the legacy call.
-    static func ownerPrelude(rfc1Legacy: String = "1") -> String {
+    static func ownerPrelude(rfc1Legacy: String = "1", pairDevice: String = "(div q 2)") -> String {
         """
+        ; linux-upstream: data vq q belongs to the vhost-net device of its pair, and is that
+        ; device's vq q - 2 * device (drivers/vhost/net.c: VHOST_NET_VQ_MAX = 2 vqs per device).
+        (define-fun pair_device ((q Int)) Int \(pairDevice))
         ; OwnerSemantics.workers(requested, profile): requested = 0 is SET_OWNER without an argument.
         ; seed-rfc2 clamps to the rev2 cap of \(cap) threads; seed-rfc1 grants what is asked; upstream
         ; SET_OWNER takes no argument and every vhost device gets one default worker.
@@ -42,13 +45,17 @@ public enum Mapping {
         (assert (>= r 0))
         (assert (not (>= (workers_rfc1 r) 1)))
         """),
-        Goal("upstream-pairs", "under linux-upstream every data vq q < 2P belongs to the vhost device of pair q div 2, which exists (< P) and has its default worker",
-             shown: ["P", "q"], smt: """
+        Goal("upstream-pairs", "under linux-upstream every data vq q < 2P belongs to a vhost device that exists (< P), is one of that device's 2 vqs, and has the device's default worker",
+             shown: ["P", "q", "device"], smt: """
         (declare-const P Int)
         (declare-const q Int)
+        (declare-const device Int)
         (assert (>= P 1))
         (assert (and (<= 0 q) (< q (* 2 P))))
-        (assert (not (and (<= 0 (div q 2)) (< (div q 2) P) (>= (workers_upstream 0) 1))))
+        (assert (= device (pair_device q)))
+        (assert (not (and (<= 0 device) (< device P)
+                          (<= 0 (- q (* 2 device))) (< (- q (* 2 device)) 2)
+                          (>= (workers_upstream 0) 1))))
         """),
     ]
 
@@ -317,6 +324,16 @@ public enum Mapping {
                  prelude: ownerPrelude(rfc1Legacy: "r"), goals: [totalGoals[1]],
                  explain: { m in "SET_OWNER without an argument (r=\(m.int("r") ?? -1)) grants 0 workers: vq q mod 0 is undefined, every vq is left without a worker" },
                  trace: { _ in MappingTraces.legacyOwner() }),
+            Spec(name: "mapping-total/one-device-for-all-pairs", kind: .variant(of: "mapping-total"),
+                 source: "drivers/vhost/net.c (VHOST_NET_VQ_MAX = 2: one device per queue pair)",
+                 summary: "linux-upstream with every pair's vqs on one vhost-net device: that device has only 2 vqs, so the vqs of the second pair on have no worker.",
+                 prelude: ownerPrelude(pairDevice: "0"), goals: [totalGoals[2]],
+                 smallWitness: "(assert (<= P 4))",
+                 explain: { m in
+                     let q = m.int("q") ?? 2
+                     return "with P=\(m.int("P") ?? -1) pairs on one device, vq \(q) would be that device's vq \(q), but a vhost-net device has only vqs 0 and 1: no worker serves it"
+                 },
+                 trace: { m in MappingTraces.upstreamSingleDevice(pairs: max(m.int("P") ?? 2, 2), vq: max(m.int("q") ?? 2, 2)) }),
             Spec(name: "mapping-range/mod-w-plus-1", kind: .variant(of: "mapping-range"), source: seedSource,
                  summary: "Round-robin computed as q mod (W+1): one worker too many.",
                  prelude: rangePrelude(assign: "(bvurem q (bvadd W #x0001))"), goals: [rrRange],
