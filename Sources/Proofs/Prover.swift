@@ -62,11 +62,13 @@ public struct SpecOutcome: Sendable {
     public let witness: WitnessTrace?
     /// Swift-side cross-check (enumeration) for the property, if it has one.
     public let crossCheck: (ok: Bool, detail: String)?
+    /// Property goals whose premises Z3 could not satisfy (vacuous proofs); must be empty.
+    public let vacuous: [String]
 
     /// Whether this outcome is what the suite requires.
     public var asExpected: Bool {
         let z3 = spec.isVariant ? status == .refuted : status == .proven
-        return z3 && (crossCheck?.ok ?? true)
+        return z3 && (crossCheck?.ok ?? true) && vacuous.isEmpty
     }
 }
 
@@ -123,8 +125,16 @@ public struct Prover {
         }
         let status: SpecOutcome.Status = refuting != nil ? .refuted : (undecided ? .unknown : .proven)
         let cross = spec.isVariant ? nil : Catalogue.crossCheck(spec.name)
+        // Non-vacuity of a proven property: each goal's premises have a model.
+        var vacuous: [String] = []
+        if status == .proven && !spec.isVariant {
+            for g in spec.goals {
+                if case .sat? = try? session.check(spec.query(Goal(g.name, g.claim, smt: g.premises)), solver: .simple) { continue }
+                vacuous.append(g.name)
+            }
+        }
         return SpecOutcome(spec: spec, status: status, seconds: seconds(clock.now - start), goals: goals,
-                           model: model, counterexample: words, witness: witness, crossCheck: cross)
+                           model: model, counterexample: words, witness: witness, crossCheck: cross, vacuous: vacuous)
     }
 
     func seconds(_ d: Duration) -> Double {

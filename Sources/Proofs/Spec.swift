@@ -16,6 +16,16 @@ public struct Goal: Sendable {
     public init(_ name: String, _ claim: String, shown: [String] = [], smt: String) {
         self.name = name; self.claim = claim; self.smt = smt; self.shown = shown
     }
+
+    /// The goal without its last assertion (the negated claim): its premises. They must be
+    /// satisfiable, or the goal would be unsat for no reason (a vacuous proof). This is the
+    /// analogue of a reachability `cover` in a model checker.
+    public var premises: String {
+        guard let r = smt.range(of: "\n(assert ", options: .backwards) ?? (smt.hasPrefix("(assert ") ? smt.range(of: "(assert ") : nil) else {
+            return smt
+        }
+        return String(smt[..<r.lowerBound])
+    }
 }
 
 /// What a refuted variant's counterexample becomes at runtime: a trace and the rule the checker

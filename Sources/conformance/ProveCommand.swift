@@ -164,6 +164,7 @@ struct ProveResult {
         for g in outcome.goals where g.answer == .unknown || g.answer == .error {
             out += "         goal \(g.goal): \(g.answer.rawValue) (\(g.detail ?? ""))\n"
         }
+        if !outcome.vacuous.isEmpty { out += "         VACUOUS: the premises of goal(s) \(outcome.vacuous.joined(separator: ", ")) have no model\n" }
         if let c = outcome.crossCheck { out += "         \(c.detail)\n" }
         if let words = outcome.counterexample {
             out += "         counterexample: \(words)\n"
@@ -211,6 +212,7 @@ struct ProveResult {
                 }.joined(separator: ", ") + "]",
             ]
             if let c = o.crossCheck { f.append("\"cross_check\": {\"ok\": \(c.ok), \"detail\": \(esc(c.detail))}") }
+            if !o.spec.isVariant { f.append("\"vacuous_goals\": [" + o.vacuous.map(esc).joined(separator: ", ") + "]") }
             if let words = o.counterexample {
                 f.append("\"counterexample\": \(esc(words))")
                 f.append("\"values\": {" + o.shownValues.map { "\(esc($0.0)): \(esc($0.1))" }.joined(separator: ", ") + "}")

@@ -34,6 +34,8 @@ enum Harness {
         #expect(o.status == .proven, "\(name): \(o.status) \(o.counterexample ?? "") \(o.goals.filter { $0.answer != .unsat }.map { "\($0.goal)=\($0.answer)" })", sourceLocation: sourceLocation)
         #expect(o.goals.allSatisfy { $0.answer == .unsat }, sourceLocation: sourceLocation)
         if let c = o.crossCheck { #expect(c.ok, "\(c.detail)", sourceLocation: sourceLocation) }
+        // Every goal's premises have a model: nothing is proven vacuously.
+        #expect(o.vacuous.isEmpty, "\(name): vacuous goals \(o.vacuous)", sourceLocation: sourceLocation)
     }
 
     /// The variant is refuted, its counterexample reads in words, and the checker reports

@@ -51,6 +51,25 @@ extension Z3Tests {
         if o.status == .unknown { #expect(!o.asExpected) }
     }
 
+    /// A goal whose premises contradict each other is unsat for no reason: the prover must call
+    /// that vacuous and fail it, however "proven" it looks.
+    @Test func vacuousPremisesFailAProperty() throws {
+        let p = try Prover()
+        let vacuous = Spec(name: "vacuous", kind: .property, source: "test", summary: "", goals: [
+            Goal("contradiction", "", smt: "(declare-const x Int)\n(assert (> x 1))\n(assert (< x 0))\n(assert (not (= x x)))"),
+        ])
+        let o = p.run(vacuous)
+        #expect(o.status == .proven)
+        #expect(o.vacuous == ["contradiction"])
+        #expect(!o.asExpected)
+        // The same claim over satisfiable premises is fine.
+        let fine = Spec(name: "fine", kind: .property, source: "test", summary: "", goals: [
+            Goal("ok", "", smt: "(declare-const x Int)\n(assert (> x 1))\n(assert (not (> x 0)))"),
+        ])
+        #expect(p.run(fine).asExpected)
+        #expect(Goal("g", "", smt: "(declare-const x Int)\n(assert (> x 1))\n(assert (not (> x 0)))").premises == "(declare-const x Int)\n(assert (> x 1))")
+    }
+
     /// Z3's own allocation count in KiB: other test targets running concurrently in this process
     /// allocate Swift memory (which would blur the resident size) but no Z3 memory.
     static func residentKB() -> Int { Int(Z3Session.allocatedBytes / 1024) }
