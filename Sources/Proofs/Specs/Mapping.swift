@@ -115,7 +115,7 @@ public enum Mapping {
         let terms = (0..<w).map { "(+ (div Q \(w)) (ite (< \($0) (mod Q \(w))) 1 0))" }.joined(separator: " ")
         let sum = w == 1 ? terms : "(+ \(terms))"
         return Goal("W=\(w)", "with W = \(w) workers and any queue count Q >= 0: load(r, Q) counts the vqs q < Q with q mod \(w) = r (base and inductive step), any two loads differ by at most 1, and load(r, Q) = Q div \(w) + [r < Q mod \(w)] with the loads summing to Q",
-                    shown: ["Q", "r", "s"], smt: """
+                    shown: ["Q", "r", "s"], solver: .simple, smt: """
         (declare-const Q Int)
         (declare-const r Int)
         (declare-const s Int)
