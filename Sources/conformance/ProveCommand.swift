@@ -28,7 +28,7 @@ struct Prove: ParsableCommand {
     @Option(help: "Output format: text or json.")
     var format: ProveFormat = .text
 
-    @Option(name: .customLong("only"), help: "Run only this property (with its variants) or this variant; repeatable.")
+    @Option(name: .customLong("only"), help: ArgumentHelp("Run only this property (with its variants) or this variant; repeatable.", valueName: "NAME"))
     var only: [String] = []
 
     @Option(help: ArgumentHelp("Write the SMT-LIB2 spec files into DIR and exit without proving.", valueName: "DIR"))
@@ -44,6 +44,7 @@ struct Prove: ParsableCommand {
     var list = false
 
     func validate() throws {
+        if timeoutMs == 0 { throw ValidationError("--timeout-ms must be at least 1 (Z3 reads 0 as no timeout)") }
         for name in only where Catalogue.select(name).isEmpty {
             throw ValidationError("unknown property or variant '\(name)'; `conformance prove --list` shows the names, e.g. --only ring-ownership")
         }
