@@ -14,7 +14,8 @@ struct Prove: ParsableCommand {
         mapping-seed-table, mapping-single-consumer, set-owner-compat) must be proven: Z3 answers \
         unsat to the negation of every claim. Each broken variant (NAME/VARIANT) must be refuted: \
         Z3 finds a counterexample, shown in words, written as a trace v1 file and checked with the \
-        reference checker, which must report the matching rule. `unknown` (a timeout) never passes.
+        reference checker, which must report the matching rule. `unknown` (a timeout) never passes, \
+        and neither does a goal whose premises have no model (reported as VACUOUS).
 
         The SMT-LIB2 text of every spec is what `--emit DIR` writes (the repository keeps a copy \
         in Specs/smt/); any SMT-LIB2 solver can run those files.
