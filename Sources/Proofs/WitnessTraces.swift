@@ -175,13 +175,15 @@ enum MappingTraces {
                     queueSizes: Array(repeating: 8, count: queues))
     }
 
-    /// `worker` serves `vq` where the profile assigns another (or a non-existent) worker → VHOST-MAPPING.
-    static func wrongWorker(workers: Int, vq: Int, worker: Int, profile: Profile? = nil, queues: Int? = nil) -> WitnessTrace? {
+    /// `worker` serves `vq` where the profile assigns another (or a non-existent) worker → VHOST-MAPPING
+    /// (VHOST-OWNER-COMPAT when the worker lies beyond what a clamped SET_OWNER grants).
+    static func wrongWorker(workers: Int, vq: Int, worker: Int, profile: Profile? = nil, queues: Int? = nil,
+                            expect: RuleID = .vhostMapping) -> WitnessTrace? {
         guard workers >= 1, vq >= 0, vq < 64, worker >= 0, worker < 0xffff else { return nil }
         let p = profile ?? (workers <= Profile.seedRFC2MaxWorkers ? .seedRFC2 : .seedRFC1)
         var ev: [TraceEvent] = [], t: UInt64 = 0
         serve(UInt16(vq), by: UInt16(worker), t: &t, into: &ev)
-        return WitnessTrace(header: header(p, workers: workers, queues: queues ?? max(vq + 1, 2)), events: ev, expectedRule: .vhostMapping)
+        return WitnessTrace(header: header(p, workers: workers, queues: queues ?? max(vq + 1, 2)), events: ev, expectedRule: expect)
     }
 
     /// Every vq served by worker min(q, W-1) under seed-rfc1 → VHOST-MAPPING from vq W on.

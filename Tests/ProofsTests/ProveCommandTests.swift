@@ -56,7 +56,7 @@ import Testing
                 #expect(res["status"] as? String == "proven")
             }
         }
-        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".trace") }.count == 15)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".trace") }.count == 16)
         // The whole run stays well inside the 10 s budget even in a debug build.
         #expect((json["seconds"] as? Double ?? 99) < 10)
     }

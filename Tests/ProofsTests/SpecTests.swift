@@ -120,6 +120,9 @@ extension Z3Tests { @Suite struct VariantTests {
     @Test func mappingSingleConsumerAttachWithoutFlushIsRefutedAsVhostSingleConsumer() throws {
         try Harness.expectRefuted("mapping-single-consumer/attach-without-flush", rule: .vhostSingleConsumer)
     }
+    @Test func setOwnerCompatUncappedIsRefutedAsVhostOwnerCompat() throws {
+        try Harness.expectRefuted("set-owner-compat/uncapped", rule: .vhostOwnerCompat)
+    }
     @Test func setOwnerCompatOldKernelTwoWorkersIsRefutedAsVhostOwnerCompat() throws {
         try Harness.expectRefuted("set-owner-compat/old-kernel-two-workers", rule: .vhostOwnerCompat)
     }
@@ -138,7 +141,7 @@ extension Z3Tests { @Suite struct CatalogueTests {
         "need-event/unsigned-window", "mapping-total/legacy-zero-workers", "mapping-total/one-device-for-all-pairs", "mapping-range/mod-w-plus-1",
         "mapping-balance/clamp-to-last", "mapping-seed-table/tx-without-rx-offset",
         "mapping-single-consumer/free-attached", "mapping-single-consumer/attach-without-flush",
-        "set-owner-compat/old-kernel-two-workers",
+        "set-owner-compat/old-kernel-two-workers", "set-owner-compat/uncapped",
     ]
 
     @Test func everySpecHasATest() {

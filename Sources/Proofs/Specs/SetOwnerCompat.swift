@@ -51,14 +51,16 @@ public enum SetOwnerCompat {
         Goal(name, text, shown: shown, smt: "(assert (not \(negated)))")
     }
 
+    static let servedGoal = claim("every-vq-served", "with vhost on, workers are at most the queue count and the cap, so round-robin gives every vq exactly one existing worker and no worker is idle",
+                                  "(=> vhost (and (<= 1 workers) (<= workers queues) (<= workers cap)))")
+
     static let legacyGoal = claim("legacy-one-worker", "an old kernel, or SET_OWNER without an argument, gives exactly one worker",
                                   "(=> (and vhost (or (not new_kernel) (= argument 0))) (= workers 1))")
 
     static let goals: [Goal] = [
         claim("starts", "every cell starts: at least one TX queue, and with vhost on at least one worker",
               "(and (>= tx 1) (=> vhost (>= workers 1)))"),
-        claim("every-vq-served", "with vhost on, workers are at most the queue count and the cap, so round-robin gives every vq exactly one existing worker and no worker is idle",
-              "(=> vhost (and (<= 1 workers) (<= workers queues) (<= workers cap)))"),
+        servedGoal,
         legacyGoal,
         claim("old-qemu-legacy-call", "an old QEMU never passes an argument (the kernel sees the legacy call)",
               "(=> (not new_qemu) (= argument 0))"),
@@ -106,6 +108,19 @@ public enum SetOwnerCompat {
                      "\(words(m)): QEMU passes \(m.int("argument") ?? -1), which the old kernel cannot see, yet \(m.int("workers") ?? -1) workers serve the device"
                  },
                  trace: { m in MappingTraces.legacyOwnerExtraWorker(txQueues: m.int("tx") ?? 2) }),
+            Spec(name: name + "/uncapped", kind: .variant(of: name), source: source,
+                 summary: "A rev2 kernel that forgets its cap (seed @1400 \"Restrict number of vhost threads to 2\") and grants whatever SET_OWNER asks for.",
+                 prelude: prelude(kernelWorkers: "(ite (or (not new_kernel) (= argument 0)) 1 argument)"), goals: [servedGoal],
+                 smallWitness: "(assert (= cap \(Profile.seedRFC2MaxWorkers))) (assert (<= smp 4)) (assert (not numtxqs_set))",
+                 explain: { m in
+                     "\(words(m)): QEMU asks for \(m.int("argument") ?? -1) workers and gets \(m.int("workers") ?? -1), above the kernel's cap of \(m.int("cap") ?? -1)"
+                 },
+                 trace: { m in
+                     // Only a rev2 cell (cap 2) has a profile to check it against.
+                     guard m.int("cap") == Profile.seedRFC2MaxWorkers, let arg = m.int("argument"), let tx = m.int("tx"), arg > Profile.seedRFC2MaxWorkers else { return nil }
+                     let extra = Profile.seedRFC2MaxWorkers   // the first worker beyond the cap
+                     return MappingTraces.wrongWorker(workers: arg, vq: extra, worker: extra, profile: .seedRFC2, queues: 1 + tx, expect: .vhostOwnerCompat)
+                 }),
         ]
     }
 }
