@@ -1,5 +1,6 @@
 import ArgumentParser
 import Checker
+import TraceFormat
 
 struct Rules: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,4 +20,11 @@ struct Rules: ParsableCommand {
         case .markdown: print(RuleTable.markdown(), terminator: "")
         }
     }
+}
+
+/// Prints the event table of Specs/trace-format.md (hidden: for maintainers regenerating the doc).
+struct EventTable: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "event-table", abstract: "Print the trace format's event table (markdown).", shouldDisplay: false)
+    func run() { print(FormatTable.markdown(), terminator: "") }
 }
