@@ -22,8 +22,8 @@ extension Z3Tests { @Suite struct EmittedSpecTests {
 
     /// Each committed file runs as a standalone script (push / check-sat / pop), as another
     /// solver would run it: a property answers unsat to every goal, a variant sat to at least one.
-    /// As a script, push/pop puts Z3 in incremental mode, several times slower than `prove`
-    /// (need-event's split goal alone takes seconds): hence the generous timeout.
+    /// The files are run unchanged; `runScript` only lets Z3 leave its slow incremental mode.
+    /// The timeout stays generous for a loaded machine.
     @Test func committedSpecFilesRunAsStandaloneScripts() throws {
         let z = try Z3Session(timeoutMs: 120_000)
         for s in Catalogue.all {

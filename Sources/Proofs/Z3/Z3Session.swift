@@ -137,7 +137,9 @@ public final class Z3Session {
     public func runScript(_ script: String) throws -> String {
         Z3_set_error(ctx, Z3_OK)
         // The script state lives in the context: reset it so earlier scripts' names are gone.
-        let prefix = "(reset)\n(set-option :timeout \(timeoutMs))\n"
+        // After push, Z3 answers with its incremental solver, several times slower on these
+        // goals; after 50 ms it may fall back to the non-incremental one (same answers).
+        let prefix = "(reset)\n(set-option :timeout \(timeoutMs))\n(set-option :combined_solver.solver2_timeout 50)\n"
         let out = Z3_eval_smtlib2_string(ctx, prefix + script).map { String(cString: $0) } ?? ""
         try checkError("script")
         return out
