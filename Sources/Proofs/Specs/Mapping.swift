@@ -15,7 +15,7 @@ public enum Mapping {
     static let seedSource = "seed @409 \"Multiple vhost is implemented in-kernel by passing an argument to SET_OWNER\", seed @1400 \"Restrict number of vhost threads to 2\", seed @1642 \"Working of vhost threads changes\""
 
     /// `OwnerSemantics.workers(requested:profile:)`; requested 0 is the legacy call.
-    static func ownerPrelude(rfc1Legacy: String = "1", pairDevice: String = "(div q 2)") -> String {
+    static func ownerPrelude(rfc1Legacy: String = "1", pairDevice: String = "(div q \(VhostNet.vqsPerDevice))") -> String {
         """
         ; linux-upstream: data vq q belongs to the vhost-net device of its pair, and is that
         ; device's vq q - 2 * device (drivers/vhost/net.c: VHOST_NET_VQ_MAX = 2 vqs per device).
@@ -51,10 +51,10 @@ public enum Mapping {
         (declare-const q Int)
         (declare-const device Int)
         (assert (>= P 1))
-        (assert (and (<= 0 q) (< q (* 2 P))))
+        (assert (and (<= 0 q) (< q (* \(VhostNet.vqsPerDevice) P))))
         (assert (= device (pair_device q)))
         (assert (not (and (<= 0 device) (< device P)
-                          (<= 0 (- q (* 2 device))) (< (- q (* 2 device)) 2)
+                          (<= 0 (- q (* \(VhostNet.vqsPerDevice) device))) (< (- q (* \(VhostNet.vqsPerDevice) device)) \(VhostNet.vqsPerDevice))
                           (>= (workers_upstream 0) 1))))
         """),
     ]
