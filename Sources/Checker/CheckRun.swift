@@ -45,6 +45,7 @@ public enum CheckRun {
             while let (e, off) = try reader.next() {
                 let fs = checker.process(e, index: reader.index - 1, offset: off)
                 if !fs.isEmpty { keep(fs) }
+                if let f = checker.fatal { throw TraceError(offset: off, f) }
             }
             keep(checker.finish())
         } catch let e as TraceError {

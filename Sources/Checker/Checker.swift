@@ -19,6 +19,13 @@ public struct Checker {
     private var sizes: [UInt32]
     private var bases: [UInt16]
     private var features: Features
+    /// Ring slots allocated so far, against `slotBudget`.
+    private var slots = 0
+    /// Ring state the checker allocates at most (slots over all rings, about 25 bytes each):
+    /// 256 rings of the largest size. Beyond it the trace is refused as input, never half-judged.
+    public static let slotBudget = 1 << 23
+    /// Set when the trace cannot be judged within the budget; the run stops with exit status 2.
+    public private(set) var fatal: String?
     private var history: [History]
     private var deviceHistory = History()
     private var pendingHeaderFindings: [Finding]
@@ -26,6 +33,8 @@ public struct Checker {
     private var txPairs = 1
     private var rxPairs = 1
     private var requestedPairs: Int?
+    private var confirmedPairs = 1
+    private var pairsCommandSeen = false
     private var lastOffset: UInt64 = 0
 
     /// Events kept per vq for a finding's context.
@@ -45,23 +54,42 @@ public struct Checker {
         pendingHeaderFindings = []
         lastOffset = UInt64(header.encodedSize)
         for q in 0..<n where sizes[q] != 0 {
-            if SplitRing.isValidQueueSize(sizes[q]) {
-                queues[q] = makeQueue(q)
-            } else {
+            if !SplitRing.isValidQueueSize(sizes[q]) {
                 pendingHeaderFindings.append(Finding(rule: .vqSize, eventIndex: nil, offset: UInt64(TraceHeader.fixedSize + 2 * q), vq: UInt16(q),
                     message: "header declares vq \(q) with size \(sizes[q]), which is not a power of two in 1...32768"))
             }
         }
     }
 
-    private func makeQueue(_ q: Int) -> SplitVirtqueue {
-        SplitVirtqueue(size: sizes[q], start: bases[q], indirectAllowed: features.has(.indirectDesc), eventIdx: features.has(.eventIdx))
+    /// The ring state of vq `q`, allocated on first use (a header may declare many idle rings).
+    private mutating func queue(_ q: Int) -> Bool {
+        if queues[q] != nil { return true }
+        guard SplitRing.isValidQueueSize(sizes[q]), fatal == nil else { return false }
+        guard slots + Int(sizes[q]) <= Self.slotBudget else {
+            fatal = "vq \(q) needs \(sizes[q]) more ring slots, beyond the checker's budget of \(Self.slotBudget) slots over all rings"
+            return false
+        }
+        slots += Int(sizes[q])
+        queues[q] = SplitVirtqueue(size: sizes[q], start: bases[q], indirectAllowed: features.has(.indirectDesc),
+                                   eventIdx: features.has(.eventIdx), inOrder: features.has(.inOrder))
+        return true
+    }
+
+    /// vq `q` changes size: its ring state starts over.
+    private mutating func resize(_ q: Int, to n: UInt32) {
+        if let old = queues[q] {
+            if old.size == n { return }
+            slots -= Int(old.size)
+            queues[q] = nil
+        }
+        sizes[q] = n
     }
 
     /// Feeds one event; returns the findings it caused (usually none).
     public mutating func process(_ e: TraceEvent, index: UInt64, offset: UInt64) -> [Finding] {
         eventsSeen += 1
         lastOffset = offset + UInt64(TraceEvent.size)
+        if fatal != nil { return [] }
         var findings = pendingHeaderFindings
         pendingHeaderFindings = []
         let vq: Int? = (e.kind.vqUse != .none && e.vq != TraceEvent.none && Int(e.vq) < queues.count) ? Int(e.vq) : nil
@@ -118,15 +146,18 @@ public struct Checker {
         case .resetOwner:
             return device.resetOwner(vq: vq, result: r)
         case .setFeatures:
-            let v = device.requireOwner("SET_FEATURES", vq: nil, result: r)
+            // Not owner-gated: vhost-net's set_features never calls vhost_dev_check_owner, and
+            // vhost-user negotiates features before SET_OWNER.
             if ok {
                 features = Features(e.p0)
                 for q in queues.indices where queues[q] != nil {
                     queues[q]!.indirectAllowed = features.has(.indirectDesc)
                     queues[q]!.eventIdx = features.has(.eventIdx)
+                    queues[q]!.inOrder = features.has(.inOrder)
                 }
+                device.featuresNegotiated(protocolFeatures: features.has(.protocolFeatures))
             }
-            return v
+            return []
         case .setProtocolFeatures, .getQueueNum:
             return VhostDevice.needsOwner(messageIsNegotiation: true, profile: profile)
                 ? device.requireOwner(e.kind == .getQueueNum ? "GET_QUEUE_NUM" : "SET_PROTOCOL_FEATURES", vq: nil, result: r) : []
@@ -138,8 +169,7 @@ public struct Checker {
             if ok {
                 let n = UInt32(truncatingIfNeeded: e.p0)
                 if SplitRing.isValidQueueSize(n) {
-                    sizes[q] = n
-                    queues[q] = makeQueue(q)
+                    resize(q, to: n)
                 } else {
                     v.append(Violation(.vqSize, "SET_VRING_NUM \(n) on vq \(q) was accepted, but a split queue size must be a power of two in 1...32768 (vhost: -EINVAL)"))
                 }
@@ -152,17 +182,20 @@ public struct Checker {
             let v = device.ringMessage("SET_VRING_BASE", vq: q, result: r) { _ in }
             if ok {
                 bases[q] = UInt16(truncatingIfNeeded: e.p0)
-                if SplitRing.isValidQueueSize(sizes[q]) { queues[q] = makeQueue(q) }
+                if queues[q] != nil { queues[q]!.setBase(bases[q]) }
             }
             return v
         case .getVringBase:
-            return device.ringMessage("GET_VRING_BASE", vq: vq!, result: r) { $0.stopped = true }
+            // vhost-user: GET_VRING_BASE stops the ring. Kernel vhost only reads last_avail_idx;
+            // QEMU stops a kernel ring by detaching its backend (set_backend fd=-1) first.
+            let stops = profile == .vhostUser
+            return device.ringMessage("GET_VRING_BASE", vq: vq!, result: r) { if stops { $0.stopped = true } }
         case .setVringKick:
             return device.ringMessage("SET_VRING_KICK", vq: vq!, result: r) { $0.kickSet = true; $0.stopped = false }
         case .setVringCall:
             return device.ringMessage("SET_VRING_CALL", vq: vq!, result: r) { _ in }
         case .setVringEnable:
-            return device.ringMessage("SET_VRING_ENABLE", vq: vq!, result: r) { $0.enabled = e.p0 != 0 }
+            return device.ringMessage("SET_VRING_ENABLE", vq: vq!, result: r) { $0.enabled = e.p0 != 0; $0.enableSent = true }
         case .setBackend:
             let detach = e.p0 == UInt64.max
             return device.ringMessage("VHOST_NET_SET_BACKEND", vq: vq!, result: r) { ring in
@@ -183,9 +216,16 @@ public struct Checker {
             // Takes effect for the driver as soon as the command is made available.
             txPairs = n
             requestedPairs = n
+            pairsCommandSeen = true
             return []
         case .mqPairsAck:
-            if e.p0 == UInt64(NetCtrlMQ.ackOK), let n = requestedPairs { rxPairs = n }
+            if e.p0 == UInt64(NetCtrlMQ.ackOK), let n = requestedPairs {
+                rxPairs = n
+                confirmedPairs = n
+            } else {
+                // Refused (VIRTIO_NET_ERR): the driver keeps its previous count (virtnet_set_queues).
+                txPairs = confirmedPairs
+            }
             requestedPairs = nil
             return []
         default:
@@ -194,7 +234,7 @@ public struct Checker {
     }
 
     private mutating func driver(_ e: TraceEvent, vq q: Int) -> [Violation] {
-        guard queues[q] != nil else { return [] } // size unknown: nothing the model can follow yet
+        guard queue(q) else { return [] } // size unknown: nothing the model can follow yet
         let s = e.isSampled
         switch e.kind {
         case .desc:
@@ -224,7 +264,10 @@ public struct Checker {
     private mutating func deviceAction(_ e: TraceEvent, vq q: Int) -> [Violation] {
         var v: [Violation] = []
         let ring = device.rings[q]
-        if ring.stopped {
+        _ = queue(q)
+        if isVMMControlQueue(q) {
+            // linux-upstream: the VMM serves the control queue; vhost ring setup does not apply.
+        } else if ring.stopped {
             v.append(Violation(.vhostRingStopped, "device \(e.kind.name) on vq \(q) after GET_VRING_BASE stopped the ring"))
         } else if !ring.ready || queues[q] == nil {
             let missing = ring.missing + (queues[q] == nil && ring.sizeSet ? ["a valid size"] : [])
@@ -287,14 +330,18 @@ public struct Checker {
         }
     }
 
+    /// TX is gated by VQ_PAIRS_SET only. A disabled vhost-user ring is not the driver's business:
+    /// the guest never sees SET_VRING_ENABLE, and the back-end must process and discard its TX.
     private func inactiveReason(tx k: Int, vq: Int) -> String? {
-        if !device.rings[vq].enabled { return "but SET_VRING_ENABLE disabled that ring" }
-        // vhost-user back-ends never see the control queue: only ring enables gate traffic there.
+        // vhost-user back-ends never see the control queue, so VQ_PAIRS_SET cannot be judged there.
         if layout == .mq && profile != .vhostUser && k >= txPairs {
-            return txPairs == 1 && requestedPairs == nil && k > 0
-                ? "but only transmitq1 may be used before VQ_PAIRS_SET" : "but VQ_PAIRS_SET allows only \(txPairs) pair(s)"
+            return pairsCommandSeen ? "but VQ_PAIRS_SET allows only \(txPairs) pair(s)" : "but only transmitq1 may be used before VQ_PAIRS_SET"
         }
         return nil
+    }
+
+    private func isVMMControlQueue(_ q: Int) -> Bool {
+        profile == .linuxUpstream && role(q) == .control
     }
 
     private func inactiveReason(rx k: Int, vq: Int) -> String? {

@@ -61,6 +61,9 @@ public enum Fault: String, CaseIterable, Sendable {
         c.fault = self
         switch self {
         case .indirectNext: c.indirect = true
+        case .ownerTwice:
+            // vhost-user accepts a SET_OWNER per queue pair; only kernel vhost refuses a second one.
+            if c.profile == .vhostUser { c.profile = .linuxWorkers }
         case .singleConsumer: c.profile = .vhostUser
         case .mapping:
             if c.profile == .vhostUser || c.profile == .linuxWorkers { c.profile = .seedRFC2 }

@@ -345,7 +345,9 @@ public struct ScheduleGenerator {
         case .ownerTwice:
             put(.control(.setOwner, vq: config.profile == .linuxUpstream ? 0 : TraceEvent.none, t: tick()))
         case .ringStopped:
-            put(.control(.getVringBase, vq: vq, value: UInt64(s.next), t: tick()))
+            // vhost-user stops a ring with GET_VRING_BASE; kernel vhost by detaching the backend.
+            if config.profile == .vhostUser { put(.control(.getVringBase, vq: vq, value: UInt64(s.next), t: tick())) }
+            else { put(.control(.setBackend, vq: vq, value: UInt64.max, t: tick())) }
             put(.simple(.interrupt, vq: vq, worker: w, t: tick()))
         case .txqInactive:
             guard let idle = queues.first(where: { !$0.active && !$0.isRX }), let d = idle.free.last else { return false }

@@ -155,7 +155,9 @@ public enum TextForm {
                     guard let n = parseNumber(try one()), n <= 0xFFFF else { throw TraceError(line: lineNo, "workers takes a number 0...65535") }
                     workers = UInt16(n)
                 case "queues":
-                    guard !arg.isEmpty, arg.count <= 0xFFFF else { throw TraceError(line: lineNo, "queues takes one size per virtqueue") }
+                    guard !arg.isEmpty, arg.count <= TraceHeader.maxQueueCount else {
+                        throw TraceError(line: lineNo, "queues takes one size per virtqueue, 1...\(TraceHeader.maxQueueCount) of them")
+                    }
                     sizes = try arg.map {
                         guard let n = parseNumber($0), n <= 0xFFFF else { throw TraceError(line: lineNo, "queue size '\($0)' is not a number 0...65535") }
                         return UInt16(n)

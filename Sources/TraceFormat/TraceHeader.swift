@@ -6,6 +6,8 @@ public struct TraceHeader: Equatable, Sendable {
     public static let currentVersion: UInt16 = 1
     /// Bytes before the queue-size array.
     public static let fixedSize = 32
+    /// Most queues a header can describe: its size field is 16 bits (32 + 2 × 32748, padded, = 65528).
+    public static let maxQueueCount = 32748
 
     public struct Flags: OptionSet, Sendable, Hashable {
         public let rawValue: UInt16

@@ -86,6 +86,9 @@ public final class TraceWriter {
     public let header: TraceHeader
 
     public init(path: String, header: TraceHeader) throws {
+        guard (1...TraceHeader.maxQueueCount).contains(header.queueCount) else {
+            throw TraceError(offset: 24, "a trace describes 1...\(TraceHeader.maxQueueCount) queues, not \(header.queueCount)")
+        }
         guard let f = fopen(path, "wb") else {
             throw TraceError(offset: 0, "cannot create \(path): \(String(cString: strerror(errno)))")
         }

@@ -8,6 +8,8 @@ public struct RingLifecycle: Equatable, Sendable {
     /// Stopped by GET_VRING_BASE (or a vhost-net backend detach) and not restarted since.
     public var stopped = false
     public var enabled = true
+    /// SET_VRING_ENABLE was received (so feature negotiation no longer decides `enabled`).
+    public var enableSent = false
 
     public init() {}
 

@@ -54,7 +54,9 @@ public struct VhostDevice: Sendable {
     public mutating func setOwner(requested: Int, vq: Int?, result: Int16) -> [Violation] {
         let dev = device(of: vq)
         if owned[dev] {
-            // vhost_dev_set_owner: -EBUSY while an owner exists.
+            // vhost-user has no such refusal: QEMU sends SET_OWNER once per queue pair on the
+            // same socket and back-ends accept it. Kernel vhost_dev_set_owner answers -EBUSY.
+            if profile == .vhostUser { return [] }
             return result == 0 ? [Violation(.vhostOwnerTwice, "SET_OWNER succeeded although the device already has an owner (expected -EBUSY until RESET_OWNER)")] : []
         }
         guard result == 0 else { return [] }
@@ -77,6 +79,11 @@ public struct VhostDevice: Sendable {
         guard owned[dev] else { return requireOwner("RESET_OWNER", vq: vq, result: result) }
         guard result == 0 else { return [] }
         owned[dev] = false
+        if profile == .linuxUpstream, let vq {
+            // vhost_dev_reset_owner resets every vq of that pair's device.
+            let first = (vq / VhostNet.vqsPerDevice) * VhostNet.vqsPerDevice
+            for q in first..<min(first + VhostNet.vqsPerDevice, queueCount) { rings[q] = RingLifecycle(); servicing[q] = nil }
+        }
         if !anyOwned {
             workers = 0; liveWorkers = []; servicing = Array(repeating: nil, count: queueCount)
             rings = Array(repeating: RingLifecycle(), count: queueCount)
@@ -88,6 +95,13 @@ public struct VhostDevice: Sendable {
     public func requireOwner(_ what: String, vq: Int?, result: Int16) -> [Violation] {
         guard result == 0, !owned[device(of: vq)] else { return [] }
         return [Violation(.vhostOwnerFirst, "\(what) succeeded before SET_OWNER (expected -EPERM: the device has no owner)")]
+    }
+
+    /// vhost-user: with VHOST_USER_F_PROTOCOL_FEATURES negotiated every ring starts disabled until
+    /// SET_VRING_ENABLE; without it, the back-end enables them all at once.
+    public mutating func featuresNegotiated(protocolFeatures: Bool) {
+        guard profile == .vhostUser else { return }
+        for q in rings.indices where !rings[q].enableSent { rings[q].enabled = !protocolFeatures }
     }
 
     /// vhost-user lets feature and queue-count negotiation precede SET_OWNER (QEMU does it that way).

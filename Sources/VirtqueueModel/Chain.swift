@@ -8,6 +8,8 @@ public struct Chain: Equatable, Sendable {
     /// Total bytes of device-writable buffers; nil when an indirect table was never described.
     public var writableBytes: UInt64? = 0
     public var violations: [Violation] = []
+    /// The walk stopped at this descriptor because the device already owns it.
+    public var busy: UInt16?
 }
 
 /// Walks chains through a descriptor table. Pure: reads the table, never changes it.
@@ -16,7 +18,13 @@ public enum ChainWalker {
     /// - Parameters:
     ///   - indirectTable: the entries written for the indirect table of main-table descriptor `i`,
     ///     or nil if none were described.
+    ///   - stopAt: a descriptor at which to stop early (one the device already owns: exposing it
+    ///     again is the violation, and walking on would only cost time); reported in `Chain.busy`.
+    ///   - seen: scratch marks, one per table entry, reused across walks so loop detection costs
+    ///     the chain's length rather than N steps; `stamp` must differ from every earlier walk's.
     public static func walk(head: UInt16, table: [Descriptor], indirectAllowed: Bool,
+                            stopAt: (UInt16) -> Bool = { _ in false },
+                            seen: inout [UInt32], stamp: UInt32,
                             indirectTable: (UInt16) -> [Descriptor]?) -> Chain {
         var chain = Chain()
         let n = table.count
@@ -28,13 +36,14 @@ public enum ChainWalker {
         var writable: UInt64 = 0
         var unknown = false
         var i = Int(head)
-        var visited = 0
         while true {
-            visited += 1
-            if visited > n {
-                chain.violations.append(Violation(.vqChainLoop, "chain from head \(head) visits more than \(n) descriptors (queue size): a loop or an over-long chain"))
+            if stopAt(UInt16(i)) { chain.busy = UInt16(i); break }
+            if seen[i] == stamp {
+                // Revisiting a descriptor: the chain never ends, so it is longer than N.
+                chain.violations.append(Violation(.vqChainLoop, "chain from head \(head) comes back to descriptor \(i): a loop (longer than the queue size \(n))"))
                 break
             }
+            seen[i] = stamp
             chain.descriptors.append(UInt16(i))
             let d = table[i]
             if d.flags.contains(.indirect) {

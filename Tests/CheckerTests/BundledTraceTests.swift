@@ -56,7 +56,7 @@ import VirtioProtocol
         (.vhostOwnerTwice, "control-plane-refusals", [.setOwner, .resetOwner]),
         (.vhostOwnerCompat, "seed-legacy-set-owner", [.setOwner]),
         (.vhostRingNotReady, "vhost-user-2pairs", [.setVringKick]),
-        (.vhostRingStopped, "control-plane-refusals", [.getVringBase]),
+        (.vhostRingStopped, "vhost-user-stop-restart", [.getVringBase, .setVringKick]),
         (.netTxqInactive, "linux-upstream-mq8", [.mqPairsSet]),
         (.netRxqInactive, "linux-upstream-mq8", [.mqPairsAck]),
         (.netMQPairsRange, "linux-upstream-mq8", [.mqPairsSet]),

@@ -43,30 +43,35 @@ import Simulator
 @Suite struct ChainWalkerTests {
     func table(_ ds: [Descriptor], size: Int = 8) -> [Descriptor] { ds + Array(repeating: .zero, count: size - ds.count) }
 
+    func walk(_ head: UInt16, _ t: [Descriptor], indirectAllowed: Bool, indirect: [Descriptor]?) -> Chain {
+        var seen = Array(repeating: UInt32(0), count: t.count)
+        return ChainWalker.walk(head: head, table: t, indirectAllowed: indirectAllowed, seen: &seen, stamp: 1) { _ in indirect }
+    }
+
     @Test("a readable header then writable buffers: writable bytes add up")
     func writableBytes() {
         let t = table([Descriptor(len: 16, flags: .next, next: 1), Descriptor(len: 512, flags: [.next, .write], next: 2), Descriptor(len: 1, flags: .write)])
-        let c = ChainWalker.walk(head: 0, table: t, indirectAllowed: false) { _ in nil }
+        let c = walk(0, t, indirectAllowed: false, indirect: nil)
         #expect(c.violations.isEmpty && c.descriptors == [0, 1, 2] && c.writableBytes == 513)
     }
 
-    @Test("VQ-CHAIN-LOOP: a self loop is found after N steps, not never")
+    @Test("VQ-CHAIN-LOOP: a self loop is found at the first revisit, not after N steps")
     func selfLoop() {
         let t = table([Descriptor(len: 1, flags: .next, next: 0)])
-        #expect(ChainWalker.walk(head: 0, table: t, indirectAllowed: false) { _ in nil }.violations.map(\.rule) == [.vqChainLoop])
+        #expect(walk(0, t, indirectAllowed: false, indirect: nil).violations.map(\.rule) == [.vqChainLoop])
     }
 
     @Test("VQ-INDIRECT-*: flags and length of the indirect descriptor are all checked")
     func indirectMisuse() {
         let bad = table([Descriptor(len: 20, flags: [.indirect, .next], next: 1)])
-        let rules = Set(ChainWalker.walk(head: 0, table: bad, indirectAllowed: false) { _ in [] }.violations.map(\.rule))
+        let rules = Set(walk(0, bad, indirectAllowed: false, indirect: []).violations.map(\.rule))
         #expect(rules == [.vqIndirectFeature, .vqIndirectNext, .vqIndirectLen])
     }
 
     @Test("an indirect table that was never described leaves the writable length unknown")
     func unknownIndirect() {
         let t = table([Descriptor(len: 32, flags: .indirect)])
-        let c = ChainWalker.walk(head: 0, table: t, indirectAllowed: true) { _ in nil }
+        let c = walk(0, t, indirectAllowed: true, indirect: nil)
         #expect(c.violations.isEmpty && c.writableBytes == nil)
     }
 }
