@@ -7,7 +7,8 @@
 # Leaves in OUTDIR: be.log, fe.log (testpmd output incl. per-queue forward statistics),
 # rec.log (recorder stderr), trace.trace, and rate.txt ("<forwarded packets> <seconds>").
 # Every process is bounded by `timeout` and killed by PID on exit; sockets are removed.
-# CONFORMANCE overrides the binary (default: .build/debug/conformance).
+# CONFORMANCE overrides the binary (default: .build/debug/conformance); VU_EXTRA appends
+# virtio-user devargs (e.g. ",queue_size=64" for smaller rings).
 set -u
 DIRECT=0
 if [ "${1:-}" = "--direct" ]; then DIRECT=1; shift; fi
@@ -47,7 +48,7 @@ if [ "$DIRECT" = 0 ]; then
 fi
 
 timeout -s KILL "$LIMIT" "$TESTPMD" -l 0-1 --no-pci --no-huge -m 512 --single-file-segments --file-prefix="${TAG}fe" \
-    --vdev "net_virtio_user0,path=$TARGET,queues=$Q" -- \
+    --vdev "net_virtio_user0,path=$TARGET,queues=$Q${VU_EXTRA:-}" -- \
     --rxq="$Q" --txq="$Q" --nb-cores=1 --total-num-mbufs=8192 --auto-start --tx-first --stats-period=100 >"$OUT/fe.log" 2>&1 &
 FE=$!
 sleep "$SECS"

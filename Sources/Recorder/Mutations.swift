@@ -87,36 +87,42 @@ public enum Mutator {
 
         switch fault {
         case .doubleCompletion:
-            // Two consecutive used elements on one vq: the second repeats the first's id.
-            var lastUsed: [UInt16: (Int, UInt16)] = [:]
-            for i in ev.indices where ev[i].kind == .usedEntry {
-                let e = ev[i], pos = UInt16(truncatingIfNeeded: e.p0)
-                if let (j, p) = lastUsed[e.vq], p &+ 1 == pos, ev[j].p1 != e.p1 {
-                    ev[i].p1 = ev[j].p1
-                    return (ev, "event \(i): used element at position \(pos) on vq \(e.vq) repeats id \(ev[j].p1) completed by event \(j)")
-                }
-                lastUsed[e.vq] = (i, pos)
+            // After a vq's last completion, the device completes the same head once more, and a
+            // final avail observation shows the driver did not re-expose it in between. (Inside a
+            // busy sampled trace a repeated id is indistinguishable from a fast legal re-exposure,
+            // so the planted bug must come with the observation that rules that out.)
+            for vq in Set(ev.filter { $0.kind == .usedEntry }.map(\.vq)).sorted() {
+                guard let u = ev.lastIndex(where: { $0.kind == .usedEntry && $0.vq == vq }),
+                      let ui = ev.lastIndex(where: { $0.kind == .usedIdx && $0.vq == vq }), ui > u,
+                      let ai = ev.lastIndex(where: { $0.kind == .availIdx && $0.vq == vq }) else { continue }
+                let id = ev[u].p1
+                if ev[(u + 1)...].contains(where: { $0.kind == .availEntry && $0.vq == vq && UInt64($0.aux) == id }) { continue }
+                let used = UInt16(truncatingIfNeeded: ev[ui].p0), t = ev.last!.timestamp
+                ev += [TraceEvent(.usedEntry, vq: vq, timestamp: t, p0: UInt64(used), p1: id, p2: ev[u].p2, flags: .sampled),
+                       TraceEvent(.usedIdx, vq: vq, timestamp: t, p0: UInt64(used &+ 1), flags: .sampled),
+                       TraceEvent(.availIdx, vq: vq, timestamp: t, p0: ev[ai].p0, flags: .sampled)]
+                return (ev, "events \(ev.count - 3)...: the device completes head \(id) on vq \(vq) again at used position \(used), and the driver has not re-exposed it")
             }
-            throw MutationError("no place for \(fault.name): no two consecutive used elements on one vq")
+            throw MutationError("no place for \(fault.name): no vq whose last completed head stays unexposed")
         case .usedIdNeverAvailable:
             let i = try first("used element") { $1.kind == .usedEntry }
             let n = sizeAt(i, vq: ev[i].vq)
             ev[i].p1 = UInt64(n)
             return (ev, "event \(i): used element on vq \(ev[i].vq) names id \(n), past the \(n)-entry table, so never made available")
         case .availIdxJump:
-            // The next avail.idx after traffic started moves past the queue size.
+            // The next avail.idx after traffic started moves queue size + 1 further than it did,
+            // and every later index on that vq keeps the offset, so from there on more buffers
+            // than the ring holds are outstanding at each used observation.
             let i = try first("avail index after traffic") { $0 > traffic && $1.kind == .availIdx }
             let vq = ev[i].vq
             let n = sizeAt(i, vq: vq)
             let prev = ev[0..<i].last { $0.kind == .availIdx && $0.vq == vq }.map { UInt16(truncatingIfNeeded: $0.p0) } ?? 0
-            let jumped = prev &+ UInt16(truncatingIfNeeded: n) &+ 1
-            ev[i].p0 = UInt64(jumped)
-            // Later indices keep their distance, so the ring stays consistent after the jump.
-            let delta = jumped &- UInt16(truncatingIfNeeded: input[i].p0)
-            for k in (i + 1)..<ev.count where ev[k].vq == vq && (ev[k].kind == .availIdx || ev[k].kind == .availEntry) {
+            let delta = UInt16(truncatingIfNeeded: n &+ 1)
+            for k in i..<ev.count where ev[k].vq == vq && (ev[k].kind == .availIdx || ev[k].kind == .availEntry) && (k >= i || ev[k].kind == .availIdx) {
                 ev[k].p0 = UInt64(UInt16(truncatingIfNeeded: ev[k].p0) &+ delta)
             }
-            return (ev, "event \(i): avail.idx on vq \(vq) moves \(prev) -> \(jumped), past the queue size \(n)")
+            // The entries of this exposure keep their positions (they precede the index event).
+            return (ev, "event \(i): avail.idx on vq \(vq) moves \(prev) -> \(ev[i].p0), \(UInt16(truncatingIfNeeded: ev[i].p0) &- prev) entries, more than the queue size \(n)")
         case .consumedPastAvail:
             let i = try first("avail index after traffic") { $0 > traffic && $1.kind == .availIdx }
             let e = ev[i]

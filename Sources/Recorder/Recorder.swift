@@ -32,6 +32,8 @@ public struct RecordOptions: Sendable {
     public var stopOnViolation = false
     /// Log every relayed message on stderr.
     public var verbose = false
+    /// SIGINT/SIGTERM end the capture cleanly (the CLI wants this; a library caller may not).
+    public var handleSignals = true
 
     public init(listenPath: String, connectPath: String, outputPath: String) {
         self.listenPath = listenPath; self.connectPath = connectPath; self.outputPath = outputPath
@@ -112,7 +114,7 @@ public final class Recorder {
     }
 
     public func run() -> RecordResult {
-        cs_install_stop_handlers()
+        if options.handleSignals { cs_install_stop_handlers() }
         // Fail before anyone connects if the output cannot be written.
         guard let probe = fopen(options.outputPath, "wb") else {
             return RecordResult(end: .setupFailed("cannot create \(options.outputPath): \(String(cString: strerror(errno)))"))
@@ -166,7 +168,7 @@ public final class Recorder {
         var nextProgress = UInt64(options.progressInterval * 1e9)
         let interval = max(0, options.pollIntervalMicros) * 1000
         while stopReason == nil {
-            if cs_stop_requested() != 0 { stopReason = .signal; break }
+            if options.handleSignals && cs_stop_requested() != 0 { stopReason = .signal; break }
             let anyActive = rings.values.contains { $0.active }
             let ready = cs_wait2(frontend, backend, anyActive ? interval : 50_000_000)
             if ready < 0 { stopReason = .failed("poll failed: \(String(cString: strerror(errno)))"); break }
