@@ -159,3 +159,38 @@ void cs_install_stop_handlers(void) {
 
 int cs_stop_requested(void) { return stop_flag != 0; }
 void cs_request_stop(void) { stop_flag = 1; }
+
+#include <spawn.h>
+#include <sys/wait.h>
+extern char **environ;
+
+int cs_spawn(char *const argv[], int out_fd) {
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_t fa;
+    sigset_t empty, defaults;
+    sigemptyset(&empty);
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGINT);
+    sigaddset(&defaults, SIGTERM);
+    sigaddset(&defaults, SIGPIPE);
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setsigmask(&attr, &empty);
+    posix_spawnattr_setsigdefault(&attr, &defaults);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+    posix_spawn_file_actions_adddup2(&fa, out_fd, 2);
+    pid_t pid;
+    int r = posix_spawnp(&pid, argv[0], &fa, &attr, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (r != 0) { errno = r; return -1; }
+    return pid;
+}
+
+int cs_reap(int pid, int *status) {
+    int r = waitpid(pid, status, WNOHANG);
+    if (r < 0) return -1;
+    return r == pid ? 1 : 0;
+}

@@ -29,8 +29,11 @@ struct RingPoller {
     private(set) var lastUsed: UInt16 = 0
     /// The recorder fell more than a ring behind; ring entries were overwritten before it read them.
     private(set) var overrun = false
-    /// Why this ring is not followed, if it should be but cannot be.
-    private(set) var problem: String?
+    /// Why this ring is not followed, if it should be but cannot be (mapping).
+    private var mappingProblem: String?
+    /// Why the recorder gave up on this ring (fell behind); kept across stops and restarts.
+    private(set) var lost: String?
+    var problem: String? { lost ?? mappingProblem }
 
     // Counters for progress output.
     private(set) var buffersExposed: UInt64 = 0
@@ -51,15 +54,15 @@ struct RingPoller {
 
     /// Recomputes the pointers (after a new memory table). Returns a problem description, if any.
     mutating func resolve(memory: GuestMemory) {
-        desc = nil; avail = nil; used = nil; problem = nil
+        desc = nil; avail = nil; used = nil; mappingProblem = nil
         guard !stopped else { return }
-        guard SplitRing.isValidQueueSize(size) else { problem = "queue size \(size) is not a valid split ring size"; return }
-        guard addrSet else { problem = "no SET_VRING_ADDR"; return }
+        guard SplitRing.isValidQueueSize(size) else { mappingProblem = "queue size \(size) is not a valid split ring size"; return }
+        guard addrSet else { mappingProblem = "no SET_VRING_ADDR"; return }
         let n = UInt64(size)
         guard let d = memory.user(descAddr, 16 * n),
               let a = memory.user(availAddr, 6 + 2 * n),
               let u = memory.user(usedAddr, 6 + 8 * n) else {
-            problem = "ring addresses (desc 0x\(String(descAddr, radix: 16)), avail 0x\(String(availAddr, radix: 16)), used 0x\(String(usedAddr, radix: 16))) are not inside the mapped memory table"
+            mappingProblem = "ring addresses (desc 0x\(String(descAddr, radix: 16)), avail 0x\(String(availAddr, radix: 16)), used 0x\(String(usedAddr, radix: 16))) are not inside the mapped memory table"
             return
         }
         desc = d; avail = a; used = u
@@ -118,7 +121,7 @@ struct RingPoller {
         // Entries were overwritten before they could be read: emitting guesses would make the
         // checker report violations nobody committed, so the ring is no longer followed.
         overrun = true
-        problem = "recorder fell behind on vq \(vq): \(why); this ring is no longer recorded"
+        lost = "recorder fell behind on vq \(vq): \(why); this ring is no longer recorded"
     }
 
     /// Emits the chain starting at `head` as it is in the table now.

@@ -47,3 +47,11 @@ uint64_t cs_now_ns(void);
 void cs_install_stop_handlers(void);
 int cs_stop_requested(void);
 void cs_request_stop(void);
+
+/// Starts `argv[0]` (searched in PATH) with stdout and stderr to `out_fd` and stdin from /dev/null,
+/// with an empty signal mask and default SIGINT/SIGTERM handling whatever the calling thread
+/// blocks (test runners' threads block most signals, and children would inherit that).
+/// Returns the pid or -1 (errno set).
+int cs_spawn(char *const argv[], int out_fd);
+/// Non-blocking wait: 1 if `pid` has exited (status in *status), 0 if still running, -1 on error.
+int cs_reap(int pid, int *status);
