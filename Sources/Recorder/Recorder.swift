@@ -141,6 +141,9 @@ public final class Recorder {
             return RecordResult(end: .setupFailed("cannot connect to the back-end at \(options.connectPath): \(why)"))
         }
         log("record: relaying \(options.listenPath) <-> \(options.connectPath), writing \(options.outputPath)")
+        // With the queue count given, events stream (and are checked) from the first one;
+        // otherwise they wait for the first data-plane event, when the vrings are known.
+        if options.queues != nil { commitHeader() }
         loop()
         close(frontend)
         close(backend)

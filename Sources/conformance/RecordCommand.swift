@@ -39,7 +39,7 @@ struct Record: ParsableCommand {
     @Option(name: .customLong("max-events"), help: "Stop after this many events.")
     var maxEvents: UInt64?
 
-    @Option(help: "Virtqueue count in the trace header (default: vrings the front-end set up before traffic started).")
+    @Option(help: "Virtqueue count in the trace header (default: the vrings the front-end set up before traffic started). Giving it makes events stream, and --check judge them, from the first message.")
     var queues: Int?
 
     @Option(name: .customLong("poll-interval-us"), help: "Microseconds between polls of the rings.")

@@ -166,4 +166,19 @@ import VirtioProtocol
         let kinds = try h.events()
         #expect(kinds.count == 2)
     }
+
+    @Test func liveCheckStopsAtTheFirstViolationWhenAsked() throws {
+        let h = try ProxyHarness { $0.check = true; $0.stopOnViolation = true; $0.queues = 2 }
+        defer { h.cleanup() }
+        // SET_VRING_CALL (no fd) before SET_OWNER: the back-end should have refused it.
+        let call = H.message(13, payload: H.payload([UInt64(0x100)]))
+        h.send(h.frontend, call)
+        #expect(h.receive(h.backend)?.bytes == call)
+        let r = try #require(h.finish())
+        #expect(r.end == .violation)
+        #expect(r.findings.first?.rule == .vhostOwnerFirst)
+        #expect(r.exitStatus == 1)
+        // The trace up to the violation is on disk and shows the same finding offline.
+        #expect(CheckRun.check(path: h.tracePath).findings.first?.rule == .vhostOwnerFirst)
+    }
 }
