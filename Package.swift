@@ -21,6 +21,7 @@ let package = Package(
         .target(name: "VhostModel", dependencies: ["VirtioProtocol"]),
         .target(name: "TraceFormat", dependencies: ["VirtioProtocol"]),
         .target(name: "Checker", dependencies: ["VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat"]),
+        .target(name: "Simulator", dependencies: ["VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat"]),
         .systemLibrary(name: "CZ3", pkgConfig: "z3", providers: [.apt(["libz3-dev"])]),
         .target(name: "Proofs", dependencies: ["CZ3", "VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat"]),
         .target(name: "CSupport"),
@@ -28,14 +29,14 @@ let package = Package(
         .executableTarget(
             name: "conformance",
             dependencies: [
-                "VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat", "Checker", "Proofs", "Recorder",
+                "VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat", "Checker", "Simulator", "Proofs", "Recorder",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "VirtqueueModelTests", dependencies: ["VirtqueueModel"]),
         .testTarget(name: "VhostModelTests", dependencies: ["VhostModel"]),
         .testTarget(name: "TraceFormatTests", dependencies: ["TraceFormat"]),
-        .testTarget(name: "CheckerTests", dependencies: ["Checker", "TraceFormat", "VirtqueueModel"]),
+        .testTarget(name: "CheckerTests", dependencies: ["Checker", "TraceFormat", "VirtqueueModel", "Simulator"]),
         .testTarget(name: "ProofsTests", dependencies: ["Proofs", "Checker", "TraceFormat"]),
         .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Checker", "TraceFormat"]),
     ],

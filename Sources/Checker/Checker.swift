@@ -65,6 +65,8 @@ public struct Checker {
         var findings = pendingHeaderFindings
         pendingHeaderFindings = []
         let vq: Int? = (e.kind.vqUse != .none && e.vq != TraceEvent.none && Int(e.vq) < queues.count) ? Int(e.vq) : nil
+        // The reader rejects such events; an API caller building events in code gets them ignored.
+        if e.kind.vqUse == .required && vq == nil { return findings }
         let ctx = Recent(index: index, offset: offset, event: e)
         if let vq { history[vq].push(ctx) } else { deviceHistory.push(ctx) }
 

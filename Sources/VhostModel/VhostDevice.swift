@@ -147,6 +147,10 @@ public struct VhostDevice: Sendable {
 
     /// Checks that `worker` may do device work on `vq` now: mapping and backward compatibility.
     public func checkWorker(_ worker: Int, vq: Int) -> [Violation] {
+        // vhost-net devices have only RX and TX vqs: the virtio-net control queue is the VMM's.
+        if profile == .linuxUpstream && queueCount % 2 == 1 && vq == queueCount - 1 {
+            return [Violation(.vhostMapping, "worker \(worker) serves vq \(vq), the control queue, which no vhost-net device has (the VMM handles it)")]
+        }
         // A worker beyond the count SET_OWNER should have produced is a compatibility break only
         // when the request was the legacy form or was clamped; otherwise it is a wrong mapping.
         if profile == .seedRFC1 || profile == .seedRFC2, workers > 0, worker >= workers, legacyOwner || requestedWorkers > workers {

@@ -1,7 +1,7 @@
 import VirtioProtocol
 
 /// Queue-to-worker mapping for each profile: which worker serves vq `q`.
-/// Proven total, in range and balanced in `Specs/mapping-*.smt2`.
+/// Proven total, in range and balanced in `Specs/smt/mapping-*.smt2`.
 public enum WorkerMapping {
     /// rev1 / rev2 round-robin: vq q is served by worker q mod W.
     /// With the seed layout this gives RX (vq 0) to worker 0 and TX[i] (vq i+1) to (i+1) mod W,
@@ -13,7 +13,7 @@ public enum WorkerMapping {
 
     /// Linux upstream vhost-net: one device per RX/TX pair, each with its own default worker,
     /// so vq 2k and 2k+1 share worker k. The control queue is handled by the VMM, not by vhost.
-    public static func perPair(vq: Int) -> Int { vq / 2 }
+    public static func perPair(vq: Int) -> Int { vq / VhostNet.vqsPerDevice }
 
     /// The worker a static profile assigns; nil for profiles without a static assignment
     /// (`linux-workers` follows explicit attachments, `vhost-user` lets the back-end choose).

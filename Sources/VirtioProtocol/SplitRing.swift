@@ -30,7 +30,7 @@ public enum SplitRing {
 
     /// `vring_need_event`: true exactly when `event` lies in [old, new) modulo 2^16,
     /// i.e. one of the entries just published is the one the other side asked about.
-    /// The Z3 spec `need-event.smt2` proves this characterisation.
+    /// The Z3 spec `Specs/smt/need-event.smt2` proves this characterisation.
     @inlinable
     public static func needEvent(event: UInt16, new: UInt16, old: UInt16) -> Bool {
         (new &- event &- 1) < (new &- old)

@@ -18,6 +18,13 @@ public enum VhostIoctl: UInt8, Sendable {
     public static let magic: UInt8 = 0xAF
 }
 
+/// vhost-net (`drivers/vhost/net.c`): each `/dev/vhost-net` device has exactly an RX and a TX vq.
+public enum VhostNet {
+    public static let rxVQ = 0              // VHOST_NET_VQ_RX
+    public static let txVQ = 1              // VHOST_NET_VQ_TX
+    public static let vqsPerDevice = 2      // VHOST_NET_VQ_MAX
+}
+
 /// vhost-user front-end message ids (`VHOST_USER_*`).
 public enum VhostUserRequest: UInt32, Sendable, CaseIterable {
     case getFeatures = 1, setFeatures = 2, setOwner = 3, resetOwner = 4, setMemTable = 5

@@ -1,7 +1,7 @@
 import VirtioProtocol
 
 /// The three free-running 16-bit indices of one split ring and the transitions that move them.
-/// This is the piece the Z3 ring-ownership proof encodes (`Specs/ring-ownership.smt2`):
+/// This is the piece the Z3 ring-ownership proof encodes (`Specs/smt/ring-ownership.smt2`):
 ///   in-flight = avail - used (mod 2^16) <= N, and the device's next index lies in [used, avail].
 public struct RingCursor: Equatable, Sendable, CustomStringConvertible {
     /// Queue size N (a power of two, 1...32768).

@@ -11,7 +11,7 @@ struct Conformance: ParsableCommand {
         2 usage error, unreadable or malformed input, missing Z3.
         """,
         version: "0.1.0",
-        subcommands: [Check.self, Rules.self, Dump.self, Compile.self, Prove.self, Record.self, Stats.self, Mutate.self]
+        subcommands: [Check.self, Rules.self, Dump.self, Compile.self, Generate.self, EventTable.self, Prove.self, Record.self, Stats.self, Mutate.self]
     )
 
     /// Maps every outcome onto the documented exit codes: commands exit with `ExitCode(0/1/2)`;

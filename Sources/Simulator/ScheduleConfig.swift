@@ -1,0 +1,75 @@
+import VirtioProtocol
+
+/// What to simulate: a device of one profile, its queues and features, and optionally one fault.
+public struct ScheduleConfig: Sendable, CustomStringConvertible {
+    public var profile: Profile
+    /// Queue pairs (mq layout) or TX queues (seed layout).
+    public var pairs: Int
+    public var queueSize: UInt32
+    public var indirect: Bool
+    public var eventIdx: Bool
+    /// Initial free-running index of every ring (SET_VRING_BASE), e.g. near 65535 to force wraps.
+    public var startIndex: UInt16
+    /// Pairs enabled by VQ_PAIRS_SET (mq layout, not vhost-user); the rest must stay idle.
+    public var activePairs: Int
+    public var seed: UInt64
+    public var fault: Fault?
+
+    public init(profile: Profile, pairs: Int = 2, queueSize: UInt32 = 256, indirect: Bool = false, eventIdx: Bool = false,
+                startIndex: UInt16 = 0, activePairs: Int? = nil, seed: UInt64 = 1, fault: Fault? = nil) {
+        self.profile = profile; self.pairs = max(1, pairs); self.queueSize = queueSize; self.indirect = indirect
+        self.eventIdx = eventIdx; self.startIndex = startIndex; self.activePairs = min(max(1, activePairs ?? pairs), max(1, pairs))
+        self.seed = seed; self.fault = fault
+    }
+
+    public var layout: QueueLayout { profile.defaultLayout }
+
+    /// Virtqueues: seed = RX + TX[0..pairs-1]; mq = pairs RX/TX + controlq.
+    public var queueCount: Int { layout == .seed ? 1 + pairs : 2 * pairs + 1 }
+
+    public var description: String {
+        "\(profile) pairs=\(pairs) active=\(activePairs) N=\(queueSize) indirect=\(indirect) event_idx=\(eventIdx) start=\(startIndex) seed=\(seed)" + (fault.map { " fault=\($0.rawValue)" } ?? "")
+    }
+}
+
+/// Bug classes the simulator can inject, each named after the rule it breaks.
+public enum Fault: String, CaseIterable, Sendable {
+    case inflight = "VQ-INFLIGHT"
+    case availRead = "VQ-AVAIL-READ"
+    case usedId = "VQ-USED-ID"
+    case usedIdx = "VQ-USED-IDX"
+    case driverOwnership = "VQ-DRIVER-OWNERSHIP"
+    case descIndex = "VQ-DESC-INDEX"
+    case chainLoop = "VQ-CHAIN-LOOP"
+    case chainOrder = "VQ-CHAIN-ORDER"
+    case indirectNext = "VQ-INDIRECT-NEXT"
+    case usedLen = "VQ-USED-LEN"
+    case interruptMissed = "VQ-INTERRUPT-MISSED"
+    case singleConsumer = "VHOST-SINGLE-CONSUMER"
+    case mapping = "VHOST-MAPPING"
+    case ownerTwice = "VHOST-OWNER-TWICE"
+    case ringStopped = "VHOST-RING-STOPPED"
+    case txqInactive = "NET-TXQ-INACTIVE"
+    case size = "VQ-SIZE"
+
+    public var rule: RuleID { RuleID(rawValue: rawValue)! }
+
+    /// A configuration in which this fault is meaningful (e.g. indirect needs the feature,
+    /// a mapping fault needs two workers, an inactive TX queue needs fewer active pairs).
+    public func adapt(_ c: ScheduleConfig) -> ScheduleConfig {
+        var c = c
+        c.fault = self
+        switch self {
+        case .indirectNext: c.indirect = true
+        case .singleConsumer: c.profile = .vhostUser
+        case .mapping:
+            if c.profile == .vhostUser || c.profile == .linuxWorkers { c.profile = .seedRFC2 }
+            c.pairs = max(c.pairs, 2); c.activePairs = c.pairs
+        case .txqInactive:
+            if c.profile == .vhostUser || c.layout == .seed { c.profile = .linuxUpstream }
+            c.pairs = max(c.pairs, 2); c.activePairs = 1
+        default: break
+        }
+        return c
+    }
+}
