@@ -23,11 +23,13 @@ import TraceFormat
         let dir = NSTemporaryDirectory() + "rec-dpdk-\(getpid())-\(pairs)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         var procs: [Child] = []
+        let tag = "rt\(getpid())q\(pairs)"
         defer {
             for p in procs { p.stop() }
+            // DPDK leaves a runtime directory per --file-prefix.
+            for side in ["be", "fe"] { try? FileManager.default.removeItem(atPath: "/var/run/dpdk/\(tag)\(side)") }
             if ProcessInfo.processInfo.environment["KEEP_DPDK_LOGS"] == nil { try? FileManager.default.removeItem(atPath: dir) }
         }
-        let tag = "rt\(getpid())q\(pairs)"
         let be = try Self.testpmd(["--file-prefix=\(tag)be", "--vdev", "net_vhost0,iface=\(dir)/be.sock,queues=\(pairs)"],
                                   pairs: pairs, log: dir + "/be.log")
         procs.append(be)
