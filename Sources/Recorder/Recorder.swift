@@ -115,6 +115,11 @@ public final class Recorder {
 
     public func run() -> RecordResult {
         if options.handleSignals { cs_install_stop_handlers() }
+        // The back-end must already listen; say so before a front-end is kept waiting.
+        var st = stat()
+        guard stat(options.connectPath, &st) == 0, (st.st_mode & S_IFMT) == S_IFSOCK else {
+            return RecordResult(end: .setupFailed("no back-end socket at \(options.connectPath) (start the back-end first)"))
+        }
         // Fail before anyone connects if the output cannot be written.
         guard let probe = fopen(options.outputPath, "wb") else {
             return RecordResult(end: .setupFailed("cannot create \(options.outputPath): \(String(cString: strerror(errno)))"))
