@@ -32,6 +32,10 @@ public struct RecordOptions: Sendable {
     public var stopOnViolation = false
     /// Log every relayed message on stderr.
     public var verbose = false
+    /// After a peer disconnects, wait for the front-end to connect again (up to `acceptTimeout`),
+    /// reconnect to the back-end and go on in the same trace; the disconnect is written as
+    /// `reset_owner`, since a vhost-user back-end resets the device when its front-end leaves.
+    public var reconnect = false
     /// SIGINT/SIGTERM end the capture cleanly (the CLI wants this; a library caller may not).
     public var handleSignals = true
 
@@ -149,9 +153,29 @@ public final class Recorder {
         // With the queue count given, events stream (and are checked) from the first one;
         // otherwise they wait for the first data-plane event, when the vrings are known.
         if options.queues != nil { commitHeader() }
-        loop()
-        close(frontend)
-        close(backend)
+        while true {
+            loop()
+            close(frontend); close(backend)
+            frontend = -1; backend = -1
+            guard options.reconnect, result.end == .frontendClosed || result.end == .backendClosed else { break }
+            // A disconnect resets the back-end's device; the next session starts from SET_OWNER.
+            endSession()
+            log("record: waiting for the front-end to reconnect (--reconnect)")
+            frontend = cs_unix_accept(listener, Int32(options.acceptTimeout * 1000))
+            guard frontend >= 0 else {
+                log("record: no front-end reconnected within \(options.acceptTimeout) s; capture ends")
+                break
+            }
+            backend = cs_unix_connect(options.connectPath)
+            guard backend >= 0 else {
+                result.end = .failed("cannot reconnect to the back-end at \(options.connectPath): \(String(cString: strerror(errno)))")
+                log("record: \(result.end)")
+                close(frontend); frontend = -1
+                break
+            }
+            stopReason = nil
+            log("record: new session")
+        }
         finishTrace()
         result.events = eventCount
         result.seconds = Double(now) / 1e9
@@ -198,8 +222,8 @@ public final class Recorder {
         flushDeferred(poll: false)
         result.end = stopReason ?? .frontendClosed
         switch result.end {
-        case .frontendClosed: log("record: the front-end closed the connection; capture ends")
-        case .backendClosed: log("record: the back-end closed the connection; capture ends")
+        case .frontendClosed: log("record: the front-end closed the connection; \(options.reconnect ? "session" : "capture") ends")
+        case .backendClosed: log("record: the back-end closed the connection; \(options.reconnect ? "session" : "capture") ends")
         case .duration: log("record: --duration reached")
         case .maxEvents: log("record: --max-events reached")
         case .signal: log("record: interrupted; capture ends")
@@ -207,6 +231,18 @@ public final class Recorder {
         case .failed(let why): log("record: \(why); the trace holds everything up to this point")
         case .setupFailed: break
         }
+    }
+
+    /// Forgets the session's rings, memory and pending replies, and marks the reset in the trace.
+    private func endSession() {
+        for k in rings.keys { rings[k]!.stopped = true; rings[k]!.resolve(memory: memory) }
+        memory.clear()
+        flushDeferred(poll: false)
+        awaitingVringBase = []
+        awaitingAck = []
+        protocolFeatures = 0
+        dataPlaneBroken = nil
+        emit(.control(.resetOwner, t: now))
     }
 
     private func progress(_ t: UInt64) {

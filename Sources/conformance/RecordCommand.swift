@@ -57,6 +57,9 @@ struct Record: ParsableCommand {
     @Flag(name: .customLong("stop-on-violation"), help: "With --check: end the capture at the first finding.")
     var stopOnViolation = false
 
+    @Flag(help: "After a disconnect, wait (--accept-timeout) for the front-end to connect again and record the next session into the same trace; each disconnect is written as reset_owner.")
+    var reconnect = false
+
     @Flag(help: "Log every relayed message on stderr.")
     var verbose = false
 
@@ -77,6 +80,7 @@ struct Record: ParsableCommand {
         o.check = check
         o.stopOnViolation = stopOnViolation
         o.verbose = verbose
+        o.reconnect = reconnect
         let status = Record.runLive(o)
         if status != 0 { throw ExitCode(status) }
     }

@@ -1,3 +1,4 @@
+import CSupport
 import Checker
 import Foundation
 import Glibc
@@ -180,5 +181,28 @@ import VirtioProtocol
         #expect(r.exitStatus == 1)
         // The trace up to the violation is on disk and shows the same finding offline.
         #expect(CheckRun.check(path: h.tracePath).findings.first?.rule == .vhostOwnerFirst)
+    }
+
+    @Test func reconnectingFrontEndStartsANewSessionInTheSameTrace() throws {
+        let h = try ProxyHarness { $0.reconnect = true; $0.acceptTimeout = 2 }
+        defer { h.cleanup() }
+        h.send(h.frontend, H.message(3))
+        _ = h.receive(h.backend)
+        close(h.frontend)
+        // The back-end sees the front-end leave, then a new connection.
+        #expect(h.receive(h.backend, timeoutMs: 2000) == nil)
+        close(h.backend)
+        h.frontend = cs_unix_connect(h.options.listenPath)
+        h.backend = cs_unix_accept(h.backendListener, 5000)
+        #expect(h.frontend >= 0 && h.backend >= 0)
+        h.send(h.frontend, H.message(3))
+        #expect(h.receive(h.backend)?.bytes == H.message(3))
+        close(h.frontend); h.frontend = -1
+        // Nobody comes back: the capture ends after the accept timeout.
+        let r = try #require(h.finish(timeout: 10))
+        #expect(r.end == .frontendClosed)
+        let kinds = try h.events().map(\.kind)
+        #expect(kinds == [.setOwner, .resetOwner, .setOwner, .resetOwner])
+        #expect(CheckRun.check(path: h.tracePath).conformant)
     }
 }
