@@ -285,7 +285,9 @@ public final class Recorder {
         // Look first (mapping needs the fds before they are passed on), then forward unchanged.
         if fromFrontend { observeRequest(msg) } else { observeReply(msg) }
         do { try MessageIO.write(dst, msg) } catch {
-            stopReason = .failed("\(error)")
+            // The other peer is gone: the same end as if it had closed first.
+            if case .closed = error { stopReason = fromFrontend ? .backendClosed : .frontendClosed }
+            else { stopReason = .failed("\(error)") }
         }
         msg.closeFds()
         if fromFrontend { afterForward(msg) }

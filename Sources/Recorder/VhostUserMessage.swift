@@ -98,6 +98,7 @@ enum MessageIO {
         let r = b.withUnsafeBytes { raw in
             m.fds.withUnsafeBufferPointer { f in cs_send_with_fds(sock, raw.baseAddress, raw.count, f.baseAddress, Int32(f.count)) }
         }
+        if r != 0 && (errno == EPIPE || errno == ECONNRESET) { throw .closed }
         if r != 0 { throw .io("forwarding \(m.name) failed: \(String(cString: strerror(errno)))") }
     }
 }
