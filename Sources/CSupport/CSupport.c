@@ -194,3 +194,29 @@ int cs_reap(int pid, int *status) {
     if (r < 0) return -1;
     return r == pid ? 1 : 0;
 }
+
+#include <sys/eventfd.h>
+
+int cs_wait_many(const int *fds, int n, long timeout_ns, uint8_t *ready) {
+    struct pollfd p[64];
+    if (n > 64) n = 64;
+    for (int i = 0; i < n; i++) { p[i].fd = fds[i]; p[i].events = POLLIN; p[i].revents = 0; }
+    struct timespec ts = { .tv_sec = timeout_ns / 1000000000L, .tv_nsec = timeout_ns % 1000000000L };
+    int r = ppoll(p, (nfds_t)n, timeout_ns < 0 ? NULL : &ts, NULL);
+    if (r < 0) return errno == EINTR ? 0 : -1;
+    for (int i = 0; i < n; i++) ready[i] = (p[i].revents & (POLLIN | POLLHUP | POLLERR)) ? 1 : 0;
+    return r;
+}
+
+int cs_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+
+long long cs_eventfd_take(int fd) {
+    uint64_t v = 0;
+    // The front-end's fd may be blocking: read only after poll said it is readable.
+    long n = read(fd, &v, sizeof v);
+    if (n == sizeof v) return (long long)v;
+    if (n < 0 && errno == EAGAIN) return 0;
+    return -1;
+}
+
+int cs_eventfd_add(int fd, uint64_t v) { return write(fd, &v, sizeof v) == sizeof v ? 0 : -1; }

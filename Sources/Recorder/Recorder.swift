@@ -36,6 +36,11 @@ public struct RecordOptions: Sendable {
     /// reconnect to the back-end and go on in the same trace; the disconnect is written as
     /// `reset_owner`, since a vhost-user back-end resets the device when its front-end leaves.
     public var reconnect = false
+    /// Interpose on the kick and call eventfds to record `kick` and `interrupt` events: the back-end
+    /// gets the recorder's eventfds, and each notification is passed on as it arrives. The peers
+    /// then hold different fds than without the recorder (same semantics, a little latency), so
+    /// this is off by default.
+    public var relayNotifications = false
     /// SIGINT/SIGTERM end the capture cleanly (the CLI wants this; a library caller may not).
     public var handleSignals = true
 
@@ -102,6 +107,9 @@ public final class Recorder {
     private var deferred: [TraceEvent] = []
     private var awaitingVringBase: [UInt16] = []
     private var awaitingAck: [UInt32] = []
+    /// Notification relays: (fd the recorder reads, fd it writes, vq, kick or call).
+    private struct Relay { let readFd: Int32; let writeFd: Int32; let vq: UInt16; let kick: Bool }
+    private var relays: [Relay] = []
     private var protocolFeatures: UInt64 = 0
     private var features: UInt64 = 0
 
@@ -157,6 +165,7 @@ public final class Recorder {
             loop()
             close(frontend); close(backend)
             frontend = -1; backend = -1
+            if !options.reconnect { closeRelays() }
             guard options.reconnect, result.end == .frontendClosed || result.end == .backendClosed else { break }
             // A disconnect resets the back-end's device; the next session starts from SET_OWNER.
             endSession()
@@ -202,7 +211,8 @@ public final class Recorder {
         while stopReason == nil {
             if options.handleSignals && cs_stop_requested() != 0 { stopReason = .signal; break }
             let anyActive = rings.values.contains { $0.active }
-            let ready = cs_wait2(frontend, backend, anyActive ? interval : 50_000_000)
+            let ready = relays.isEmpty ? cs_wait2(frontend, backend, anyActive ? interval : 50_000_000)
+                                       : waitWithRelays(anyActive ? interval : 50_000_000)
             if ready < 0 { stopReason = .failed("poll failed: \(String(cString: strerror(errno)))"); break }
             if ready & 1 != 0 { relay(from: frontend, to: backend, fromFrontend: true) }
             if stopReason != nil { break }
@@ -235,6 +245,7 @@ public final class Recorder {
 
     /// Forgets the session's rings, memory and pending replies, and marks the reset in the trace.
     private func endSession() {
+        closeRelays()
         for k in rings.keys { rings[k]!.stopped = true; rings[k]!.resolve(memory: memory) }
         memory.clear()
         flushDeferred(poll: false)
@@ -284,13 +295,69 @@ public final class Recorder {
         }
         // Look first (mapping needs the fds before they are passed on), then forward unchanged.
         if fromFrontend { observeRequest(msg) } else { observeReply(msg) }
-        do { try MessageIO.write(dst, msg) } catch {
+        var out = msg
+        if fromFrontend && options.relayNotifications { out = interpose(msg) }
+        do { try MessageIO.write(dst, out) } catch {
             // The other peer is gone: the same end as if it had closed first.
             if case .closed = error { stopReason = fromFrontend ? .backendClosed : .frontendClosed }
             else { stopReason = .failed("\(error)") }
         }
         msg.closeFds()
+        // An interposed eventfd (`out.fds`) stays open: its relay owns it.
         if fromFrontend { afterForward(msg) }
+    }
+
+    /// SET_VRING_KICK/CALL with an fd: the back-end gets a fresh eventfd of the recorder's, which
+    /// keeps a duplicate of the front-end's fd and passes each notification on.
+    private func interpose(_ m: VhostUserMessage) -> VhostUserMessage {
+        guard m.known == .setVringKick || m.known == .setVringCall, m.fds.count == 1, let v = m.u64(0),
+              v & VhostUser.vringNoFdMask == 0 else { return m }
+        let vq = UInt16(v & VhostUser.vringIndexMask)
+        let kick = m.known == .setVringKick
+        // Replace an earlier relay of the same kind on this vq.
+        relays.removeAll { r in
+            guard r.vq == vq && r.kick == kick else { return false }
+            close(r.readFd); close(r.writeFd); return true
+        }
+        let mine = cs_eventfd(), theirs = dup(m.fds[0])
+        guard mine >= 0, theirs >= 0 else {
+            if mine >= 0 { close(mine) }
+            if theirs >= 0 { close(theirs) }
+            log("record: cannot relay notifications of vq \(vq): \(String(cString: strerror(errno))); passing the fd through")
+            return m
+        }
+        // Kick: front-end writes theirs, the recorder reads it and writes mine (the back-end's).
+        // Call: back-end writes mine, the recorder reads it and writes theirs.
+        relays.append(kick ? Relay(readFd: theirs, writeFd: mine, vq: vq, kick: true)
+                           : Relay(readFd: mine, writeFd: theirs, vq: vq, kick: false))
+        var out = m
+        out.fds = [mine]
+        return out
+    }
+
+    /// Waits on both sockets and every relayed eventfd; passes notifications on. Returns the
+    /// socket readiness bits as `cs_wait2` does.
+    private func waitWithRelays(_ timeout: Int) -> Int32 {
+        let fds = [frontend, backend] + relays.map(\.readFd)
+        var ready = [UInt8](repeating: 0, count: fds.count)
+        let n = cs_wait_many(fds, Int32(fds.count), timeout, &ready)
+        if n < 0 { return -1 }
+        for (i, r) in relays.enumerated() where ready[i + 2] != 0 {
+            let count = cs_eventfd_take(r.readFd)
+            guard count > 0 else { continue }
+            _ = cs_eventfd_add(r.writeFd, UInt64(count))
+            // Only started rings: a notification outside that window is relayed but not recorded,
+            // since the trace could not place it against the ring's state.
+            guard let ring = rings[r.vq], ring.active else { continue }
+            if r.kick { pollRing(r.vq, at: now) }   // the exposure the kick announces comes first
+            emit(TraceEvent(r.kick ? .kick : .interrupt, vq: r.vq, timestamp: now))
+        }
+        return Int32(ready[0]) | Int32(ready[1]) << 1
+    }
+
+    private func closeRelays() {
+        for r in relays { close(r.readFd); close(r.writeFd) }
+        relays = []
     }
 
     private func ring(_ index: UInt64) -> UInt16? {

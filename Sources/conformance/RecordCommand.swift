@@ -60,6 +60,9 @@ struct Record: ParsableCommand {
     @Flag(help: "After a disconnect, wait (--accept-timeout) for the front-end to connect again and record the next session into the same trace; each disconnect is written as reset_owner.")
     var reconnect = false
 
+    @Flag(name: .customLong("relay-notifications"), help: "Interpose on kick/call eventfds to record kick and interrupt events (the back-end then holds the recorder's eventfds; off by default).")
+    var relayNotifications = false
+
     @Flag(help: "Log every relayed message on stderr.")
     var verbose = false
 
@@ -81,6 +84,7 @@ struct Record: ParsableCommand {
         o.stopOnViolation = stopOnViolation
         o.verbose = verbose
         o.reconnect = reconnect
+        o.relayNotifications = relayNotifications
         let status = Record.runLive(o)
         if status != 0 { throw ExitCode(status) }
     }

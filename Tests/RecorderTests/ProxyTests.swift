@@ -205,4 +205,45 @@ import VirtioProtocol
         #expect(kinds == [.setOwner, .resetOwner, .setOwner, .resetOwner])
         #expect(CheckRun.check(path: h.tracePath).conformant)
     }
+
+    @Test func relayedNotificationsReachThePeerAndAreRecorded() throws {
+        let h = try ProxyHarness { $0.relayNotifications = true }
+        defer { h.cleanup() }
+        h.send(h.frontend, H.message(3)); _ = h.receive(h.backend)
+        let memFd = open(h.dir + "/mem", O_RDWR | O_CREAT, 0o600)
+        #expect(ftruncate(memFd, 0x10000) == 0)
+        defer { close(memFd) }
+        let base: UInt64 = 0x100000
+        h.send(h.frontend, H.message(5, payload: H.payload([UInt32(1), UInt32(0), base, UInt64(0x10000), base, UInt64(0)])), fds: [memFd])
+        h.receive(h.backend)?.fds.forEach { close($0) }
+        for m in [H.message(8, payload: H.payload([UInt32(0), UInt32(8)])),
+                  H.message(9, payload: H.payload([UInt32(0), UInt32(0), base, base + 0x2000, base + 0x1000, UInt64(0)]))] {
+            h.send(h.frontend, m); _ = h.receive(h.backend)
+        }
+        // Kick and call eventfds: the back-end receives the recorder's, not the front-end's.
+        let kick = cs_eventfd(), call = cs_eventfd()
+        defer { close(kick); close(call) }
+        h.send(h.frontend, H.message(13, payload: H.payload([UInt64(0)])), fds: [call])
+        let beCall = try #require(h.receive(h.backend)?.fds.first)
+        h.send(h.frontend, H.message(12, payload: H.payload([UInt64(0)])), fds: [kick])
+        let beKick = try #require(h.receive(h.backend)?.fds.first)
+        defer { close(beCall); close(beKick) }
+        // A different eventfd: a count put into the back-end's never shows on the front-end's.
+        #expect(cs_eventfd_add(beKick, 5) == 0)
+        #expect(cs_eventfd_take(kick) == 0)
+        #expect(cs_eventfd_take(beKick) == 5)
+        // A kick from the front-end arrives at the back-end with its count; a call goes back.
+        #expect(cs_eventfd_add(kick, 2) == 0)
+        var got: Int64 = 0
+        for _ in 0..<100 where got == 0 { usleep(10_000); got = Int64(cs_eventfd_take(beKick)) }
+        #expect(got == 2)
+        #expect(cs_eventfd_add(beCall, 1) == 0)
+        got = 0
+        for _ in 0..<100 where got == 0 { usleep(10_000); got = Int64(cs_eventfd_take(call)) }
+        #expect(got == 1)
+        close(h.frontend); h.frontend = -1
+        _ = try #require(h.finish())
+        let kinds = try h.events().map(\.kind)
+        #expect(kinds.contains(.kick) && kinds.contains(.interrupt))
+    }
 }

@@ -55,3 +55,12 @@ void cs_request_stop(void);
 int cs_spawn(char *const argv[], int out_fd);
 /// Non-blocking wait: 1 if `pid` has exited (status in *status), 0 if still running, -1 on error.
 int cs_reap(int pid, int *status);
+
+/// ppoll over `n` fds for readability (or hang-up) up to `timeout_ns`; `ready[i]` is set to 1 for
+/// each fd that is. Returns the number ready, 0 on timeout or EINTR, -1 on error.
+int cs_wait_many(const int *fds, int n, long timeout_ns, uint8_t *ready);
+/// A non-blocking, close-on-exec eventfd (for relaying kick/call notifications), or -1.
+int cs_eventfd(void);
+/// Reads an eventfd's counter (0 if none pending) / adds `v` to it. Return -1 on error.
+long long cs_eventfd_take(int fd);
+int cs_eventfd_add(int fd, uint64_t v);
