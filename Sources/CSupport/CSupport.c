@@ -198,8 +198,8 @@ int cs_reap(int pid, int *status) {
 #include <sys/eventfd.h>
 
 int cs_wait_many(const int *fds, int n, long timeout_ns, uint8_t *ready) {
-    struct pollfd p[64];
-    if (n > 64) n = 64;
+    if (n <= 0 || n > 4096) { errno = EINVAL; return -1; }
+    struct pollfd p[n];
     for (int i = 0; i < n; i++) { p[i].fd = fds[i]; p[i].events = POLLIN; p[i].revents = 0; }
     struct timespec ts = { .tv_sec = timeout_ns / 1000000000L, .tv_nsec = timeout_ns % 1000000000L };
     int r = ppoll(p, (nfds_t)n, timeout_ns < 0 ? NULL : &ts, NULL);

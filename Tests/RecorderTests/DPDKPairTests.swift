@@ -13,9 +13,10 @@ import TraceFormat
     static let testpmd: String? = ["/usr/bin/dpdk-testpmd", "/usr/local/bin/dpdk-testpmd"].first { FileManager.default.isExecutableFile(atPath: $0) }
     /// Seconds the front-end runs; DPDK needs about 3 of them to start (mapping 512 MB of memfd).
     static let seconds = 6.0
-    /// virtio-user rings of 1024 entries: a recorder descheduled for a few milliseconds on a
-    /// loaded 2-core runner still finds every entry before the driver reuses its slot.
-    static let ringSize = 1024
+    /// virtio-user rings of 4096 entries: a recorder descheduled for tens of milliseconds (the whole
+    /// test suite shares 2 cores with two busy-polling testpmds) still finds every entry before the
+    /// driver reuses its slot. The mbuf pool must fill 8 RX rings of that size.
+    static let ringSize = 4096
 
     @Test(.enabled(if: testpmd != nil, "dpdk-testpmd not found: install dpdk-dev to run the live-pair tests"),
           .timeLimit(.minutes(1)), arguments: [1, 2, 4, 8])
@@ -84,7 +85,7 @@ import TraceFormat
     static func testpmd(_ eal: [String], pairs: Int, log: String, extra: [String] = []) throws -> Child {
         // `timeout` bounds testpmd even if this test process dies; it forwards SIGINT/SIGTERM.
         let args = ["timeout", "-s", "KILL", "90", testpmd!, "-l", "0-1", "--no-pci", "--no-huge", "-m", "512"] + eal
-            + ["--", "--rxq=\(pairs)", "--txq=\(pairs)", "--nb-cores=1", "--total-num-mbufs=8192", "--stats-period=100"] + extra
+            + ["--", "--rxq=\(pairs)", "--txq=\(pairs)", "--nb-cores=1", "--total-num-mbufs=65536", "--stats-period=100"] + extra
         return try Child(args, log: log)
     }
 
