@@ -12,7 +12,8 @@
 # statistics period in seconds (1 for per-second throughput lines, as scripts/overhead.sh uses);
 # FE_EAL adds EAL options to the front-end (e.g. --main-lcore=1: its forwarding lcore is then 0,
 # the back-end's is 1, so the two busy-polling forwarders do not share a core); RECORDER_CPU pins
-# the recorder (taskset -c) so that it cannot share a core with a forwarder.
+# the recorder (taskset -c) so that it cannot share a core with a forwarder; MBUFS sizes the mbuf
+# pools (default 8192; large rings on many queues need more).
 set -u
 DIRECT=0
 if [ "${1:-}" = "--direct" ]; then DIRECT=1; shift; fi
@@ -45,7 +46,7 @@ LIMIT=$((SECS + 40))
 
 timeout -s KILL "$LIMIT" "$TESTPMD" -l 0-1 --no-pci --no-huge -m 512 --file-prefix="${TAG}be" \
     --vdev "net_vhost0,iface=$BE_SOCK,queues=$Q" -- \
-    --rxq="$Q" --txq="$Q" --nb-cores=1 --total-num-mbufs=8192 --stats-period=100 >"$OUT/be.log" 2>&1 &
+    --rxq="$Q" --txq="$Q" --nb-cores=1 --total-num-mbufs="${MBUFS:-8192}" --stats-period=100 >"$OUT/be.log" 2>&1 &
 BE=$!
 wait_for "$BE_SOCK" || exit 1
 
@@ -61,7 +62,7 @@ fi
 
 timeout -s KILL "$LIMIT" "$TESTPMD" -l 0-1 ${FE_EAL:-} --no-pci --no-huge -m 512 --single-file-segments --file-prefix="${TAG}fe" \
     --vdev "net_virtio_user0,path=$TARGET,queues=$Q${VU_EXTRA:-}" -- \
-    --rxq="$Q" --txq="$Q" --nb-cores=1 --total-num-mbufs=8192 --auto-start --tx-first --stats-period="${STATS_PERIOD:-100}" >"$OUT/fe.log" 2>&1 &
+    --rxq="$Q" --txq="$Q" --nb-cores=1 --total-num-mbufs="${MBUFS:-8192}" --auto-start --tx-first --stats-period="${STATS_PERIOD:-100}" >"$OUT/fe.log" 2>&1 &
 FE=$!
 sleep "$SECS"
 # testpmd prints its forward statistics and closes the port on SIGINT.
