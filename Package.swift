@@ -33,11 +33,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "VirtqueueModelTests", dependencies: ["VirtqueueModel"]),
+        .target(name: "TestSupport", path: "Tests/Support"),
+        .testTarget(name: "VirtqueueModelTests", dependencies: ["VirtqueueModel", "Simulator"]),
         .testTarget(name: "VhostModelTests", dependencies: ["VhostModel"]),
-        .testTarget(name: "TraceFormatTests", dependencies: ["TraceFormat"]),
-        .testTarget(name: "CheckerTests", dependencies: ["Checker", "TraceFormat", "VirtqueueModel", "Simulator"]),
-        .testTarget(name: "ProofsTests", dependencies: ["Proofs", "Checker", "TraceFormat"]),
+        .testTarget(name: "TraceFormatTests", dependencies: ["TraceFormat", "Simulator"]),
+        .testTarget(name: "CheckerTests", dependencies: ["Checker", "TraceFormat", "VirtqueueModel", "Simulator", "TestSupport"]),
+        .testTarget(name: "ProofsTests", dependencies: ["Proofs", "Checker", "TraceFormat", "TestSupport"]),
         .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Checker", "TraceFormat"]),
     ],
     swiftLanguageModes: [.v6]

@@ -89,7 +89,8 @@ public enum Reporting {
 
     // MARK: escaping
 
-    static func q(_ s: String) -> String {
+    /// A JSON string literal for `s`.
+    public static func q(_ s: String) -> String {
         var o = "\""
         for u in s.unicodeScalars {
             switch u {

@@ -183,20 +183,7 @@ struct ProveResult {
     }
 
     static func json(_ rs: [ProveResult], seconds: Double, traceDir: String, ok: Bool) -> String {
-        func esc(_ s: String) -> String {
-            var o = "\""
-            for c in s.unicodeScalars {
-                switch c {
-                case "\"": o += "\\\""
-                case "\\": o += "\\\\"
-                case "\n": o += "\\n"
-                case "\t": o += "\\t"
-                default:
-                    if c.value < 0x20 { o += String(format: "\\u%04x", c.value) } else { o.unicodeScalars.append(c) }
-                }
-            }
-            return o + "\""
-        }
+        func esc(_ s: String) -> String { Reporting.q(s) }
         var items: [String] = []
         for r in rs {
             let o = r.outcome

@@ -1,31 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `conformance prove` as CI uses it: exit codes, JSON, traces outside the repository, emission.
 @Suite struct ProveCommandTests {
-    /// The `conformance` executable `swift test` built next to the test bundle.
-    static var binary: URL? {
-        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for d in [dir, dir.deletingLastPathComponent()] {
-            let u = d.appendingPathComponent("conformance")
-            if FileManager.default.isExecutableFile(atPath: u.path) { return u }
-        }
-        return nil
-    }
-
     static func run(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
-        let bin = try #require(binary, "conformance executable not found next to the test bundle")
-        let p = Process()
-        p.executableURL = bin
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        try ConformanceBinary.run(args)
     }
 
     static func tempDir(_ name: String) throws -> String {

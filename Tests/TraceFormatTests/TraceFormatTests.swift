@@ -2,18 +2,9 @@ import Foundation
 import Testing
 import TraceFormat
 import VirtioProtocol
+import Simulator
 
-struct Rng {
-    var s: UInt64
-    mutating func next() -> UInt64 {
-        s &+= 0x9E3779B97F4A7C15
-        var z = s
-        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-}
+typealias Rng = SplitMix64
 
 /// A valid event of `kind` with random values in every field it has.
 func randomEvent(_ kind: EventKind, _ r: inout Rng, queues: Int) -> TraceEvent {
@@ -38,7 +29,7 @@ func randomEvent(_ kind: EventKind, _ r: inout Rng, queues: Int) -> TraceEvent {
 @Suite struct RoundTripTests {
     @Test("every event kind survives binary -> text -> binary", arguments: EventKind.allCases)
     func everyKindRoundTrips(_ kind: EventKind) throws {
-        var r = Rng(s: UInt64(kind.rawValue))
+        var r = Rng(seed: UInt64(kind.rawValue))
         let h = TraceHeader(profile: .linuxWorkers, flags: [.preset, .sampled], features: r.next(), workers: 3, queueSizes: [8, 0, 32768])
         let events = (0..<200).map { _ in randomEvent(kind, &r, queues: 3) }
         let bytes = TraceBytes.encode(header: h, events: events)
@@ -52,7 +43,7 @@ func randomEvent(_ kind: EventKind, _ r: inout Rng, queues: Int) -> TraceEvent {
 
     @Test("the streaming reader agrees with the in-memory decoder across buffer refills")
     func streamingReaderAgrees() throws {
-        var r = Rng(s: 9)
+        var r = Rng(seed: 9)
         let h = TraceHeader(profile: .vhostUser, queueSizes: [256, 256, 256, 256])
         let events = (0..<5000).map { _ in randomEvent(EventKind.allCases[r.below(EventKind.allCases.count)], &r, queues: 4) }
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("stream-\(getpid()).trace").path
@@ -115,7 +106,7 @@ func randomEvent(_ kind: EventKind, _ r: inout Rng, queues: Int) -> TraceEvent {
 
     @Test("randomly corrupted traces are decoded or refused, never a trap", arguments: 0..<8)
     func corruptedBytesNeverTrap(_ seed: Int) {
-        var r = Rng(s: UInt64(seed) + 100)
+        var r = Rng(seed: UInt64(seed) + 100)
         let h = TraceHeader(profile: .seedRFC2, queueSizes: [16, 16, 16])
         let events = (0..<300).map { _ in randomEvent(EventKind.allCases[r.below(EventKind.allCases.count)], &r, queues: 3) }
         let base = TraceBytes.encode(header: h, events: events)

@@ -1,6 +1,7 @@
 import Testing
 import VirtioProtocol
 import VirtqueueModel
+import Simulator
 
 @Suite struct RingCursorTests {
     @Test("in-flight is modular: avail 2, used 65534 means 4 in flight")
@@ -126,18 +127,7 @@ import VirtqueueModel
     }
 }
 
-/// Small seeded generator for reproducible tests.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E3779B97F4A7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-        return z ^ (z >> 31)
-    }
-}
+typealias SplitMix = SplitMix64
 
 @Suite struct NotificationTests {
     @Test("need_event: true exactly when the event index lies in [old, new) modulo 2^16")
