@@ -1,0 +1,186 @@
+import CSupport
+import Checker
+import Foundation
+import Glibc
+@testable import Recorder
+import Testing
+import TraceFormat
+
+/// The real peers: DPDK testpmd's vhost-user back-end and virtio-user front-end, with the
+/// recorder (checking live) in between, for 1, 2, 4 and 8 queue pairs.
+/// Skipped, with the reason, where dpdk-testpmd is not installed; CI installs dpdk-dev.
+@Suite(.serialized) struct DPDKPairTests {
+    static let testpmd: String? = ["/usr/bin/dpdk-testpmd", "/usr/local/bin/dpdk-testpmd"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    /// Seconds the front-end runs; DPDK needs about 3 of them to start (mapping 512 MB of memfd).
+    static let seconds = 6.0
+    /// virtio-user rings of 4096 entries: a recorder descheduled for tens of milliseconds (the whole
+    /// test suite shares 2 cores with two busy-polling testpmds) still finds every entry before the
+    /// driver reuses its slot. The mbuf pool must fill 8 RX rings of that size.
+    static let ringSize = 4096
+
+    @Test(.enabled(if: testpmd != nil, "dpdk-testpmd not found: install dpdk-dev to run the live-pair tests"),
+          .timeLimit(.minutes(1)), arguments: [1, 2, 4, 8])
+    func livePairThroughTheRecorderChecksCleanAndMatchesTestpmdCounts(pairs: Int) throws {
+        let dir = NSTemporaryDirectory() + "rec-dpdk-\(getpid())-\(pairs)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var procs: [Child] = []
+        let tag = "rt\(getpid())q\(pairs)"
+        defer {
+            for p in procs { p.stop() }
+            // DPDK leaves a runtime directory per --file-prefix.
+            for side in ["be", "fe"] { try? FileManager.default.removeItem(atPath: "/var/run/dpdk/\(tag)\(side)") }
+            if ProcessInfo.processInfo.environment["KEEP_DPDK_LOGS"] == nil { try? FileManager.default.removeItem(atPath: dir) }
+        }
+        let be = try Self.testpmd(["--file-prefix=\(tag)be", "--vdev", "net_vhost0,iface=\(dir)/be.sock,queues=\(pairs)"],
+                                  pairs: pairs, log: dir + "/be.log")
+        procs.append(be)
+        try Self.waitFor(dir + "/be.sock")
+
+        var o = RecordOptions(listenPath: dir + "/fe.sock", connectPath: dir + "/be.sock", outputPath: dir + "/t.trace")
+        o.handleSignals = false
+        o.progressInterval = 0
+        o.check = pairs == 1   // live checking once; the others are checked from the file
+        o.duration = 45   // a bound, not the expected end: the front-end's exit ends the capture
+        o.acceptTimeout = 20
+        let rec = RecorderThread(o)
+        try Self.waitFor(o.listenPath)
+
+        let fe = try Self.testpmd(["--single-file-segments", "--file-prefix=\(tag)fe", "--vdev", "net_virtio_user0,path=\(o.listenPath),queues=\(pairs),queue_size=\(Self.ringSize)"],
+                                  pairs: pairs, log: dir + "/fe.log", extra: ["--auto-start", "--tx-first"])
+        procs.append(fe)
+        Thread.sleep(forTimeInterval: Self.seconds)
+        fe.interrupt()           // testpmd prints its statistics and closes the port
+        fe.wait(seconds: 10)
+        let r = try #require(rec.result(timeout: 15), "recorder did not end after the front-end left")
+        #expect(r.end == .frontendClosed, "capture ended with \(r.end)")
+        #expect(r.ringProblems.isEmpty, "\(r.ringProblems)")
+        #expect(r.totalFindings == 0, "live check: \(r.findings.map { "\($0.rule): \($0.message)" })")
+
+        // The file decodes and checks clean on its own.
+        let report = CheckRun.check(path: o.outputPath)
+        #expect(report.error == nil && report.conformant, "\(report.error.map { "\($0)" } ?? "") \(report.findings.map(\.message))")
+        let s = try TraceStats.of(path: o.outputPath)
+        #expect(s.queues.count == 2 * pairs)
+
+        let counts = try Self.forwardStats(String(contentsOfFile: dir + "/fe.log", encoding: .utf8), pairs: pairs)
+        for k in 0..<pairs {
+            let rx = s.queues[2 * k], tx = s.queues[2 * k + 1]
+            // Every enabled queue carried traffic.
+            #expect(rx.used > 0 && tx.used > 0, "pair \(k) idle: RX used \(rx.used), TX used \(tx.used)")
+            // Completions match testpmd's counts up to what was still in a ring when it stopped.
+            let (rxPk, txPk) = counts[k]
+            #expect(Self.close(tx.used, txPk), "pair \(k): TX completions \(tx.used) vs testpmd TX-packets \(txPk)")
+            #expect(Self.close(rx.used, rxPk), "pair \(k): RX completions \(rx.used) vs testpmd RX-packets \(rxPk)")
+        }
+        print("dpdk pair \(pairs)q: \(r.events) events, per-queue used \(s.queues.map(\.used)), testpmd \(counts)")
+    }
+
+    static func close(_ a: UInt64, _ b: UInt64) -> Bool {
+        let d = a > b ? a - b : b - a
+        return d <= UInt64(ringSize) + max(a, b) / 20
+    }
+
+    // MARK: processes
+
+    static func testpmd(_ eal: [String], pairs: Int, log: String, extra: [String] = []) throws -> Child {
+        // `timeout` bounds testpmd even if this test process dies; it forwards SIGINT/SIGTERM.
+        let args = ["timeout", "-s", "KILL", "90", testpmd!, "-l", "0-1", "--no-pci", "--no-huge", "-m", "512"] + eal
+            + ["--", "--rxq=\(pairs)", "--txq=\(pairs)", "--nb-cores=1", "--total-num-mbufs=65536", "--stats-period=100"] + extra
+        return try Child(args, log: log)
+    }
+
+    static func waitFor(_ path: String) throws {
+        for _ in 0..<200 {
+            if FileManager.default.fileExists(atPath: path) { return }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw POSIXError(.ETIMEDOUT)
+    }
+
+    /// Per queue pair (RX-packets, TX-packets) from testpmd's final forward statistics. With one
+    /// pair testpmd prints only the port totals.
+    static func forwardStats(_ log: String, pairs: Int) throws -> [(UInt64, UInt64)] {
+        let lines = log.split(separator: "\n").map(String.init)
+        func numbers(_ line: String) -> [UInt64] {
+            line.split(separator: " ").compactMap { UInt64($0) }
+        }
+        var out: [(UInt64, UInt64)] = []
+        if pairs == 1 {
+            guard let i = lines.firstIndex(where: { $0.contains("Forward statistics for port 0") }) else { throw POSIXError(.ENOMSG) }
+            let rx = numbers(lines[i + 1]).first ?? 0, tx = numbers(lines[i + 2]).first ?? 0
+            return [(rx, tx)]
+        }
+        for k in 0..<pairs {
+            let i = lines.firstIndex { line in
+                guard let r = line.range(of: "Forward Stats for RX Port= 0/Queue=") else { return false }
+                return line[r.upperBound...].split(separator: "-").first.map { $0.trimmingCharacters(in: .whitespaces) } == "\(k)"
+            }
+            guard let i else { throw POSIXError(.ENOMSG) }
+            let n = numbers(lines[i + 1])
+            out.append((n.first ?? 0, n.count > 1 ? n[1] : 0))
+        }
+        return out
+    }
+}
+
+/// A child process we started, controlled by its PID only.
+final class Child {
+    let pid: Int32
+    private(set) var exited = false
+
+    init(_ args: [String], log: String) throws {
+        let fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        defer { close(fd) }
+        var cargs = args.map { strdup($0) } + [nil]
+        defer { cargs.forEach { free($0) } }
+        pid = cs_spawn(&cargs, fd)
+        guard pid > 0 else { throw POSIXError(.ENOEXEC) }
+    }
+
+    var isRunning: Bool {
+        if exited { return false }
+        var st: Int32 = 0
+        if cs_reap(pid, &st) != 0 { exited = true }
+        return !exited
+    }
+
+    func interrupt() { if isRunning { kill(pid, SIGINT) } }
+
+    func wait(seconds: Double) {
+        let end = Date().addingTimeInterval(seconds)
+        while isRunning && Date() < end { Thread.sleep(forTimeInterval: 0.05) }
+    }
+
+    /// SIGINT (timeout forwards it), then SIGKILL to testpmd (timeout's child) and timeout.
+    func stop() {
+        guard isRunning else { return }
+        interrupt()
+        wait(seconds: 5)
+        guard isRunning else { return }
+        let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8))?
+            .split(separator: " ").compactMap { Int32($0) } ?? []
+        for c in children { kill(c, SIGKILL) }
+        kill(pid, SIGKILL)
+        wait(seconds: 2)
+    }
+}
+
+/// A capture running on its own thread.
+final class RecorderThread: @unchecked Sendable {
+    private let lock = NSLock()
+    private var r: RecordResult?
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ o: RecordOptions) {
+        Thread.detachNewThread { [self] in
+            let res = Recorder.run(o, log: { _ in })
+            lock.withLock { r = res }
+            done.signal()
+        }
+    }
+
+    func result(timeout: Double) -> RecordResult? {
+        _ = done.wait(timeout: .now() + timeout)
+        return lock.withLock { r }
+    }
+}

@@ -1,0 +1,77 @@
+import Checker
+import Foundation
+@testable import Recorder
+import Testing
+import TraceFormat
+import VirtioProtocol
+
+/// The checked-in captures of the DPDK pair (Traces/real): they check clean, and every fault
+/// class planted in them is caught with its rule, so real data is covered even without DPDK.
+@Suite struct RealCaptureTests {
+    static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../../Traces/real").standardized.path
+    static let captures: [String] = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [])
+        .filter { $0.hasSuffix(".trace") }.sorted().map { dir + "/" + $0 }
+
+    static func load(_ path: String) throws -> (TraceHeader, [TraceEvent]) {
+        let r = try TraceReader(path: path)
+        var ev: [TraceEvent] = []
+        while let (e, _) = try r.next() { ev.append(e) }
+        return (r.header, ev)
+    }
+
+    static func findings(_ header: TraceHeader, _ events: [TraceEvent]) -> [Finding] {
+        var c = Checker(header: header)
+        var out: [Finding] = []
+        for (i, e) in events.enumerated() {
+            out += c.process(e, index: UInt64(i), offset: UInt64(header.encodedSize + i * TraceEvent.size))
+        }
+        return out + c.finish()
+    }
+
+    @Test func thereAreRealCapturesForOneToEightQueuePairs() {
+        #expect(Self.captures.count >= 4, "expected captures in \(Self.dir)")
+    }
+
+    @Test(arguments: captures)
+    func realCaptureIsSampledVhostUserAndChecksClean(path: String) throws {
+        let (h, ev) = try Self.load(path)
+        #expect(h.profile == .vhostUser && h.flags.contains(.sampled) && h.layout == .mq)
+        let f = Self.findings(h, ev)
+        #expect(f.isEmpty, "\(f.prefix(3).map { "\($0.rule): \($0.message)" })")
+        // Every vq of the capture carried traffic in both directions of ownership.
+        var s = TraceStats(header: h)
+        ev.forEach { s.add($0) }
+        for q in s.queues { #expect(q.exposed > 0 && q.used > 0, "vq \(q.vq) idle in \(path)") }
+    }
+
+    @Test(arguments: Fault.allCases)
+    func faultIsCaughtWithItsRuleInEveryRealCapture(fault: Fault) throws {
+        for path in Self.captures {
+            let (h, ev) = try Self.load(path)
+            let (bad, change) = try Mutator.apply(fault, header: h, events: ev)
+            let rules = Set(Self.findings(h, bad).map(\.rule))
+            #expect(rules.contains(fault.expectedRule), "\(fault.name) on \(path): \(change); checker said \(rules.map(\.rawValue).sorted())")
+        }
+    }
+
+    @Test func faultNamesAreUniqueKebabCaseWords() {
+        let names = Fault.allCases.map(\.name)
+        #expect(Set(names).count == names.count)
+        #expect(names.allSatisfy { $0.allSatisfy { $0.isLowercase || $0 == "-" } })
+    }
+
+    @Test func statsCountBuffersPerQueueFromIndexAdvances() {
+        let h = TraceHeader(profile: .vhostUser, flags: .sampled, queueSizes: [8, 8])
+        var s = TraceStats(header: h)
+        let events: [TraceEvent] = [
+            .availIdx(vq: 1, idx: 3, t: 1_000_000_000), .usedIdx(vq: 1, idx: 2, t: 1_500_000_000),
+            .simple(.kick, vq: 1), .usedIdx(vq: 1, idx: 3), .availIdx(vq: 0, idx: 65535), .availIdx(vq: 0, idx: 1, t: 3_000_000_000),
+        ]
+        events.forEach { s.add($0) }
+        #expect(s.queues[1].exposed == 3 && s.queues[1].used == 3 && s.queues[1].kicks == 1)
+        #expect(s.queues[0].exposed == 65535 + 2)  // free-running index wraps at 2^16
+        #expect(s.spanSeconds == 2.0)
+        #expect(s.json().contains("\"vq\":1,\"role\":\"TX[0]\""))
+    }
+}
