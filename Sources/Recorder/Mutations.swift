@@ -11,14 +11,13 @@ public enum Fault: String, CaseIterable, Sendable {
     case consumedPastAvail = "consumed-past-avail"
     case descriptorChangedInFlight = "descriptor-changed-in-flight"
     case secondWorker = "second-worker"
-    case txOnDisabledQueue = "tx-on-disabled-queue"
     case rxOnDisabledQueue = "rx-on-disabled-queue"
     case usedBeforeRingReady = "used-before-ring-ready"
     case usedAfterStop = "used-after-stop"
     case usedLenTooLong = "used-len-too-long"
     case headOutOfRange = "head-out-of-range"
     case badQueueSize = "bad-queue-size"
-    case secondSetOwner = "second-set-owner"
+    case ringSetupBeforeOwner = "ring-setup-before-owner"
 
     public var name: String { rawValue }
 
@@ -30,14 +29,13 @@ public enum Fault: String, CaseIterable, Sendable {
         case .consumedPastAvail: return "the device reads the avail entry at avail.idx, one the driver has not published"
         case .descriptorChangedInFlight: return "the driver rewrites the head descriptor of a chain the device owns"
         case .secondWorker: return "a second worker services a vq while the first is still in its pass"
-        case .txOnDisabledQueue: return "the driver makes TX buffers available on a ring SET_VRING_ENABLE disabled"
         case .rxOnDisabledQueue: return "the device completes RX buffers on a ring SET_VRING_ENABLE disabled"
         case .usedBeforeRingReady: return "ring activity on a vq whose SET_VRING_KICK never came"
         case .usedAfterStop: return "the device keeps completing after GET_VRING_BASE stopped the ring"
         case .usedLenTooLong: return "a used len larger than the chain's device-writable bytes"
         case .headOutOfRange: return "an avail entry names a head outside the descriptor table"
         case .badQueueSize: return "SET_VRING_NUM accepts a size that is not a power of two"
-        case .secondSetOwner: return "a second SET_OWNER succeeds without RESET_OWNER"
+        case .ringSetupBeforeOwner: return "a ring message (SET_VRING_NUM) succeeds before SET_OWNER"
         }
     }
 
@@ -48,14 +46,13 @@ public enum Fault: String, CaseIterable, Sendable {
         case .consumedPastAvail: return .vqAvailRead
         case .descriptorChangedInFlight: return .vqDriverOwnership
         case .secondWorker: return .vhostSingleConsumer
-        case .txOnDisabledQueue: return .netTxqInactive
         case .rxOnDisabledQueue: return .netRxqInactive
         case .usedBeforeRingReady: return .vhostRingNotReady
         case .usedAfterStop: return .vhostRingStopped
         case .usedLenTooLong: return .vqUsedLen
         case .headOutOfRange: return .vqDescIndex
         case .badQueueSize: return .vqSize
-        case .secondSetOwner: return .vhostOwnerTwice
+        case .ringSetupBeforeOwner: return .vhostOwnerFirst
         }
     }
 }
@@ -151,13 +148,6 @@ public enum Mutator {
             // Sampled ends: a recorder cannot know whether an interrupt was owed, so only the
             // overlap is new.
             return (ev, "events \(i + 1)...\(i + 4): workers 0 and 1 service vq \(vq) at the same time")
-        case .txOnDisabledQueue:
-            let i = try first("TX exposure after traffic") { j, e in
-                j > traffic && e.kind == .availIdx && isTX(e.vq) && ev[0..<j].last { $0.kind == .availIdx && $0.vq == e.vq }.map { $0.p0 != e.p0 } ?? true
-            }
-            let vq = ev[i].vq
-            ev.insert(.control(.setVringEnable, vq: vq, value: 0, t: ev[i].timestamp), at: i)
-            return (ev, "event \(i): SET_VRING_ENABLE 0 on TX vq \(vq) just before the driver exposes more buffers there")
         case .rxOnDisabledQueue:
             let i = try first("RX completion after traffic") { j, e in j > traffic && e.kind == .usedIdx && isRX(e.vq) }
             let vq = ev[i].vq
@@ -191,10 +181,13 @@ public enum Mutator {
             let n = UInt32(truncatingIfNeeded: ev[i].p0)
             ev[i].p0 = UInt64(n > 1 ? n - 1 : 3)
             return (ev, "event \(i): SET_VRING_NUM on vq \(ev[i].vq) sets \(ev[i].p0), not a power of two")
-        case .secondSetOwner:
-            let i = try first("SET_OWNER") { $1.kind == .setOwner && $1.succeeded }
-            ev.insert(ev[i], at: i + 1)
-            return (ev, "event \(i + 1): a second SET_OWNER succeeds")
+        case .ringSetupBeforeOwner:
+            // The back-end accepts ring setup from a front-end that never became its owner.
+            let o = try first("SET_OWNER") { $1.kind == .setOwner && $1.succeeded }
+            let n = try first("SET_VRING_NUM after SET_OWNER") { $0 > o && $1.kind == .setVringNum && $1.succeeded }
+            let moved = ev.remove(at: n)
+            ev.insert(moved, at: o)
+            return (ev, "event \(o): SET_VRING_NUM on vq \(moved.vq) moved before SET_OWNER, and still succeeds")
         }
     }
 

@@ -29,9 +29,12 @@ public struct SplitVirtqueue: Sendable {
     private var availRing: [Int32]
     /// Chains the device owns, by head.
     private var inFlight: [UInt16: InFlight] = [:]
-    /// IN_ORDER: heads in the order they were exposed, not yet returned.
-    private var exposureOrder: [UInt16] = []
+    /// IN_ORDER: chains in the order they were exposed (head, exposure serial); entries already
+    /// returned are skipped when met.
+    private var exposureOrder: [(head: UInt16, serial: UInt64)] = []
     private var exposureStart = 0
+    /// Sampled IN_ORDER: positions published without an element before any exposure explained them.
+    private var pendingRetirements = 0
     /// Used elements written and not yet published, by free-running position.
     private var usedWritten: [UInt16: UsedElement] = [:]
     /// Whether the trace shows the device reading avail entries (a recorder cannot).
@@ -116,7 +119,7 @@ public struct SplitVirtqueue: Sendable {
     /// The driver writes main-table descriptor `index`.
     public mutating func writeDescriptor(_ index: UInt16, _ d: Descriptor, sampled: Bool = false) -> [Violation] {
         guard Int(index) < table.count else {
-            return [Violation(.vqDescIndex, "driver writes descriptor \\(index), outside the table (queue size \\(size))")]
+            return [Violation(.vqDescIndex, "driver writes descriptor \(index), outside the table (queue size \(size))")]
         }
         pristine = false
         var out: [Violation] = []
@@ -125,7 +128,7 @@ public struct SplitVirtqueue: Sendable {
                 // The completion that freed it may only show up in this poll's used observation.
                 pendingDescWrites.append(PendingDescWrite(index: index, head: head, serial: inFlight[head]!.serial, generation: generation))
             } else if !untracked {
-                out.append(Violation(.vqDriverOwnership, "driver changes descriptor \\(index) while the device owns it (exposed and not yet used)"))
+                out.append(Violation(.vqDriverOwnership, "driver changes descriptor \(index) while the device owns it (exposed and not yet used)"))
             }
         } else {
             owner[Int(index)] = .driver
@@ -137,7 +140,7 @@ public struct SplitVirtqueue: Sendable {
     /// The driver writes entry `entry` of the indirect table that main-table descriptor `parent` points to.
     public mutating func writeIndirectEntry(parent: UInt16, entry: UInt16, _ d: Descriptor, sampled: Bool = false) -> [Violation] {
         guard Int(parent) < table.count else {
-            return [Violation(.vqDescIndex, "indirect table parent \\(parent) is outside the descriptor table (queue size \\(size))")]
+            return [Violation(.vqDescIndex, "indirect table parent \(parent) is outside the descriptor table (queue size \(size))")]
         }
         pristine = false
         var out: [Violation] = []
@@ -145,7 +148,7 @@ public struct SplitVirtqueue: Sendable {
             if sampled, let head = headOwning(parent) {
                 pendingDescWrites.append(PendingDescWrite(index: parent, head: head, serial: inFlight[head]!.serial, generation: generation))
             } else if !untracked {
-                out.append(Violation(.vqDriverOwnership, "driver changes entry \\(entry) of the indirect table of descriptor \\(parent) while the device owns it"))
+                out.append(Violation(.vqDriverOwnership, "driver changes entry \(entry) of the indirect table of descriptor \(parent) while the device owns it"))
             }
         }
         var t = indirect.removeValue(forKey: parent) ?? []
@@ -167,7 +170,7 @@ public struct SplitVirtqueue: Sendable {
         let d = UInt32(SplitRing.distance(from: cursor.used, to: pos))
         // The slot of `pos` still holds a published, unreturned entry: the device may be reading it.
         if !sampled && !untracked && d % size < cursor.inFlight {
-            out.append(Violation(.vqDriverOwnership, "driver overwrites avail slot \\(cursor.slot(pos)) (position \\(pos)) while it still holds a published entry the device owns"))
+            out.append(Violation(.vqDriverOwnership, "driver overwrites avail slot \(cursor.slot(pos)) (position \(pos)) while it still holds a published entry the device owns"))
         }
         availRing[cursor.slot(pos)] = Int32(head)
         return out
@@ -193,7 +196,7 @@ public struct SplitVirtqueue: Sendable {
         let room = sampled ? Int(size) : Int(size) - Int(min(cursor.inFlight, size))
         if !sampled && cursor.inFlight + UInt32(k) > size {
             let wouldBe = UInt32(SplitRing.distance(from: cursor.used, to: idx))
-            out.append(Violation(.vqInflight, "avail.idx moves \\(old) -> \\(idx) with used.idx at \\(cursor.used): \\(wouldBe) buffers in flight, more than the queue size \\(size)"))
+            out.append(Violation(.vqInflight, "avail.idx moves \(old) -> \(idx) with used.idx at \(cursor.used): \(wouldBe) buffers in flight, more than the queue size \(size)"))
         }
         cursor.avail = idx
         var exposed = 0
@@ -248,10 +251,10 @@ public struct SplitVirtqueue: Sendable {
             return checkHead(pos: pos, head: head)
         }
         if cursor.pending == 0 || SplitRing.distance(from: cursor.next, to: pos) >= UInt16(truncatingIfNeeded: cursor.pending) {
-            return [Violation(.vqAvailRead, "device reads avail position \\(pos) but the driver has published avail.idx \\(cursor.avail) (next unread position \\(cursor.next)): at or past the avail index")]
+            return [Violation(.vqAvailRead, "device reads avail position \(pos) but the driver has published avail.idx \(cursor.avail) (next unread position \(cursor.next)): at or past the avail index")]
         }
         if pos != cursor.next {
-            return [Violation(.vqAvailRead, "device reads avail position \\(pos) out of order: the next unread position is \\(cursor.next)")]
+            return [Violation(.vqAvailRead, "device reads avail position \(pos) out of order: the next unread position is \(cursor.next)")]
         }
         cursor.next = pos &+ 1
         return checkHead(pos: pos, head: head)
@@ -260,7 +263,7 @@ public struct SplitVirtqueue: Sendable {
     private func checkHead(pos: UInt16, head: UInt16) -> [Violation] {
         let written = availRing[cursor.slot(pos)]
         if written >= 0 && UInt16(written) != head {
-            return [Violation(.vqAvailRead, "device reads head \\(head) at avail position \\(pos), but the driver wrote head \\(written) there")]
+            return [Violation(.vqAvailRead, "device reads head \(head) at avail position \(pos), but the driver wrote head \(written) there")]
         }
         return []
     }
@@ -270,10 +273,10 @@ public struct SplitVirtqueue: Sendable {
         pristine = false
         let d = SplitRing.distance(from: cursor.used, to: pos)
         guard UInt32(d) < size || sampled else {
-            return [Violation(.vqUsedIdx, "device writes a used element at position \\(pos), outside the window [\\(cursor.used), \\(cursor.used &+ UInt16(truncatingIfNeeded: size))) of unpublished used slots")]
+            return [Violation(.vqUsedIdx, "device writes a used element at position \(pos), outside the window [\(cursor.used), \(cursor.used &+ UInt16(truncatingIfNeeded: size))) of unpublished used slots")]
         }
         guard id < size else {
-            return [Violation(.vqUsedId, "used element id \\(id) is outside the descriptor table (queue size \\(size))")]
+            return [Violation(.vqUsedId, "used element id \(id) is outside the descriptor table (queue size \(size))")]
         }
         let head = UInt16(id)
         guard let c = inFlight[head], !c.completing else {
@@ -292,11 +295,11 @@ public struct SplitVirtqueue: Sendable {
             else if owner[Int(id)] == .device { why = "is not the head of a chain the device owns (it is inside another chain)" }
             else if owner[Int(id)] == .used { why = "was already returned and not made available again (double completion)" }
             else { why = "was never made available" }
-            return [Violation(.vqUsedId, "used element names head \\(id), which \\(why)")]
+            return [Violation(.vqUsedId, "used element names head \(id), which \(why)")]
         }
         var out: [Violation] = []
         if let w = c.writableBytes, UInt64(len) > w {
-            out.append(Violation(.vqUsedLen, "used element for head \\(id) has len \\(len), more than the chain's \\(w) device-writable bytes"))
+            out.append(Violation(.vqUsedLen, "used element for head \(id) has len \(len), more than the chain's \(w) device-writable bytes"))
         }
         inFlight[head]!.completing = true
         usedWritten[pos] = UsedElement(id: id, len: len, known: true)
@@ -317,28 +320,37 @@ public struct SplitVirtqueue: Sendable {
                 if !deviceReadsVisible { cursor.next = idx }
                 return out
             }
-            return [Violation(.vqUsedIdx, "used.idx moves \\(old) -> \\(idx): \\(k) entries at once, more than the queue size \\(size)")]
+            return [Violation(.vqUsedIdx, "used.idx moves \(old) -> \(idx): \(k) entries at once, more than the queue size \(size)")]
         }
         let rejected = (0..<k).contains { usedWritten[old &+ $0]?.rejected == true }
         if !sampled && !rejected && !inOrder && deviceReadsVisible && UInt32(k) > cursor.consumed {
-            out.append(Violation(.vqUsedIdx, "used.idx moves \\(old) -> \\(idx) but the device has read only \\(cursor.consumed) entries it has not returned"))
+            out.append(Violation(.vqUsedIdx, "used.idx moves \(old) -> \(idx) but the device has read only \(cursor.consumed) entries it has not returned"))
         }
         var p = old
         while p != idx {
             defer { p = p &+ 1 }
-            if inOrder && !untracked {
-                out += retireInOrder(at: p)
-                continue
-            }
             guard let e = usedWritten.removeValue(forKey: p) else {
-                if !sampled && !untracked {
-                    out.append(Violation(.vqUsedIdx, "used.idx moves \\(old) -> \\(idx) over position \\(p), where no used element was written"))
+                if inOrder && !untracked {
+                    // IN_ORDER: a position without an element retires the oldest exposed buffer
+                    // (one element may stand for a whole batch). Sampled: it may not be seen yet.
+                    if !retireOldest() {
+                        if sampled { pendingRetirements += 1 }
+                        else { out.append(Violation(.vqUsedIdx, "used.idx moves \(old) -> \(idx) over position \(p), where no element was written and no exposed buffer is left to retire (IN_ORDER)")) }
+                    }
+                } else if !sampled && !untracked {
+                    out.append(Violation(.vqUsedIdx, "used.idx moves \(old) -> \(idx) over position \(p), where no used element was written"))
                 }
                 continue
             }
             if e.rejected { continue }
-            if e.known { release(head: UInt16(e.id)) }
-            else { awaitingUsed.append(AwaitingUsed(id: e.id, len: e.len)) }
+            if e.known {
+                if inOrder && !sampled, let oldest = oldestInFlight(), oldest != UInt16(e.id) {
+                    out.append(Violation(.vqUsedId, "used element at position \(p) names head \(e.id), but with IN_ORDER the buffer retired there is head \(oldest)"))
+                }
+                release(head: UInt16(e.id))
+            } else {
+                awaitingUsed.append(AwaitingUsed(id: e.id, len: e.len))
+            }
         }
         cursor.used = idx
         // Without traced reads the device's next index is unknown; keep it at used so that the
@@ -349,7 +361,7 @@ public struct SplitVirtqueue: Sendable {
             // Avail was read before this used value, so this under-estimates in-flight: sound.
             let lower = UInt32(SplitRing.distance(from: idx, to: a))
             if lower > size && lower <= 0x8000 {
-                out.append(Violation(.vqInflight, "avail.idx \\(a) observed before used.idx \\(idx): at least \\(lower) buffers were in flight, more than the queue size \\(size)"))
+                out.append(Violation(.vqInflight, "avail.idx \(a) observed before used.idx \(idx): at least \(lower) buffers were in flight, more than the queue size \(size)"))
             }
         }
         // Each publication is one notification check (vhost_notify): the window is what it just
@@ -360,22 +372,24 @@ public struct SplitVirtqueue: Sendable {
         return out
     }
 
-    /// IN_ORDER: position `p` retires the oldest exposed chain; a used element written there must
-    /// name it (one element may stand for the whole batch before it).
-    private mutating func retireInOrder(at p: UInt16) -> [Violation] {
-        let e = usedWritten.removeValue(forKey: p)
-        guard exposureStart < exposureOrder.count else {
-            return e?.rejected == true ? [] : [Violation(.vqUsedIdx, "used.idx moves over position \\(p) but no exposed buffer is left to retire (IN_ORDER)")]
+    /// IN_ORDER: the oldest exposed chain still in flight.
+    private mutating func oldestInFlight() -> UInt16? {
+        while exposureStart < exposureOrder.count {
+            let (h, serial) = exposureOrder[exposureStart]
+            if let c = inFlight[h], c.serial == serial { return h }
+            exposureStart += 1
         }
-        let head = exposureOrder[exposureStart]
-        exposureStart += 1
+        exposureOrder.removeAll(keepingCapacity: true)
+        exposureStart = 0
+        return nil
+    }
+
+    /// IN_ORDER: retires the oldest exposed chain; false when none is in flight.
+    private mutating func retireOldest() -> Bool {
+        guard let h = oldestInFlight() else { return false }
+        release(head: h)
         if exposureStart > 4096 { exposureOrder.removeFirst(exposureStart); exposureStart = 0 }
-        var out: [Violation] = []
-        if let e, !e.rejected, e.id != UInt32(head) {
-            out.append(Violation(.vqUsedId, "used element at position \\(p) names head \\(e.id), but with IN_ORDER the buffer retired there is head \\(head)"))
-        }
-        release(head: head)
-        return out
+        return true
     }
 
     public mutating func setUsedFlags(_ f: UInt16) { usedFlags = f }
@@ -419,7 +433,7 @@ public struct SplitVirtqueue: Sendable {
                 return out
             }
             if !untracked {
-                out.append(Violation(.vqDriverOwnership, "driver re-exposes descriptor \\(busy) (chain head \\(head)) while the device still owns it"))
+                out.append(Violation(.vqDriverOwnership, "driver re-exposes descriptor \(busy) (chain head \(head)) while the device still owns it"))
             }
             return out
         }
@@ -431,7 +445,7 @@ public struct SplitVirtqueue: Sendable {
         for d in chain.descriptors { owner[Int(d)] = .device }
         exposureSerial += 1
         inFlight[head] = InFlight(descriptors: chain.descriptors, writableBytes: chain.writableBytes, serial: exposureSerial)
-        if inOrder { exposureOrder.append(head) }
+        if inOrder { exposureOrder.append((head, exposureSerial)) }
     }
 
     private mutating func release(head: UInt16) {
@@ -460,6 +474,7 @@ public struct SplitVirtqueue: Sendable {
         usedWritten = [:]
         exposureOrder = []
         exposureStart = 0
+        pendingRetirements = 0
         pendingExposures = []
         pendingDescWrites = []
         awaitingUsed = []
@@ -479,13 +494,13 @@ public struct SplitVirtqueue: Sendable {
         var out: [Violation] = []
         pendingExposures.removeAll { p in
             guard p.generation < generation else { return false }
-            out.append(Violation(.vqDriverOwnership, "driver re-exposed chain head \\(p.head) while the device still owned it, and no completion followed"))
+            out.append(Violation(.vqDriverOwnership, "driver re-exposed chain head \(p.head) while the device still owned it, and no completion followed"))
             return true
         }
         pendingDescWrites.removeAll { w in
             guard w.generation < generation else { return false }
             if let c = inFlight[w.head], c.serial == w.serial {
-                out.append(Violation(.vqDriverOwnership, "driver changed descriptor \\(w.index) while the device owned it (chain head \\(w.head)), and no completion followed"))
+                out.append(Violation(.vqDriverOwnership, "driver changed descriptor \(w.index) while the device owned it (chain head \(w.head)), and no completion followed"))
             }
             return true
         }
@@ -498,25 +513,32 @@ public struct SplitVirtqueue: Sendable {
         for a in awaitingUsed {
             if let c = inFlight[UInt16(a.id)] {
                 if let w = c.writableBytes, UInt64(a.len) > w {
-                    out.append(Violation(.vqUsedLen, "used element for head \\(a.id) has len \\(a.len), more than the chain's \\(w) device-writable bytes"))
+                    out.append(Violation(.vqUsedLen, "used element for head \(a.id) has len \(a.len), more than the chain's \(w) device-writable bytes"))
                 }
                 release(head: UInt16(a.id))
             } else if !untracked {
-                out.append(Violation(.vqUsedId, "used element names head \\(a.id), which was never made available"))
+                out.append(Violation(.vqUsedId, "used element names head \(a.id), which was never made available"))
             }
         }
         awaitingUsed = []
+        // IN_ORDER positions published before the exposures they retire were observed.
+        while pendingRetirements > 0 {
+            pendingRetirements -= 1
+            if !retireOldest() && !untracked {
+                out.append(Violation(.vqUsedIdx, "used.idx moved over a position with no element, and no exposed buffer was there to retire (IN_ORDER)"))
+            }
+        }
         // Unpublished elements with unknown heads: resolve them the same way.
         for (pos, e) in usedWritten where !e.known && !e.rejected {
             if let c = inFlight[UInt16(e.id)], !c.completing {
                 inFlight[UInt16(e.id)]!.completing = true
                 usedWritten[pos]!.known = true
                 if let w = c.writableBytes, UInt64(e.len) > w {
-                    out.append(Violation(.vqUsedLen, "used element for head \\(e.id) has len \\(e.len), more than the chain's \\(w) device-writable bytes"))
+                    out.append(Violation(.vqUsedLen, "used element for head \(e.id) has len \(e.len), more than the chain's \(w) device-writable bytes"))
                 }
             } else {
                 usedWritten[pos] = nil
-                if !untracked { out.append(Violation(.vqUsedId, "used element names head \\(e.id), which was never made available")) }
+                if !untracked { out.append(Violation(.vqUsedId, "used element names head \(e.id), which was never made available")) }
             }
         }
         return out

@@ -179,3 +179,30 @@ typealias SplitMix = SplitMix64
         #expect(!e.kickRequired(old: 0, new: 3) && e.kickRequired(old: 0, new: 4))
     }
 }
+
+@Suite struct InOrderStoryTests {
+    @Test("IN_ORDER: one used element retires the whole batch before it")
+    func batchRetirement() {
+        var q = SplitVirtqueue(size: 8, inOrder: true)
+        for i: UInt16 in 0..<3 {
+            _ = q.writeDescriptor(i, Descriptor(len: 64))
+            _ = q.writeAvailEntry(pos: i, head: i)
+        }
+        #expect(q.publishAvail(3).violations.isEmpty)
+        #expect(q.writeUsed(pos: 2, id: 2, len: 0).isEmpty)
+        #expect(q.publishUsed(3).isEmpty)
+        #expect(q.owner[0] == .used && q.owner[1] == .used && q.owner[2] == .used)
+    }
+
+    @Test("sampled IN_ORDER: a completion seen before its exposure is judged at the next avail observation")
+    func sampledInOrder() {
+        var q = SplitVirtqueue(size: 8, inOrder: true)
+        #expect(q.publishAvail(0, sampled: true).violations.isEmpty)
+        #expect(q.writeUsed(pos: 0, id: 0, len: 0, sampled: true).isEmpty)
+        #expect(q.publishUsed(1, sampled: true).isEmpty)
+        _ = q.writeDescriptor(0, Descriptor(len: 64), sampled: true)
+        _ = q.writeAvailEntry(pos: 0, head: 0, sampled: true)
+        #expect(q.publishAvail(1, sampled: true).violations.isEmpty)
+        #expect(q.owner[0] == .used)
+    }
+}
