@@ -2,6 +2,7 @@ import ArgumentParser
 import Checker
 import VirtioProtocol
 import Foundation
+import Recorder
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -29,11 +30,39 @@ struct Check: ParsableCommand {
     @Option(help: "Check against this profile instead of the one in the trace header (\(Profile.allCases.map(\.description).joined(separator: ", "))).")
     var profile: ProfileOption?
 
+    @Option(help: "Check a live vhost-user pair instead of files: the socket to create for the front-end (with --connect). Same as `record --check`.")
+    var live: String?
+
+    @Option(help: "With --live: the back-end's socket (already listening).")
+    var connect: String?
+
+    @Option(name: .shortAndLong, help: "With --live: where to keep the recorded trace (default: a temporary file).")
+    var output: String?
+
+    @Option(help: "With --live: stop after this many seconds.")
+    var duration: Double?
+
+    @Flag(name: .customLong("stop-on-violation"), help: "With --live: end at the first finding.")
+    var stopOnViolation = false
+
     func validate() throws {
+        if live != nil || connect != nil {
+            guard live != nil, connect != nil else { throw ValidationError("--live and --connect go together: conformance check --live A.sock --connect B.sock") }
+            guard files.isEmpty else { throw ValidationError("give either trace files or --live, not both") }
+            return
+        }
         if files.isEmpty { throw ValidationError("give at least one trace file, e.g. conformance check Traces/good/*.trace") }
     }
 
     func run() throws {
+        if let live, let connect {
+            var o = RecordOptions(listenPath: live, connectPath: connect,
+                                  outputPath: output ?? NSTemporaryDirectory() + "conformance-live-\(getpid()).trace")
+            o.check = true
+            o.stopOnViolation = stopOnViolation
+            o.duration = duration
+            throw ExitCode(Record.runLive(o))
+        }
         var reports: [CheckReport] = []
         for path in files {
             let r = CheckRun.check(path: path, profile: profile?.value, all: all) { f in
