@@ -89,6 +89,14 @@ public struct TraceHeader: Equatable, Sendable {
 
     static func decode(_ b: [UInt8]) throws -> TraceHeader {
         let (version, size) = try decodeFixed(b)
+        // A corrupted size field should be reported as such, not as a truncated file:
+        // check it against the queue count as soon as the fixed part is there.
+        if b.count >= fixedSize, b.le16(24) >= 1 {
+            let expected = (fixedSize + 2 * Int(b.le16(24)) + 7) & ~7
+            guard size == expected else {
+                throw TraceError(offset: 10, "header size \(size) does not match \(b.le16(24)) queues (expected \(expected))")
+            }
+        }
         guard b.count >= size else { throw TraceError(offset: UInt64(b.count), "truncated header: \(b.count) of \(size) bytes") }
         guard let profile = Profile(rawValue: b[12]) else {
             throw TraceError(offset: 12, "unknown profile \(b[12]) (known: \(Profile.allCases.map { "\($0.rawValue)=\($0)" }.joined(separator: ", ")))")
