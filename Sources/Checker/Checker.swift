@@ -353,7 +353,7 @@ public struct Checker {
     }
 
     private func notificationReason(_ q: SplitVirtqueue) -> String {
-        q.eventIdx ? "EVENT_IDX with used_event \(q.usedEvent), last interrupt at used.idx \(q.signalledUsed)"
+        q.eventIdx ? "EVENT_IDX: used_event \(q.usedEvent) lies in the used positions [\(q.interruptOwedFrom ?? 0), \(q.interruptOwed ?? 0)) just published"
             : "avail.flags \(q.availFlags) does not suppress interrupts"
     }
 }

@@ -54,6 +54,8 @@ public struct SplitVirtqueue: Sendable {
     public private(set) var signalledUsed: UInt16
     /// The used.idx at which the device became obliged to interrupt, if it has not done so since.
     public var interruptOwed: UInt16? { owedWindow?.end }
+    /// First used position of the window the owed interrupt is for.
+    public var interruptOwedFrom: UInt16? { owedWindow?.start }
     /// Used positions [start, end) whose publication obliged an interrupt not yet sent.
     private var owedWindow: (start: UInt16, end: UInt16)?
 
