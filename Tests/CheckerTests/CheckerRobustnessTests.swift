@@ -60,3 +60,23 @@ extension SplitMix64 {
         }
     }
 }
+
+/// A tiny header can declare enormous rings; the checker must refuse, not allocate.
+@Suite struct CheckerBudgetTests {
+    @Test("rings beyond the slot budget stop the run as an input error instead of exhausting memory")
+    func ringBudget() {
+        let queues = Checker.slotBudget / 32768 + 8
+        let header = TraceHeader(profile: .vhostUser, flags: [.preset], queueSizes: Array(repeating: 32768, count: queues))
+        var c = Checker(header: header)
+        for q in 0..<queues { _ = c.process(.availIdx(vq: UInt16(q), idx: 0), index: UInt64(q), offset: UInt64(q * 40)) }
+        #expect(c.fatal != nil)
+    }
+
+    @Test("declared but idle rings cost nothing: 32,748 queues of size 32768 with traffic on one")
+    func idleRingsAreFree() {
+        let header = TraceHeader(profile: .vhostUser, flags: [.preset], queueSizes: Array(repeating: 32768, count: TraceHeader.maxQueueCount))
+        var c = Checker(header: header)
+        _ = c.process(.availIdx(vq: 7, idx: 0), index: 0, offset: 0)
+        #expect(c.fatal == nil)
+    }
+}
