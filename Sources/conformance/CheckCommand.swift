@@ -27,7 +27,7 @@ struct Check: ParsableCommand {
     @Flag(help: "Report every finding, not only the first of each rule.")
     var all = false
 
-    @Option(help: "Check against this profile instead of the one in the trace header (\(Profile.allCases.map(\.description).joined(separator: ", "))).")
+    @Option(help: "Check against this profile instead of the one in the trace header.")
     var profile: ProfileOption?
 
     @Option(help: "Check a live vhost-user pair instead of files: the socket to create for the front-end (with --connect). Same as `record --check`.")

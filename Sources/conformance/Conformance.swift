@@ -8,7 +8,7 @@ struct Conformance: ParsableCommand {
         abstract: "Check multi-queue virtio-net / vhost implementations against a formal model.",
         discussion: """
         Exit codes: 0 conformant (or all proofs hold), 1 a rule was broken (or a proof failed), \
-        2 usage error, unreadable or malformed input, missing Z3.
+        2 usage error, unreadable or malformed input, Z3 unusable.
         """,
         version: "0.1.0",
         subcommands: [Check.self, Rules.self, Dump.self, Compile.self, Generate.self, EventTable.self, Prove.self, Record.self, Stats.self, Mutate.self]
