@@ -191,6 +191,13 @@ public struct Checker {
             let stops = profile == .vhostUser
             return device.ringMessage("GET_VRING_BASE", vq: vq!, result: r) { if stops { $0.stopped = true } }
         case .setVringKick:
+            // A recorder starts following a ring afresh from its base at every kick it forwards
+            // (after a stop, a reconnect or a device reset the ring may be rebuilt), so a sampled
+            // trace restarts that ring's model there too.
+            if ok && header.flags.contains(.sampled), let old = queues[vq!] {
+                slots -= Int(old.size)
+                queues[vq!] = nil
+            }
             return device.ringMessage("SET_VRING_KICK", vq: vq!, result: r) { $0.kickSet = true; $0.stopped = false }
         case .setVringCall:
             return device.ringMessage("SET_VRING_CALL", vq: vq!, result: r) { _ in }

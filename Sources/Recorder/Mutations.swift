@@ -168,7 +168,16 @@ public enum Mutator {
             ev.insert(.control(.getVringBase, vq: e.vq, value: e.p0 & 0xffff, t: e.timestamp), at: i)
             return (ev, "event \(i): GET_VRING_BASE stops vq \(e.vq) before the device's next used element")
         case .usedLenTooLong:
-            let i = try first("used element after traffic") { $0 > traffic && $1.kind == .usedEntry }
+            // On a sampled trace a chain completed within the poll that saw it exposed may have been
+            // rewritten before the poller read it, so its length proves nothing (Specs/model.md).
+            // Plant the bug on a completion that comes at least one poll after the exposure: two
+            // avail observations on that vq between the head's avail entry and the used element.
+            func settled(_ j: Int, _ e: TraceEvent) -> Bool {
+                guard j > traffic, e.kind == .usedEntry else { return false }
+                guard let a = ev[0..<j].lastIndex(where: { $0.kind == .availEntry && $0.vq == e.vq && UInt64($0.aux) == e.p1 }) else { return false }
+                return !header.flags.contains(.sampled) || ev[a..<j].filter { $0.kind == .availIdx && $0.vq == e.vq }.count >= 2
+            }
+            let i = try first("used element completed a poll after its exposure") { settled($0, $1) }
             ev[i].p2 = UInt64(UInt32.max)
             return (ev, "event \(i): used element on vq \(ev[i].vq) claims \(UInt32.max) bytes written")
         case .headOutOfRange:

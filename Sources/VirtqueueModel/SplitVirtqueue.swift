@@ -74,7 +74,12 @@ public struct SplitVirtqueue: Sendable {
         var writableBytes: UInt64?
         var completing = false
         var serial: UInt64
+        /// Sampled: the poll generation in which the chain was observed exposed.
+        var observedIn: UInt64?
     }
+    /// Sampled: chain findings held until the poll that read the chain has shown its used side.
+    struct HeldFindings: Sendable { var head: UInt16; var serial: UInt64; var generation: UInt64; var violations: [Violation] }
+    private var heldFindings: [HeldFindings] = []
     struct UsedElement: Sendable {
         var id: UInt32; var len: UInt32; var known: Bool
         /// Already reported as a bad completion; publishing it is not a second violation.
@@ -300,7 +305,7 @@ public struct SplitVirtqueue: Sendable {
             return [Violation(.vqUsedId, "used element names head \(id), which \(why)")]
         }
         var out: [Violation] = []
-        if let w = c.writableBytes, UInt64(len) > w {
+        if let w = c.writableBytes, UInt64(len) > w, !contentUnreliable(c) {
             out.append(Violation(.vqUsedLen, "used element for head \(id) has len \(len), more than the chain's \(w) device-writable bytes"))
         }
         inFlight[head]!.completing = true
@@ -414,6 +419,14 @@ public struct SplitVirtqueue: Sendable {
 
     private var untracked: Bool { untrackedBefore != nil }
 
+    /// Sampled: a chain completed within the poll that observed it exposed. The poller read its
+    /// descriptors after reading avail.idx, so the driver may already have reclaimed and rewritten
+    /// them: what was read says nothing reliable about the chain the device used.
+    private func contentUnreliable(_ c: InFlight) -> Bool {
+        guard let seen = c.observedIn else { return false }
+        return generation <= seen + 1
+    }
+
     private func headOwning(_ index: UInt16) -> UInt16? {
         for (h, c) in inFlight where c.descriptors.contains(index) { return h }
         return nil
@@ -431,27 +444,35 @@ public struct SplitVirtqueue: Sendable {
         guard Int(head) < table.count else { return out }
         if let busy = chain.busy {
             if sampled {
+                // The chain is walked again once the completion that frees it shows up; its
+                // findings come from that full walk.
                 pendingExposures.append(PendingExposure(head: head, chain: chain, generation: deferredSince ?? generation))
-                return out
+                return []
             }
             if !untracked {
                 out.append(Violation(.vqDriverOwnership, "driver re-exposes descriptor \(busy) (chain head \(head)) while the device still owns it"))
             }
             return out
         }
-        adopt(head: head, chain: chain)
+        adopt(head: head, chain: chain, sampled: sampled)
+        if sampled && !out.isEmpty {
+            heldFindings.append(HeldFindings(head: head, serial: exposureSerial, generation: generation, violations: out))
+            return []
+        }
         return out
     }
 
-    private mutating func adopt(head: UInt16, chain: Chain) {
+    private mutating func adopt(head: UInt16, chain: Chain, sampled: Bool = false) {
         for d in chain.descriptors { owner[Int(d)] = .device }
         exposureSerial += 1
-        inFlight[head] = InFlight(descriptors: chain.descriptors, writableBytes: chain.writableBytes, serial: exposureSerial)
+        inFlight[head] = InFlight(descriptors: chain.descriptors, writableBytes: chain.writableBytes, serial: exposureSerial,
+                                  observedIn: sampled ? generation : nil)
         if inOrder { exposureOrder.append((head, exposureSerial)) }
     }
 
     private mutating func release(head: UInt16) {
         guard let c = inFlight.removeValue(forKey: head) else { return }
+        if contentUnreliable(c) { heldFindings.removeAll { $0.head == head && $0.serial == c.serial } }
         for d in c.descriptors { owner[Int(d)] = .used }
         // A re-exposure seen before this completion (sampled) can now take effect. It is walked
         // again (the first walk stopped at the busy descriptor); its chain findings were already
@@ -477,6 +498,7 @@ public struct SplitVirtqueue: Sendable {
         exposureOrder = []
         exposureStart = 0
         pendingRetirements = 0
+        heldFindings = []
         pendingExposures = []
         pendingDescWrites = []
         awaitingUsed = []
@@ -494,6 +516,12 @@ public struct SplitVirtqueue: Sendable {
     /// Sampled: re-exposures and descriptor writes from an earlier poll whose completion never came.
     private mutating func expireDeferredExposures() -> [Violation] {
         var out: [Violation] = []
+        // Chains whose poll ended without their completion: what was read was what the device got.
+        heldFindings.removeAll { h in
+            guard h.generation < generation else { return false }
+            out += h.violations
+            return true
+        }
         pendingExposures.removeAll { p in
             guard p.generation < generation else { return false }
             out.append(Violation(.vqDriverOwnership, "driver re-exposed chain head \(p.head) while the device still owned it, and no completion followed"))
@@ -513,10 +541,8 @@ public struct SplitVirtqueue: Sendable {
     private mutating func resolveAwaitingUsed() -> [Violation] {
         var out: [Violation] = []
         for a in awaitingUsed {
-            if let c = inFlight[UInt16(a.id)] {
-                if let w = c.writableBytes, UInt64(a.len) > w {
-                    out.append(Violation(.vqUsedLen, "used element for head \(a.id) has len \(a.len), more than the chain's \(w) device-writable bytes"))
-                }
+            // The chain was read after its completion was seen: its length proves nothing.
+            if inFlight[UInt16(a.id)] != nil {
                 release(head: UInt16(a.id))
             } else if !untracked {
                 out.append(Violation(.vqUsedId, "used element names head \(a.id), which was never made available"))
@@ -535,9 +561,6 @@ public struct SplitVirtqueue: Sendable {
             if let c = inFlight[UInt16(e.id)], !c.completing {
                 inFlight[UInt16(e.id)]!.completing = true
                 usedWritten[pos]!.known = true
-                if let w = c.writableBytes, UInt64(e.len) > w {
-                    out.append(Violation(.vqUsedLen, "used element for head \(e.id) has len \(e.len), more than the chain's \(w) device-writable bytes"))
-                }
             } else {
                 usedWritten[pos] = nil
                 if !untracked { out.append(Violation(.vqUsedId, "used element names head \(e.id), which was never made available")) }
