@@ -129,19 +129,22 @@ public struct SplitVirtqueue: Sendable {
             return [Violation(.vqDescIndex, "driver writes descriptor \(index), outside the table (queue size \(size))")]
         }
         pristine = false
-        var out: [Violation] = []
-        if owner[Int(index)] == .device {
-            if sampled, let head = headOwning(index) {
-                // The completion that freed it may only show up in this poll's used observation.
-                pendingDescWrites.append(PendingDescWrite(index: index, head: head, serial: inFlight[head]!.serial, generation: generation))
-            } else if !untracked {
-                out.append(Violation(.vqDriverOwnership, "driver changes descriptor \(index) while the device owns it (exposed and not yet used)"))
-            }
-        } else {
-            owner[Int(index)] = .driver
-        }
+        let out = driverTouches(index, what: "descriptor \(index)", sampled: sampled)
+        if owner[Int(index)] != .device { owner[Int(index)] = .driver }
         table[Int(index)] = d
         return out
+    }
+
+    /// The driver changes main-table descriptor `index` (or the indirect table it points to):
+    /// a violation while the device owns it. Sampled: the completion that freed it may only show
+    /// up in this poll's used observation, so the judgement waits for the next poll.
+    private mutating func driverTouches(_ index: UInt16, what: String, sampled: Bool) -> [Violation] {
+        guard owner[Int(index)] == .device else { return [] }
+        if sampled, let head = headOwning(index) {
+            pendingDescWrites.append(PendingDescWrite(index: index, head: head, serial: inFlight[head]!.serial, generation: generation))
+            return []
+        }
+        return untracked ? [] : [Violation(.vqDriverOwnership, "driver changes \(what) while the device owns it (exposed and not yet used)")]
     }
 
     /// The driver writes entry `entry` of the indirect table that main-table descriptor `parent` points to.
@@ -150,14 +153,7 @@ public struct SplitVirtqueue: Sendable {
             return [Violation(.vqDescIndex, "indirect table parent \(parent) is outside the descriptor table (queue size \(size))")]
         }
         pristine = false
-        var out: [Violation] = []
-        if owner[Int(parent)] == .device {
-            if sampled, let head = headOwning(parent) {
-                pendingDescWrites.append(PendingDescWrite(index: parent, head: head, serial: inFlight[head]!.serial, generation: generation))
-            } else if !untracked {
-                out.append(Violation(.vqDriverOwnership, "driver changes entry \(entry) of the indirect table of descriptor \(parent) while the device owns it"))
-            }
-        }
+        let out = driverTouches(parent, what: "entry \(entry) of the indirect table of descriptor \(parent)", sampled: sampled)
         var t = indirect.removeValue(forKey: parent) ?? []
         if Int(entry) >= t.count {
             let grow = Int(entry) + 1 - t.count
