@@ -12,8 +12,38 @@ public struct CheckReport: Sendable {
     public var totalFindings: Int = 0
     /// Set when the file could not be read or is malformed.
     public var error: TraceError?
+    /// What could not be judged (rings the recorder lost, formats not modelled).
+    public var notJudged: [String] = []
 
-    public var conformant: Bool { error == nil && totalFindings == 0 }
+    /// No finding, and everything in the trace was judged.
+    public var conformant: Bool { error == nil && totalFindings == 0 && notJudged.isEmpty }
+    /// No finding, but part of the trace was not judged: never a pass.
+    public var incomplete: Bool { error == nil && totalFindings == 0 && !notJudged.isEmpty }
+
+    /// The verdict as one word, as JSON and JUnit report it.
+    public var status: String {
+        if error != nil { return "error" }
+        if totalFindings > 0 { return "violation" }
+        return notJudged.isEmpty ? "conformant" : "incomplete"
+    }
+}
+
+/// The exit statuses `check` (and every command that judges traces) uses; stable, for CI gates.
+public enum CheckExit {
+    public static let conformant: Int32 = 0
+    public static let violation: Int32 = 1
+    public static let usageOrInput: Int32 = 2
+    /// No rule broken, but something was not judged (a ring not followed or lost, a format not modelled).
+    public static let incomplete: Int32 = 3
+
+    /// The status for a set of reports: an unreadable trace outranks a violation, which outranks an
+    /// incomplete judgement.
+    public static func status(_ reports: [CheckReport]) -> Int32 {
+        if reports.contains(where: { $0.error != nil }) { return usageOrInput }
+        if reports.contains(where: { $0.totalFindings > 0 }) { return violation }
+        if reports.contains(where: \.incomplete) { return incomplete }
+        return conformant
+    }
 }
 
 public enum CheckRun {
@@ -55,6 +85,7 @@ public enum CheckRun {
         }
         report.events = reader.index
         report.totalFindings += checker.suppressedCount
+        report.notJudged = checker.notJudged
         return report
     }
 }

@@ -26,6 +26,9 @@ public struct Checker {
     public static let slotBudget = 1 << 23
     /// Set when the trace cannot be judged within the budget; the run stops with exit status 2.
     public private(set) var fatal: String?
+    /// What the trace did not let the checker judge (a ring the recorder lost, a ring format the
+    /// model does not cover). A trace with no finding but something here is incomplete, not conformant.
+    public private(set) var notJudged: [String] = []
     private var history: [History]
     private var deviceHistory = History()
     private var pendingHeaderFindings: [Finding]
@@ -53,6 +56,7 @@ public struct Checker {
         history = Array(repeating: History(), count: n)
         pendingHeaderFindings = []
         lastOffset = UInt64(header.encodedSize)
+        noteRingFormat(features)
         for q in 0..<n where sizes[q] != 0 {
             if !SplitRing.isValidQueueSize(sizes[q]) {
                 pendingHeaderFindings.append(Finding(rule: .vqSize, eventIndex: nil, offset: UInt64(TraceHeader.fixedSize + 2 * q), vq: UInt16(q),
@@ -134,6 +138,30 @@ public struct Checker {
         case .driver: return driver(e, vq: vq!)
         case .device: return deviceAction(e, vq: vq!)
         case .worker: return worker(e, vq: vq!)
+        case .observation: return observation(e, vq: vq!)
+        }
+    }
+
+    /// `poll` delimits a recorder's snapshots; `ring_gap` breaks a ring's observations.
+    private mutating func observation(_ e: TraceEvent, vq q: Int) -> [Violation] {
+        guard e.kind == .ringGap else { return [] }
+        let why = RingGapReason(rawValue: UInt8(truncatingIfNeeded: e.p0)).map(\.description) ?? "reason \(e.p0)"
+        noteNotJudged("vq \(q): observations break (\(why)); what happened there until the ring was followed again was not judged")
+        // Nothing seen before the gap may be held against what is seen after it.
+        if let old = queues[q] {
+            slots -= Int(old.size)
+            queues[q] = nil
+        }
+        return []
+    }
+
+    private mutating func noteNotJudged(_ s: String) {
+        if !notJudged.contains(s) { notJudged.append(s) }
+    }
+
+    private mutating func noteRingFormat(_ f: Features) {
+        if f.has(.ringPacked) {
+            noteNotJudged("VIRTIO_F_RING_PACKED is negotiated: packed virtqueues are not modelled yet, so no ring of this trace was judged")
         }
     }
 
@@ -150,6 +178,7 @@ public struct Checker {
             // vhost-user negotiates features before SET_OWNER.
             if ok {
                 features = Features(e.p0)
+                noteRingFormat(features)
                 for q in queues.indices where queues[q] != nil {
                     queues[q]!.indirectAllowed = features.has(.indirectDesc)
                     queues[q]!.eventIdx = features.has(.eventIdx)

@@ -27,6 +27,10 @@ public enum Reporting {
     public static func textSummary(_ r: CheckReport, all: Bool) -> String {
         if let e = r.error { return "\(r.path): \(e)\n" }
         if r.conformant { return "\(r.path): conformant (\(r.events) events, profile \(r.profile.map(String.init(describing:)) ?? "?"))\n" }
+        if r.incomplete {
+            return "\(r.path): INCOMPLETE: no rule broken in what was judged, but not everything was (\(r.events) events):\n"
+                + r.notJudged.map { "  not judged: \($0)\n" }.joined()
+        }
         let rules = Set(r.findings.map(\.rule)).sorted().map(\.rawValue).joined(separator: ", ")
         let hidden = r.totalFindings - r.findings.count
         return "\(r.path): NOT conformant: \(r.totalFindings) finding(s), rules \(rules) (\(r.events) events)"
@@ -39,7 +43,7 @@ public enum Reporting {
         let files = reports.map { r -> String in
             var fields = [
                 "\"path\": \(q(r.path))",
-                "\"status\": \(q(r.error != nil ? "error" : (r.conformant ? "conformant" : "violation")))",
+                "\"status\": \(q(r.status))",
                 "\"events\": \(r.events)",
                 "\"profile\": \(r.profile.map { q($0.description) } ?? "null")",
                 "\"total_findings\": \(r.totalFindings)",
@@ -47,10 +51,11 @@ public enum Reporting {
             if let e = r.error {
                 fields.append("\"error\": {\"offset\": \(e.offset), \"message\": \(q(e.message))}")
             }
+            fields.append("\"not_judged\": [" + r.notJudged.map(q).joined(separator: ", ") + "]")
             fields.append("\"findings\": [" + r.findings.map(json).joined(separator: ", ") + "]")
             return "{" + fields.joined(separator: ", ") + "}"
         }
-        let status = reports.contains { $0.error != nil } ? 2 : (reports.allSatisfy(\.conformant) ? 0 : 1)
+        let status = CheckExit.status(reports)
         return "{\"tool\": \"conformance\", \"exit_code\": \(status), \"files\": [" + files.joined(separator: ", ") + "]}\n"
     }
 
@@ -68,9 +73,15 @@ public enum Reporting {
         for r in reports {
             let failedRules = Dictionary(grouping: r.findings, by: \.rule)
             let errors = r.error == nil ? 0 : 1
-            s += "  <testsuite name=\(x(r.path)) tests=\(x(String(RuleID.allCases.count + errors))) failures=\(x(String(failedRules.count))) errors=\(x(String(errors)))>\n"
+            let coverage = r.notJudged.isEmpty ? 0 : 1
+            s += "  <testsuite name=\(x(r.path)) tests=\(x(String(RuleID.allCases.count + errors + coverage))) failures=\(x(String(failedRules.count + coverage))) errors=\(x(String(errors)))>\n"
             if let e = r.error {
                 s += "    <testcase classname=\(x(r.path)) name=\"trace-format\"><error message=\(x(e.description))/></testcase>\n"
+            }
+            if coverage > 0 {
+                // Not judged is not passed: a CI dashboard must not show a trace it never judged as green.
+                s += "    <testcase classname=\(x(r.path)) name=\"coverage\"><failure message=\(x("not everything in the trace was judged"))>"
+                s += esc(r.notJudged.map { "not judged: \($0)\n" }.joined()) + "</failure></testcase>\n"
             }
             for rule in RuleID.allCases {
                 s += "    <testcase classname=\(x(r.path)) name=\(x(rule.rawValue))"

@@ -22,6 +22,11 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
     case setBackend = 0x11
     case mqPairsSet = 0x12
     case mqPairsAck = 0x13
+    // Control plane, vhost-user messages QEMU sends that carry no ring state of their own.
+    case setVringErr = 0x14
+    case setStatus = 0x15
+    case getStatus = 0x16
+    case setBackendReqFd = 0x17
     // Driver actions.
     case desc = 0x20
     case indirectDesc = 0x21
@@ -40,15 +45,21 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
     // Worker scheduling.
     case serviceBegin = 0x40
     case serviceEnd = 0x41
+    // Observation: what a polling recorder saw and could not see (see "Snapshots" in trace-format.md).
+    case poll = 0x50
+    case ringGap = 0x51
 
-    public enum Plane: String, Sendable { case control, driver, device, worker }
+    /// Code ranges, so that new kinds land in the right plane: 0x01-0x1F and 0x60-0x7F control,
+    /// 0x20-0x2F driver, 0x30-0x3F device, 0x40-0x4F worker, 0x50-0x5F observation.
+    public enum Plane: String, Sendable { case control, driver, device, worker, observation }
 
     public var plane: Plane {
         switch rawValue {
-        case 0x01...0x1F: return .control
         case 0x20...0x2F: return .driver
         case 0x30...0x3F: return .device
-        default: return .worker
+        case 0x40...0x4F: return .worker
+        case 0x50...0x5F: return .observation
+        default: return .control
         }
     }
 
@@ -74,6 +85,10 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
         case .setBackend: return "set_backend"
         case .mqPairsSet: return "mq_pairs_set"
         case .mqPairsAck: return "mq_pairs_ack"
+        case .setVringErr: return "set_vring_err"
+        case .setStatus: return "set_status"
+        case .getStatus: return "get_status"
+        case .setBackendReqFd: return "set_backend_req_fd"
         case .desc: return "desc"
         case .indirectDesc: return "indirect_desc"
         case .availEntry: return "avail_entry"
@@ -89,6 +104,8 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
         case .availEvent: return "avail_event"
         case .serviceBegin: return "service_begin"
         case .serviceEnd: return "service_end"
+        case .poll: return "poll"
+        case .ringGap: return "ring_gap"
         }
     }
 
@@ -106,7 +123,7 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
         case .setOwner, .resetOwner:
             return .optional
         case .setFeatures, .setProtocolFeatures, .getQueueNum, .setMemTable,
-             .newWorker, .freeWorker, .mqPairsSet, .mqPairsAck:
+             .newWorker, .freeWorker, .mqPairsSet, .mqPairsAck, .setStatus, .getStatus, .setBackendReqFd:
             return .none
         default:
             return .required
@@ -131,7 +148,7 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
                                     Field("used", .p2, hex: true, note: "used ring address")]
         case .setVringBase: return [.result, Field("base", .p0, width: 16, note: "next avail index the device will read")]
         case .getVringBase: return [.result, Field("base", .p0, width: 16, note: "index returned; the ring is stopped")]
-        case .setVringKick, .setVringCall: return [.result, Field("fd", .p0, note: "file descriptor number, or 0x100 bit set for no fd")]
+        case .setVringKick, .setVringCall, .setVringErr: return [.result, Field("fd", .p0, note: "file descriptor number, or 0x100 bit set for no fd")]
         case .setVringEnable: return [.result, Field("enable", .p0, width: 1, note: "1 enables, 0 disables")]
         case .newWorker: return [.result, Field("id", .p0, note: "worker id returned")]
         case .freeWorker: return [.result, Field("id", .p0, note: "worker id to free")]
@@ -157,6 +174,12 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
         case .usedFlags: return [Field("flags", .p0, width: 16, note: "used.flags (1 = NO_NOTIFY)")]
         case .availEvent: return [Field("idx", .p0, width: 16, note: "avail_event value the device wrote")]
         case .serviceBegin, .serviceEnd: return []
+        case .setStatus: return [.result, Field("status", .p0, width: 8, note: "virtio device status byte the front-end set")]
+        case .getStatus: return [.result, Field("status", .p0, width: 8, note: "virtio device status byte the back-end returned")]
+        case .setBackendReqFd: return [.result]
+        case .poll: return [Field("avail", .p0, width: 16, note: "avail.idx read at the start of this poll of the ring"),
+                            Field("used", .p1, width: 16, note: "used.idx read after every avail-side read of this poll")]
+        case .ringGap: return [Field("reason", .p0, width: 8, note: "why the ring's observations break here: 1 lap, 2 unmapped, 3 format not followed, 4 memory fault, 5 work bound, 6 beyond the header's queues")]
         }
     }
 }

@@ -1,0 +1,30 @@
+/// Why a recorder's observations of a ring break at a `ring_gap` event. What happened on the ring
+/// between the gap and the next `poll` of it (or for the rest of the trace, if none follows) was not
+/// observed, so the checker forgets that ring's state and says the trace was not fully judged.
+public enum RingGapReason: UInt8, CaseIterable, Sendable, CustomStringConvertible {
+    /// An index moved so far between two polls that ring entries may have been overwritten before
+    /// they were read (the poller fell behind, or could have been lapped within one poll).
+    case lap = 1
+    /// The ring's addresses are not inside the memory table the recorder mapped.
+    case unmapped = 2
+    /// The ring uses a format the recorder does not follow (for instance packed, before it is supported).
+    case formatNotFollowed = 3
+    /// Reading the ring faulted (the front-end shrank or unmapped the memory under it).
+    case memoryFault = 4
+    /// One poll needed more work than the recorder's per-poll bound (e.g. a looping chain walked again
+    /// and again); the rest of that poll was not read.
+    case workBound = 5
+    /// The ring's index is beyond the queue count in the trace header.
+    case beyondHeader = 6
+
+    public var description: String {
+        switch self {
+        case .lap: return "an index moved so far that entries may have been overwritten before they were read"
+        case .unmapped: return "the ring is not inside the mapped memory table"
+        case .formatNotFollowed: return "the ring's format is not followed by the recorder"
+        case .memoryFault: return "reading the ring faulted (memory shrunk or unmapped under the recorder)"
+        case .workBound: return "a poll needed more work than the recorder's bound"
+        case .beyondHeader: return "the ring is beyond the header's queue count"
+        }
+    }
+}
