@@ -3,7 +3,7 @@ import PackageDescription
 
 // Layers (each imports only those below it):
 //   conformance (CLI)
-//   Checker | Proofs | Recorder
+//   Checker | Proofs | Recorder | TraceTools (stats, mutate)
 //   VirtqueueModel | VhostModel | TraceFormat
 //   VirtioProtocol (constants, layouts, rule catalogue)
 let package = Package(
@@ -26,10 +26,11 @@ let package = Package(
         .target(name: "Proofs", dependencies: ["CZ3", "VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat"]),
         .target(name: "CSupport"),
         .target(name: "Recorder", dependencies: ["CSupport", "VirtioProtocol", "TraceFormat", "Checker"]),
+        .target(name: "TraceTools", dependencies: ["VirtioProtocol", "TraceFormat"]),
         .executableTarget(
             name: "conformance",
             dependencies: [
-                "VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat", "Checker", "Simulator", "Proofs", "Recorder",
+                "VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat", "Checker", "Simulator", "Proofs", "Recorder", "TraceTools",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -39,7 +40,7 @@ let package = Package(
         .testTarget(name: "TraceFormatTests", dependencies: ["TraceFormat", "Simulator"]),
         .testTarget(name: "CheckerTests", dependencies: ["Checker", "TraceFormat", "VirtqueueModel", "Simulator", "TestSupport"]),
         .testTarget(name: "ProofsTests", dependencies: ["Proofs", "Checker", "TraceFormat", "TestSupport"]),
-        .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Checker", "TraceFormat"]),
+        .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Checker", "TraceFormat", "TraceTools"]),
     ],
     swiftLanguageModes: [.v6]
 )

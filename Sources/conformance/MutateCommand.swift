@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Recorder
+import TraceTools
 import TraceFormat
 
 struct Mutate: ParsableCommand {
@@ -36,21 +36,21 @@ struct Mutate: ParsableCommand {
         if listFaults { return }
         guard file != nil else { throw ValidationError("give a trace: conformance mutate trace.trace --fault CLASS -o bad.trace") }
         guard let fault else { throw ValidationError("give --fault CLASS (conformance mutate --list-faults lists them)") }
-        guard Fault(rawValue: fault) != nil else {
-            throw ValidationError("unknown fault '\(fault)'; one of: \(Fault.allCases.map(\.name).joined(separator: ", "))")
+        guard BugClass(rawValue: fault) != nil else {
+            throw ValidationError("unknown fault '\(fault)'; one of: \(BugClass.allCases.map(\.name).joined(separator: ", "))")
         }
         guard output != nil else { throw ValidationError("give -o bad.trace") }
     }
 
     func run() throws {
         if listFaults {
-            for f in Fault.allCases {
+            for f in BugClass.allCases {
                 print(verbose ? "\(f.name)\t\(f.expectedRule.rawValue)\t\(f.summary)" : f.name)
             }
             return
         }
         do {
-            let change = try Mutator.apply(Fault(rawValue: fault!)!, input: file!, output: output!)
+            let change = try Mutator.apply(BugClass(rawValue: fault!)!, input: file!, output: output!)
             FileHandleOut.stderr("mutate: \(change)\n")
         } catch {
             FileHandleOut.stderr("mutate: \(error)\n")

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Recorder
+import TraceTools
 import TraceFormat
 
 struct Stats: ParsableCommand {

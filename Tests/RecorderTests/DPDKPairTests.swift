@@ -3,6 +3,7 @@ import Checker
 import Foundation
 import Glibc
 @testable import Recorder
+import TraceTools
 import Testing
 import TraceFormat
 

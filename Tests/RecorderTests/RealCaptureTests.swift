@@ -1,6 +1,7 @@
 import Checker
 import Foundation
 @testable import Recorder
+import TraceTools
 import Testing
 import TraceFormat
 import VirtioProtocol
@@ -45,8 +46,8 @@ import VirtioProtocol
         for q in s.queues { #expect(q.exposed > 0 && q.used > 0, "vq \(q.vq) idle in \(path)") }
     }
 
-    @Test(arguments: Fault.allCases)
-    func faultIsCaughtWithItsRuleInEveryRealCapture(fault: Fault) throws {
+    @Test(arguments: BugClass.allCases)
+    func faultIsCaughtWithItsRuleInEveryRealCapture(fault: BugClass) throws {
         for path in Self.captures {
             let (h, ev) = try Self.load(path)
             let (bad, change) = try Mutator.apply(fault, header: h, events: ev)
@@ -56,7 +57,7 @@ import VirtioProtocol
     }
 
     @Test func faultNamesAreUniqueKebabCaseWords() {
-        let names = Fault.allCases.map(\.name)
+        let names = BugClass.allCases.map(\.name)
         #expect(Set(names).count == names.count)
         #expect(names.allSatisfy { $0.allSatisfy { $0.isLowercase || $0 == "-" } })
     }

@@ -4,7 +4,7 @@ import VirtioProtocol
 /// Named bug classes applied to a real trace, each a small edit at the first place that suits it,
 /// so a test can show the checker catches that class in real traffic. `expectedRule` is the rule
 /// the checker must report for it.
-public enum Fault: String, CaseIterable, Sendable {
+public enum BugClass: String, CaseIterable, Sendable {
     case doubleCompletion = "double-completion"
     case usedIdNeverAvailable = "used-id-never-available"
     case availIdxJump = "avail-idx-jump"
@@ -64,7 +64,7 @@ public struct MutationError: Error, CustomStringConvertible {
 
 public enum Mutator {
     /// Applies `fault` to the events; returns the new events and a sentence saying what changed.
-    public static func apply(_ fault: Fault, header: TraceHeader, events input: [TraceEvent]) throws -> (events: [TraceEvent], change: String) {
+    public static func apply(_ fault: BugClass, header: TraceHeader, events input: [TraceEvent]) throws -> (events: [TraceEvent], change: String) {
         var ev = input
         // Queue sizes as set so far (header, then SET_VRING_NUM).
         func sizeAt(_ i: Int, vq: UInt16) -> UInt32 {
@@ -201,7 +201,7 @@ public enum Mutator {
     }
 
     /// Reads `input`, applies the fault, writes `output`.
-    public static func apply(_ fault: Fault, input: String, output: String) throws -> String {
+    public static func apply(_ fault: BugClass, input: String, output: String) throws -> String {
         let r = try TraceReader(path: input)
         var events: [TraceEvent] = []
         while let (e, _) = try r.next() { events.append(e) }
