@@ -4,6 +4,7 @@ import PackageDescription
 // Layers (each imports only those below it):
 //   conformance (CLI)
 //   Checker | Proofs | Recorder | TraceTools (stats, mutate)
+//   PolledSemantics (judging polled observations, over the exact ring model)
 //   VirtqueueModel | VhostModel | TraceFormat
 //   VirtioProtocol (constants, layouts, rule catalogue)
 let package = Package(
@@ -20,7 +21,8 @@ let package = Package(
         .target(name: "VirtqueueModel", dependencies: ["VirtioProtocol"]),
         .target(name: "VhostModel", dependencies: ["VirtioProtocol"]),
         .target(name: "TraceFormat", dependencies: ["VirtioProtocol"]),
-        .target(name: "Checker", dependencies: ["VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat"]),
+        .target(name: "PolledSemantics", dependencies: ["VirtioProtocol", "VirtqueueModel"]),
+        .target(name: "Checker", dependencies: ["VirtioProtocol", "VirtqueueModel", "PolledSemantics", "VhostModel", "TraceFormat"]),
         .target(name: "Simulator", dependencies: ["VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat"]),
         .systemLibrary(name: "CZ3", pkgConfig: "z3", providers: [.apt(["libz3-dev"])]),
         .target(name: "Proofs", dependencies: ["CZ3", "VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat"]),
@@ -36,6 +38,9 @@ let package = Package(
         ),
         .target(name: "TestSupport", path: "Tests/Support"),
         .testTarget(name: "VirtqueueModelTests", dependencies: ["VirtqueueModel", "Simulator"]),
+        .testTarget(name: "PolledSemanticsTests", dependencies: ["PolledSemantics", "VirtqueueModel", "VirtioProtocol"],
+                    // The exhaustive interleaving enumeration runs in debug builds too: optimize it.
+                    swiftSettings: [.unsafeFlags(["-O"])]),
         .testTarget(name: "VhostModelTests", dependencies: ["VhostModel"]),
         .testTarget(name: "TraceFormatTests", dependencies: ["TraceFormat", "Simulator"]),
         .testTarget(name: "CheckerTests", dependencies: ["Checker", "TraceFormat", "VirtqueueModel", "Simulator", "TestSupport"]),

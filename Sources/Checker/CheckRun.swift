@@ -1,4 +1,5 @@
 import VirtioProtocol
+import PolledSemantics
 import TraceFormat
 
 /// Checks one trace file end to end, streaming.
@@ -14,6 +15,10 @@ public struct CheckReport: Sendable {
     public var error: TraceError?
     /// What could not be judged (rings the recorder lost, formats not modelled).
     public var notJudged: [String] = []
+    /// For traces with polled rings: how much of what the recorder saw could be judged.
+    public var polled: PolledCoverage?
+    /// Polls whose entries were not judged, judging starting again after them (first few).
+    public var resyncNotes: [String] = []
 
     /// No finding, and everything in the trace was judged.
     public var conformant: Bool { error == nil && totalFindings == 0 && notJudged.isEmpty }
@@ -86,6 +91,9 @@ public enum CheckRun {
         report.events = reader.index
         report.totalFindings += checker.suppressedCount
         report.notJudged = checker.notJudged
+        report.resyncNotes = checker.resyncNotes
+        let c = checker.polledCoverage
+        if c.exposures + c.completions > 0 { report.polled = c }
         return report
     }
 }

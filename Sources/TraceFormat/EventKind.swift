@@ -48,6 +48,7 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
     // Observation: what a polling recorder saw and could not see (see "Snapshots" in trace-format.md).
     case poll = 0x50
     case ringGap = 0x51
+    case usedSlot = 0x52
 
     /// Code ranges, so that new kinds land in the right plane: 0x01-0x1F and 0x60-0x7F control,
     /// 0x20-0x2F driver, 0x30-0x3F device, 0x40-0x4F worker, 0x50-0x5F observation.
@@ -106,6 +107,7 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
         case .serviceEnd: return "service_end"
         case .poll: return "poll"
         case .ringGap: return "ring_gap"
+        case .usedSlot: return "used_slot"
         }
     }
 
@@ -180,6 +182,9 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
         case .poll: return [Field("avail", .p0, width: 16, note: "avail.idx read at the start of this poll of the ring"),
                             Field("used", .p1, width: 16, note: "used.idx read after every avail-side read of this poll")]
         case .ringGap: return [Field("reason", .p0, width: 8, note: "why the ring's observations break here: 1 lap, 2 unmapped, 3 format not followed, 4 memory fault, 5 work bound, 6 beyond the header's queues")]
+        case .usedSlot: return [Field("slot", .p0, width: 16, note: "used ring slot (0 to N-1)"),
+                                Field("id", .p1, width: 32, note: "id the slot held when the ring's observation began"),
+                                Field("len", .p2, width: 32, note: "len the slot held then")]
         }
     }
 }

@@ -12,6 +12,24 @@ public struct Chain: Equatable, Sendable {
     public var busy: UInt16?
 }
 
+/// Where a chain walk reads main-table descriptors from: the model's table, or the table as one poll
+/// of a recorder read it (`OverlaidTable`). The chain rules are defined once, over any source.
+public protocol DescriptorSource {
+    var count: Int { get }
+    subscript(_ i: Int) -> Descriptor { get }
+}
+
+extension Array: DescriptorSource where Element == Descriptor {}
+
+/// A descriptor table with some entries replaced: what the walk sees if those writes happen now.
+public struct OverlaidTable<Base: DescriptorSource>: DescriptorSource {
+    public let base: Base
+    public let overrides: [UInt16: Descriptor]
+    public init(base: Base, overrides: [UInt16: Descriptor]) { self.base = base; self.overrides = overrides }
+    public var count: Int { base.count }
+    public subscript(_ i: Int) -> Descriptor { overrides[UInt16(truncatingIfNeeded: i)] ?? base[i] }
+}
+
 /// Walks chains through a descriptor table. Pure: reads the table, never changes it.
 public enum ChainWalker {
     /// Walks the chain starting at `head`.
@@ -22,7 +40,7 @@ public enum ChainWalker {
     ///     again is the violation, and walking on would only cost time); reported in `Chain.busy`.
     ///   - seen: scratch marks, one per table entry, reused across walks so loop detection costs
     ///     the chain's length rather than N steps; `stamp` must differ from every earlier walk's.
-    public static func walk(head: UInt16, table: [Descriptor], indirectAllowed: Bool,
+    public static func walk<Table: DescriptorSource>(head: UInt16, table: Table, indirectAllowed: Bool,
                             stopAt: (UInt16) -> Bool = { _ in false },
                             seen: inout [UInt32], stamp: UInt32,
                             indirectTable: (UInt16) -> [Descriptor]?) -> Chain {
