@@ -64,9 +64,12 @@ public struct PolledRing: Sendable {
     /// Last element read in each used slot (id << 32 | len), and whether one was.
     private var lastElement: [UInt64]
     private var lastElementKnown: [Bool]
-    /// Heads exposed (or adopted) since observation began: only others can be buffers that were
-    /// already in flight when it began.
-    private var seen: [Bool]
+    /// Heads of buffers in flight before observation began that have since completed (their heads
+    /// were distinct, so the ones still in flight have other heads).
+    private var revealed: [Bool]
+    /// Whether the buffers in flight before observation began were all in flight at one instant
+    /// (a starting observation whose two reads of used.idx agreed), so their heads are distinct.
+    private var unknownSimultaneous = true
 
     public init(size: UInt32, base: UInt16, indirectAllowed: Bool, eventIdx: Bool, inOrder: Bool) {
         self.size = size
@@ -76,7 +79,7 @@ public struct PolledRing: Sendable {
         self.inOrder = inOrder
         lastElement = Array(repeating: 0, count: Int(size))
         lastElementKnown = Array(repeating: false, count: Int(size))
-        seen = Array(repeating: false, count: Int(size))
+        revealed = Array(repeating: false, count: Int(size))
     }
 
     public mutating func setFeatures(indirect: Bool, eventIdx: Bool, inOrder: Bool) {
@@ -190,7 +193,7 @@ public struct PolledRing: Sendable {
     }
 
     /// The `poll` event: `avail` was read before the avail-side reads of this poll, `used` after them.
-    private mutating func endPoll(avail a: UInt16, used u: UInt16) -> PollOutcome {
+    private mutating func endPoll(avail a: UInt16, used u: UInt16, ref ref0: UInt64 = 0) -> PollOutcome {
         var out = PollOutcome()
         defer { reads = []; openExposures = []; openCompletions = []; poll += 1 }
         if broken != nil { return out }
@@ -209,10 +212,16 @@ public struct PolledRing: Sendable {
                     broken = out.anomaly
                     return out
                 }
-                guard restart(used: u, avail: a) else {
+                guard restart(used: u, avail: a, slotsRead: true) else {
                     out.anomaly = "the ring's starting observation has avail.idx \(a) behind used.idx \(u)"
                     broken = out.anomaly
                     return out
+                }
+                // Read at one instant (used.idx the same before and after avail.idx): all in flight then.
+                let k = SplitRing.distance(from: u, to: a)
+                if UInt32(k) > size {
+                    out.violations.append(PolledViolation(ref: ref0, violation: Violation(.vqInflight,
+                        "when observation began, avail.idx was \(a) and used.idx \(u): \(k) buffers in flight at once, more than the queue size \(size)")))
                 }
                 return out
             }
@@ -222,7 +231,7 @@ public struct PolledRing: Sendable {
             // poll's avail.idx, so the two make a starting observation.
             resyncUsed = nil
             openExposures = []
-            guard restart(used: usedBefore, avail: a) else {
+            guard restart(used: usedBefore, avail: a, simultaneous: false) else {
                 out.anomaly = "after a resynchronization avail.idx \(a) is behind used.idx \(usedBefore)"
                 broken = out.anomaly
                 return out
@@ -247,12 +256,18 @@ public struct PolledRing: Sendable {
                 return out
             }
             openExposures = []
-            _ = restart(used: prevUsed, avail: a)
+            _ = restart(used: prevUsed, avail: a, simultaneous: false)
             coverage.completions -= UInt64(openCompletions.count)   // counted again below
         } else if !(availOK && usedOK) {
             out.anomaly = "a poll (avail.idx \(a), used.idx \(u)) does not list exactly the avail positions [\(prevAvail), \(a)) and used positions [\(prevUsed), \(u)) it saw move"
             broken = out.anomaly
             return out
+        }
+        // avail.idx was read before used.idx, so at that moment at least a - u buffers were in flight.
+        let inFlightLow = SplitRing.distance(from: u, to: a)
+        if UInt32(inFlightLow) > size && inFlightLow < 0x8000 {
+            out.violations.append(PolledViolation(ref: openExposures.last?.ref ?? openCompletions.last?.ref ?? 0, violation: Violation(.vqInflight,
+                "a poll read avail.idx \(a) and then used.idx \(u): at least \(inFlightLow) buffers were in flight at once, more than the queue size \(size)")))
         }
         out.exposed = Int(expectA)
         out.completed = openCompletions.count
@@ -270,7 +285,7 @@ public struct PolledRing: Sendable {
             lastElementKnown[slot] = true
         }
         prevAvail = a; prevUsed = u
-        out.violations = advance()
+        out.violations += advance()
         out.violations += checkReadsAgainstOwners(openExposures)
         compact()
         return out
@@ -279,6 +294,7 @@ public struct PolledRing: Sendable {
     /// The ring's observations break (`ring_gap`): the next poll is a starting observation.
     public mutating func gap() {
         finish()
+        lastElementKnown = Array(repeating: false, count: Int(size))
         ring = nil
         afterGap = true
         resyncUsed = nil
@@ -286,17 +302,19 @@ public struct PolledRing: Sendable {
         legacyAvail = nil; legacyUsed = nil; legacyPhase = .none
     }
 
-    /// Starts judging afresh from a starting observation: used.idx `u` read before avail.idx `a`.
-    /// What was pending is left undecided; which heads were in flight is forgotten.
-    private mutating func restart(used u: UInt16, avail a: UInt16) -> Bool {
+    /// Starts judging afresh from a starting observation: used.idx `u` read before avail.idx `a`
+    /// (`simultaneous`: and read again, unchanged, after it). What was pending is left undecided;
+    /// which heads were in flight is forgotten.
+    private mutating func restart(used u: UInt16, avail a: UInt16, simultaneous: Bool = true, slotsRead: Bool = false) -> Bool {
         guard SplitRing.distance(from: u, to: a) < 0x8000 else { return false }
         if ring != nil { coverage.restarts += 1 }
         finish()
         exposures = []; exposureHead = 0
         ring = makeRing(start: u, availStart: a)
         prevAvail = a; prevUsed = u
-        seen = Array(repeating: false, count: Int(size))
-        lastElementKnown = Array(repeating: false, count: Int(size))
+        if !slotsRead { lastElementKnown = Array(repeating: false, count: Int(size)) }
+        revealed = Array(repeating: false, count: Int(size))
+        unknownSimultaneous = simultaneous
         return true
     }
 
@@ -331,11 +349,11 @@ public struct PolledRing: Sendable {
                 out += complete(c)
             } else if let e = nextExposure, windowAllows(exposure: e), exposureEnabled(e) {
                 out += expose(e, forced: false)
-            } else if let c = nextCompletion, windowAllows(completion: c), adoptUnknown(for: c) {
-                out += complete(c)
             } else if nextExposure == nil, let c = nextCompletion, c.poll == poll, couldStillBeExposed(c) {
                 // An exposure the next poll sees may still explain it.
                 break
+            } else if let c = nextCompletion, windowAllows(completion: c), adoptUnknown(for: c) {
+                out += complete(c)
             } else if forceCompletion() {
                 out += complete(nextCompletion!, forced: true)
             } else {
@@ -411,10 +429,12 @@ public struct PolledRing: Sendable {
 
     /// Last resort, so that it is never spent on a completion an exposure explains: `c` completes
     /// one of the buffers in flight before observation began (with IN_ORDER those retire first and
-    /// are handled in `complete`).
+    /// are handled in `complete`). Such a buffer's head may have been made available again after it
+    /// completed, so a head seen since then does not rule it out: judging there may miss a double
+    /// completion while such buffers are left, never invent one.
     private mutating func adoptUnknown(for c: ObservedCompletion) -> Bool {
-        guard !inOrder, c.id < size, !seen[Int(c.id)], ring!.adoptUnknownInFlight(head: UInt16(c.id)) else { return false }
-        seen[Int(c.id)] = true
+        guard !inOrder, c.id < size, !(unknownSimultaneous && revealed[Int(c.id)]), ring!.adoptUnknownInFlight(head: UInt16(c.id)) else { return false }
+        revealed[Int(c.id)] = true
         return true
     }
 
@@ -431,9 +451,22 @@ public struct PolledRing: Sendable {
         completionHead += 1
         dropPending(c)
         if inOrder && !forced && ring!.unknownInFlight > 0 {
-            // One of the buffers in flight before observation began: its head is unknown.
+            // One of the buffers in flight before observation began. If its element was certainly
+            // written, it names its head, which was then busy all along: made available meanwhile
+            // is the driver's error (that exposure came before this completion in every order the
+            // polls allow, or the search would have placed this completion first).
+            var v: [Violation] = []
+            if c.batchEnd || !c.mayBeStale, c.id < size, ring!.owner[Int(c.id)] == .device {
+                v.append(Violation(.vqDriverOwnership, "the buffer retired at used position \(ring!.cursor.used) has head \(c.id), in flight since before observation began, but the driver made head \(c.id) available again meanwhile"))
+            }
+            if c.batchEnd || !c.mayBeStale, c.id < size {
+                if unknownSimultaneous && revealed[Int(c.id)] {
+                    v.append(Violation(.vqUsedId, "used element names head \(c.id) for a second buffer that was in flight since before observation began (their heads are distinct)"))
+                }
+                revealed[Int(c.id)] = true
+            }
             ring!.completeUnknown()
-            return []
+            return v.map { PolledViolation(ref: c.ref, violation: $0) }
         }
         let pos = ring!.cursor.used
         var v: [Violation] = []
@@ -467,15 +500,21 @@ public struct PolledRing: Sendable {
         return o
     }
 
-    private mutating func exposureEnabled(_ e: ObservedExposure) -> Bool {
+    private mutating func exposureEnabled(_ e: ObservedExposure) -> Bool { exposureBlocker(e) == nil }
+
+    private mutating func exposureBlocker(_ e: ObservedExposure) -> String? {
         let certain = contentCertain(e)
         let table = OverlaidTable(base: ring!.table, overrides: certain ? overrides(e) : [:])
-        return ring!.exposureBlocker(head: e.head, table: table, described: certain) == nil
+        // Buffers in flight since before observation began leave room for their heads only if they
+        // were all in flight at once (otherwise their count says nothing about one instant).
+        return ring!.exposureBlocker(head: e.head, table: table, described: certain, reserved: revealed, unknownAtOnce: unknownSimultaneous)
     }
 
     private mutating func expose(_ e: ObservedExposure, forced: Bool) -> [PolledViolation] {
+        // What blocks a forced exposure; the exact model names most of it itself, but not the
+        // descriptors the buffers with unknown heads must still own.
+        let blocker = forced ? exposureBlocker(e) : nil
         exposureHead += 1
-        if Int(e.head) < seen.count { seen[Int(e.head)] = true }
         var v: [Violation] = []
         if contentCertain(e) {
             coverage.chainsJudged += 1
@@ -495,6 +534,7 @@ public struct PolledRing: Sendable {
         } else {
             v += ring!.exposeOpaque(head: e.head)
         }
+        if forced, v.isEmpty, let b = blocker { v.append(Violation(.vqDriverOwnership, "driver makes head \(e.head) available at position \(e.pos), but \(b)")) }
         return v.map { PolledViolation(ref: e.ref, violation: $0) }
     }
 

@@ -40,6 +40,8 @@ public struct SplitVirtqueue: Sendable {
     /// No action has happened on this ring yet: SET_VRING_BASE may re-base all three indices.
     public private(set) var pristine = true
     private var exposureSerial: UInt64 = 0
+    /// Descriptors the device owns (chains in flight with known heads).
+    public private(set) var deviceOwned = 0
     private var walkMarks: [UInt32]
     private var walkStamp: UInt32 = 0
 
@@ -382,7 +384,7 @@ public struct SplitVirtqueue: Sendable {
     }
 
     private mutating func adopt(head: UInt16, descriptors: [UInt16], writableBytes: UInt64?, opaque: Bool = false) {
-        for d in descriptors { owner[Int(d)] = .device }
+        for d in descriptors where owner[Int(d)] != .device { owner[Int(d)] = .device; deviceOwned += 1 }
         exposureSerial += 1
         inFlight[head] = InFlight(descriptors: descriptors, writableBytes: writableBytes, serial: exposureSerial, opaque: opaque)
         if inOrder { exposureOrder.append((head, exposureSerial)) }
@@ -390,7 +392,7 @@ public struct SplitVirtqueue: Sendable {
 
     private mutating func release(head: UInt16) {
         guard let c = inFlight.removeValue(forKey: head) else { return }
-        for d in c.descriptors { owner[Int(d)] = .used }
+        for d in c.descriptors where owner[Int(d)] == .device { owner[Int(d)] = .used; deviceOwned -= 1 }
     }
 
     private mutating func forgetIndirectTables() {
@@ -448,15 +450,31 @@ extension SplitVirtqueue {
     /// in-flight bound, or a descriptor of the chain (read from `table`, which may overlay
     /// descriptors the driver is about to write) that the device still owns. With `described`
     /// false only the head is known to belong to the chain.
-    public mutating func exposureBlocker<Table: DescriptorSource>(head: UInt16, table overlay: Table, described: Bool) -> String? {
+    /// `reserved`: heads known to belong to buffers that were in flight before observation began
+    /// and have completed; the buffers still in flight from then have other heads.
+    public mutating func exposureBlocker<Table: DescriptorSource>(head: UInt16, table overlay: Table, described: Bool, reserved: [Bool] = [], unknownAtOnce: Bool = true) -> String? {
         if !cursor.allows(.publish(1)) { return "\(cursor.inFlight) buffers are in flight already (queue size \(size))" }
         guard Int(head) < table.count else { return nil }
-        if !described { return owner[Int(head)] == .device ? "its head descriptor \(head) is still owned by the device" : nil }
+        // Buffers in flight with unknown heads own at least one descriptor each, none of those the
+        // device owns for known chains: the new chain must fit in what is left.
+        let unknown = unknownAtOnce ? unknownInFlight : 0
+        let owners = owner
+        func taken(_ chain: [UInt16]) -> Int {
+            var n = deviceOwned + chain.filter { !(Int($0) < reserved.count && reserved[Int($0)]) }.count
+            for (i, r) in reserved.enumerated() where r && owners[i] != .device { n += 1 }
+            return n
+        }
+        let noRoom = "no descriptor is left for it and the \(unknown) buffer(s) in flight since before observation began"
+        if !described {
+            if owner[Int(head)] == .device { return "its head descriptor \(head) is still owned by the device" }
+            return unknown > 0 && taken([head]) + unknown > table.count ? noRoom : nil
+        }
         let stamp = nextWalkStamp()
         let owner = self.owner
         let chain = ChainWalker.walk(head: head, table: overlay, indirectAllowed: indirectAllowed,
                                      stopAt: { owner[Int($0)] == .device }, seen: &walkMarks, stamp: stamp) { _ in nil }
-        return chain.busy.map { "descriptor \($0) of its chain is still owned by the device" }
+        if let b = chain.busy { return "descriptor \(b) of its chain is still owned by the device" }
+        return unknown > 0 && taken(chain.descriptors) + unknown > table.count ? noRoom : nil
     }
 
     /// The driver exposes, at the next avail position, a chain whose descriptors were not observed
@@ -491,6 +509,7 @@ extension SplitVirtqueue {
         exposureSerial += 1
         inFlight[head] = InFlight(descriptors: [head], writableBytes: nil, serial: exposureSerial, opaque: true)
         owner[Int(head)] = .device
+        deviceOwned += 1
         if inOrder { exposureOrder.insert((head, exposureSerial), at: exposureStart) }
         return true
     }

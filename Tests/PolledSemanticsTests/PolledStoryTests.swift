@@ -47,3 +47,4 @@ let rxBuffer = Descriptor(addr: 0x2000, len: 1500, flags: .write)
         #expect(s.rules.first == .vqUsedId, "\(s.findings)")
     }
 }
+
