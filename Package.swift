@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "Proofs", dependencies: ["CZ3", "VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat"]),
         .target(name: "CSupport"),
         .target(name: "Recorder", dependencies: ["CSupport", "VirtioProtocol", "TraceFormat", "Checker"]),
-        .target(name: "TraceTools", dependencies: ["VirtioProtocol", "TraceFormat"]),
+        .target(name: "TraceTools", dependencies: ["VirtioProtocol", "TraceFormat", "PolledSemantics"]),
         .executableTarget(
             name: "conformance",
             dependencies: [

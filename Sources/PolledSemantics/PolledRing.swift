@@ -51,8 +51,7 @@ public struct PolledRing: Sendable {
     // avail_idx` if avail.idx moved, then `used_entry+ used_idx` if used.idx moved.
     private var legacyAvail: UInt16?
     private var legacyUsed: UInt16?
-    private enum LegacyPhase { case none, availPart, availDone, usedPart, usedDone }
-    private var legacyPhase = LegacyPhase.none
+    private var legacyPolls = LegacyPolls()
 
     // Observed and not yet placed in the order, oldest first.
     private var exposures: [ObservedExposure] = []
@@ -127,7 +126,7 @@ public struct PolledRing: Sendable {
         case .poll(let a, let u):
             // A trace with `poll` events delimits its polls itself.
             snapshots = true
-            legacyPhase = .none
+            legacyPolls.reset()
             closed = endPoll(avail: a, used: u)
         case .usedSlot(let slot, let id, let len):
             if UInt32(slot) < size {
@@ -147,36 +146,27 @@ public struct PolledRing: Sendable {
     }
 
     /// Legacy traces: an observation that cannot belong to the open poll closes it first.
-    private mutating func legacyStart(_ next: LegacyPhase) -> PollOutcome? {
+    private mutating func legacyStart(_ next: LegacyPolls.Part) -> PollOutcome? {
         if snapshots { return nil }
-        let phase = legacyPhase
-        legacyPhase = next
-        switch (phase, next) {
-        case (.none, _), (.availPart, .availPart), (.availPart, .availDone), (.availPart, .usedPart), (.availDone, .usedPart), (.availDone, .usedDone),
-             (.usedPart, .usedPart), (.usedPart, .usedDone):
-            return nil
-        default:
-            legacyPhase = phase
-            let closed = closeLegacyPoll()
-            legacyPhase = next
-            return closed
-        }
+        var g = legacyPolls
+        guard g.closesPoll(before: next) else { legacyPolls = g; return nil }
+        let closed = closeLegacyPoll()
+        _ = legacyPolls.closesPoll(before: next)
+        return closed
     }
 
     /// Closes an open legacy poll (the checker calls this before a control event). A poll whose
     /// avail or used part was cut short (a trace ending mid-poll) is dropped, not judged.
     public mutating func closeLegacyPoll() -> PollOutcome? {
-        defer { legacyAvail = nil; legacyUsed = nil; legacyPhase = .none }
-        switch legacyPhase {
-        case .none: return nil
-        case .availPart, .usedPart:
+        defer { legacyAvail = nil; legacyUsed = nil; legacyPolls.reset() }
+        if legacyPolls.part == .none { return nil }
+        guard legacyPolls.complete else {
             reads = []; openExposures = []; openCompletions = []
             return nil
-        case .availDone, .usedDone:
-            let a = legacyAvail ?? (ring == nil ? base : prevAvail)
-            let u = legacyUsed ?? (ring == nil ? base : prevUsed)
-            return endPoll(avail: a, used: u)
         }
+        let a = legacyAvail ?? (ring == nil ? base : prevAvail)
+        let u = legacyUsed ?? (ring == nil ? base : prevUsed)
+        return endPoll(avail: a, used: u)
     }
 
     // MARK: closing a poll
@@ -299,7 +289,7 @@ public struct PolledRing: Sendable {
         afterGap = true
         resyncUsed = nil
         reads = []; openExposures = []; openCompletions = []
-        legacyAvail = nil; legacyUsed = nil; legacyPhase = .none
+        legacyAvail = nil; legacyUsed = nil; legacyPolls.reset()
     }
 
     /// Starts judging afresh from a starting observation: used.idx `u` read before avail.idx `a`
@@ -516,7 +506,10 @@ public struct PolledRing: Sendable {
         let blocker = forced ? exposureBlocker(e) : nil
         exposureHead += 1
         var v: [Violation] = []
-        if contentCertain(e) {
+        if !ring!.cursor.allows(.publish(1)) {
+            // Past the in-flight bound (forced): that is the finding, whatever the chain.
+            v += ring!.exposeOpaque(head: e.head)
+        } else if contentCertain(e) {
             coverage.chainsJudged += 1
             // The descriptors as read are what the driver wrote before exposing the chain; those the
             // device still owns are not rewritten (`checkReadsAgainstOwners` compares them instead).

@@ -485,7 +485,9 @@ extension SplitVirtqueue {
         let pos = cursor.avail
         var out: [Violation] = []
         if !cursor.allows(.publish(1)) {
-            out.append(Violation(.vqInflight, "avail.idx moves \(pos) -> \(pos &+ 1) with used.idx at \(cursor.used): more than the queue size \(size) buffers in flight"))
+            // As `publishAvail`: what lies past the bound is not exposed (one violation, no noise).
+            cursor.avail = pos &+ 1
+            return [Violation(.vqInflight, "avail.idx moves \(pos) -> \(pos &+ 1) with used.idx at \(cursor.used): more than the queue size \(size) buffers in flight")]
         }
         availRing[cursor.slot(pos)] = Int32(head)
         cursor.avail = pos &+ 1

@@ -48,12 +48,21 @@ import VirtioProtocol
 
     @Test(arguments: BugClass.allCases)
     func faultIsCaughtWithItsRuleInEveryRealCapture(fault: BugClass) throws {
+        var planted = 0
         for path in Self.captures {
             let (h, ev) = try Self.load(path)
-            let (bad, change) = try Mutator.apply(fault, header: h, events: ev)
+            let bad: [TraceEvent], change: String
+            do { (bad, change) = try Mutator.apply(fault, header: h, events: ev) } catch let e as MutationError {
+                // Only the classes that need a property some drivers lack may find no place.
+                #expect(Mutator.needs(fault) != nil, "\(fault.name) on \(path): \(e)")
+                continue
+            }
+            planted += 1
+            let inOrder = Mutator.negotiated(.inOrder, header: h, events: ev)
             let rules = Set(Self.findings(h, bad).map(\.rule))
-            #expect(rules.contains(fault.expectedRule), "\(fault.name) on \(path): \(change); checker said \(rules.map(\.rawValue).sorted())")
+            #expect(rules.contains(fault.expectedRule(inOrder: inOrder)), "\(fault.name) on \(path): \(change); checker said \(rules.map(\.rawValue).sorted())")
         }
+        if Mutator.needs(fault) == nil { #expect(planted == Self.captures.count) }
     }
 
     @Test func faultNamesAreUniqueKebabCaseWords() {
