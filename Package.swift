@@ -4,6 +4,7 @@ import PackageDescription
 // Layers (each imports only those below it):
 //   conformance (CLI)
 //   Checker | Proofs | Recorder | TraceTools (stats, mutate)
+//   VhostUser (framing, typed payloads, fds, memory table, guarded reads)
 //   VirtqueueModel | VhostModel | TraceFormat
 //   VirtioProtocol (constants, layouts, rule catalogue)
 let package = Package(
@@ -25,6 +26,7 @@ let package = Package(
         .systemLibrary(name: "CZ3", pkgConfig: "z3", providers: [.apt(["libz3-dev"])]),
         .target(name: "Proofs", dependencies: ["CZ3", "VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat"]),
         .target(name: "CSupport"),
+        .target(name: "VhostUser", dependencies: ["CSupport", "VirtioProtocol"]),
         .target(name: "Recorder", dependencies: ["CSupport", "VirtioProtocol", "TraceFormat", "Checker"]),
         .target(name: "TraceTools", dependencies: ["VirtioProtocol", "TraceFormat"]),
         .executableTarget(
@@ -40,6 +42,7 @@ let package = Package(
         .testTarget(name: "TraceFormatTests", dependencies: ["TraceFormat", "Simulator"]),
         .testTarget(name: "CheckerTests", dependencies: ["Checker", "TraceFormat", "VirtqueueModel", "Simulator", "TestSupport"]),
         .testTarget(name: "ProofsTests", dependencies: ["Proofs", "Checker", "TraceFormat", "TestSupport"]),
+        .testTarget(name: "VhostUserTests", dependencies: ["VhostUser", "CSupport", "VirtioProtocol"]),
         .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Checker", "TraceFormat", "TraceTools"]),
     ],
     swiftLanguageModes: [.v6]

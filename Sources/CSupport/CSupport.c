@@ -220,3 +220,15 @@ long long cs_eventfd_take(int fd) {
 }
 
 int cs_eventfd_add(int fd, uint64_t v) { return write(fd, &v, sizeof v) == sizeof v ? 0 : -1; }
+
+void *cs_mmap_shared(int fd, size_t len, long long offset, int writable) {
+    void *p = mmap(NULL, len, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, (off_t)offset);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+int cs_memfd(const char *name, long long size) {
+    int fd = memfd_create(name, MFD_CLOEXEC);
+    if (fd < 0) return -1;
+    if (ftruncate(fd, (off_t)size) < 0) { int e = errno; close(fd); errno = e; return -1; }
+    return fd;
+}

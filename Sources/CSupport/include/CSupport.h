@@ -1,6 +1,8 @@
 // Small C helpers for what Swift cannot reach directly (CMSG macros for SCM_RIGHTS, mmap flags,
 // acquire loads from memory another process writes, async-signal-safe stop flags).
 #pragma once
+#include "CSGuard.h"
+#include "CSSocket.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,3 +66,11 @@ int cs_eventfd(void);
 /// Reads an eventfd's counter (0 if none pending) / adds `v` to it. Return -1 on error.
 long long cs_eventfd_take(int fd);
 int cs_eventfd_add(int fd, uint64_t v);
+
+/// Shared mapping of `len` bytes of `fd` from `offset` (page-aligned), read-only or read-write;
+/// NULL on failure (errno set).
+void *cs_mmap_shared(int fd, size_t len, long long offset, int writable);
+
+/// memfd_create(name, MFD_CLOEXEC) of `size` bytes (test peers and `drive` build guest memory so).
+/// Returns the fd or -1.
+int cs_memfd(const char *name, long long size);
