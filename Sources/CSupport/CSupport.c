@@ -232,3 +232,4 @@ int cs_memfd(const char *name, long long size) {
     if (ftruncate(fd, (off_t)size) < 0) { int e = errno; close(fd); errno = e; return -1; }
     return fd;
 }
+int cs_eventfd_blocking(void) { return eventfd(0, EFD_CLOEXEC); }

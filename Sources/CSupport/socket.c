@@ -149,3 +149,7 @@ int cs_open_fd_count(void) {
     closedir(d);
     return n - 1;   // the directory stream's own fd
 }
+
+int cs_accept_nb(int listener) {
+    return accept4(listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+}

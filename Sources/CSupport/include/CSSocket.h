@@ -40,3 +40,7 @@ int cs_eventfd_add_nb(int fd, uint64_t v);
 
 /// Number of open fds of this process (/proc/self/fd), for leak tests; -1 on error.
 int cs_open_fd_count(void);
+
+/// accept4 without blocking (the listener is non-blocking): the new fd (close-on-exec,
+/// non-blocking) or -1 with errno (EAGAIN: nobody waiting).
+int cs_accept_nb(int listener);
