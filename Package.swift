@@ -3,6 +3,7 @@ import PackageDescription
 
 // Layers (each imports only those below it):
 //   conformance (CLI)
+//   LiveCheck (a trace sink that tees into the checker: record --check, check --live)
 //   Checker | Proofs | Recorder | TraceTools (stats, mutate)
 //   VhostUser (framing, typed payloads, fds, memory table, guarded reads)
 //   VirtqueueModel | VhostModel | TraceFormat
@@ -27,12 +28,13 @@ let package = Package(
         .target(name: "Proofs", dependencies: ["CZ3", "VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat"]),
         .target(name: "CSupport"),
         .target(name: "VhostUser", dependencies: ["CSupport", "VirtioProtocol"]),
-        .target(name: "Recorder", dependencies: ["CSupport", "VirtioProtocol", "TraceFormat", "Checker"]),
+        .target(name: "Recorder", dependencies: ["CSupport", "VirtioProtocol", "TraceFormat", "VhostUser"]),
+        .target(name: "LiveCheck", dependencies: ["Recorder", "Checker", "TraceFormat"]),
         .target(name: "TraceTools", dependencies: ["VirtioProtocol", "TraceFormat"]),
         .executableTarget(
             name: "conformance",
             dependencies: [
-                "VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat", "Checker", "Simulator", "Proofs", "Recorder", "TraceTools",
+                "VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat", "Checker", "Simulator", "Proofs", "Recorder", "LiveCheck", "TraceTools",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -43,7 +45,7 @@ let package = Package(
         .testTarget(name: "CheckerTests", dependencies: ["Checker", "TraceFormat", "VirtqueueModel", "Simulator", "TestSupport"]),
         .testTarget(name: "ProofsTests", dependencies: ["Proofs", "Checker", "TraceFormat", "TestSupport"]),
         .testTarget(name: "VhostUserTests", dependencies: ["VhostUser", "CSupport", "VirtioProtocol"]),
-        .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Checker", "TraceFormat", "TraceTools"]),
+        .testTarget(name: "RecorderTests", dependencies: ["Recorder", "LiveCheck", "Checker", "TraceFormat", "TraceTools", "VhostUser", "CSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

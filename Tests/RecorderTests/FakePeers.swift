@@ -1,6 +1,7 @@
 import CSupport
 import Foundation
 import Glibc
+import LiveCheck
 @testable import Recorder
 import TraceFormat
 
@@ -13,14 +14,14 @@ final class ProxyHarness: @unchecked Sendable {
     var backend: Int32 = -1
     let options: RecordOptions
     private let lock = NSLock()
-    private var _result: RecordResult?
+    private var _result: LiveResult?
     private var _log: [String] = []
     private let done = DispatchSemaphore(value: 0)
 
     var tracePath: String { options.outputPath }
     var log: [String] { lock.withLock { _log } }
 
-    init(tweak: (inout RecordOptions) -> Void = { _ in }) throws {
+    init(check: Bool = false, stopOnViolation: Bool = false, tweak: (inout RecordOptions) -> Void = { _ in }) throws {
         dir = NSTemporaryDirectory() + "rec-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         backendListener = cs_unix_listen(dir + "/be.sock")
@@ -30,11 +31,13 @@ final class ProxyHarness: @unchecked Sendable {
         o.progressInterval = 0
         o.acceptTimeout = 10
         o.pollIntervalMicros = 100
+        // The fake rings are 8 entries: a write-ahead of 32 would put every poll in the lap guard.
+        o.writeAhead = 1
         tweak(&o)
         options = o
         let opts = o
         Thread.detachNewThread { [self] in
-            let r = Recorder.run(opts, log: { line in self.lock.withLock { self._log.append(line) } })
+            let r = LiveRecord.run(opts, check: check, stopOnViolation: stopOnViolation, log: { line in self.lock.withLock { self._log.append(line) } })
             lock.withLock { _result = r }
             done.signal()
         }
@@ -45,7 +48,7 @@ final class ProxyHarness: @unchecked Sendable {
     }
 
     /// Waits for the recorder to end (bounded) and returns its result.
-    func finish(timeout: Double = 10) -> RecordResult? {
+    func finish(timeout: Double = 10) -> LiveResult? {
         _ = done.wait(timeout: .now() + timeout)
         return lock.withLock { _result }
     }
