@@ -233,3 +233,4 @@ int cs_memfd(const char *name, long long size) {
     return fd;
 }
 int cs_eventfd_blocking(void) { return eventfd(0, EFD_CLOEXEC); }
+void cs_fence_release(void) { __atomic_thread_fence(__ATOMIC_RELEASE); }

@@ -68,17 +68,22 @@ public final class Recorder {
             return RecordResult(end: .setupFailed("cannot write the trace \(options.outputPath): \(error)"))
         }
         result.queueCount = header.queueCount
-        defer { finish() }
+        capture()
+        finish()
+        return result
+    }
+
+    private func capture() {
         // The back-end must already listen; say so before a front-end is kept waiting.
         var st = stat()
         guard stat(options.connectPath, &st) == 0, (st.st_mode & S_IFMT) == S_IFSOCK else {
             result.end = .setupFailed("no back-end socket at \(options.connectPath) (start the back-end first)")
-            return result
+            return
         }
         let listener: Listener
         do { listener = try Listener(path: options.listenPath) } catch {
             result.end = .setupFailed("\(error)")
-            return result
+            return
         }
         log("record: waiting for the front-end on \(options.listenPath)")
         do {
@@ -86,14 +91,14 @@ public final class Recorder {
         } catch {
             result.end = error == .stopped ? .signal
                 : .setupFailed("no front-end connected within \(options.acceptTimeout) s on \(options.listenPath)")
-            return result
+            return
         }
         do {
             backend = try Connector.connect(options.connectPath, within: ioBound(options.backendRetry))
         } catch {
             frontend?.close()
             result.end = error == .stopped ? .signal : .setupFailed("cannot connect to the back-end: \(error)")
-            return result
+            return
         }
         log("record: relaying \(options.listenPath) <-> \(options.connectPath), writing \(options.outputPath)")
         while true {
@@ -127,7 +132,6 @@ public final class Recorder {
             stopReason = nil
             log("record: new session")
         }
-        return result
     }
 
     private func sessionMayFollow(_ end: RecordResult.End) -> Bool {

@@ -76,3 +76,5 @@ void *cs_mmap_shared(int fd, size_t len, long long offset, int writable);
 int cs_memfd(const char *name, long long size);
 /// A blocking eventfd, as some peers hand over (tests use it to show nothing here blocks on it).
 int cs_eventfd_blocking(void);
+/// A release fence (test peers publish ring indices with it).
+void cs_fence_release(void);
