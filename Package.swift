@@ -41,13 +41,14 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/Support"),
         // Test peers that misbehave on purpose (guest memory, rings, raw sockets): shared by the
         // recorder's tests and the hostile-peer suite, and meant for `serve`'s tests as well.
-        .target(name: "HostilePeers", dependencies: ["VhostUser", "CSupport", "VirtioProtocol"], path: "Tests/HostilePeers"),
+        .target(name: "HostilePeers", dependencies: ["VhostUser", "CSupport", "VirtioProtocol", "TraceFormat", "Checker"], path: "Tests/HostilePeers"),
         .testTarget(name: "VirtqueueModelTests", dependencies: ["VirtqueueModel", "Simulator"]),
         .testTarget(name: "VhostModelTests", dependencies: ["VhostModel"]),
         .testTarget(name: "TraceFormatTests", dependencies: ["TraceFormat", "Simulator"]),
         .testTarget(name: "CheckerTests", dependencies: ["Checker", "TraceFormat", "VirtqueueModel", "Simulator", "TestSupport"]),
         .testTarget(name: "ProofsTests", dependencies: ["Proofs", "Checker", "TraceFormat", "TestSupport"]),
         .testTarget(name: "VhostUserTests", dependencies: ["VhostUser", "CSupport", "VirtioProtocol"]),
+        .testTarget(name: "HostilePeerTests", dependencies: ["HostilePeers", "TestSupport", "Checker", "TraceFormat"]),
         .testTarget(name: "RecorderTests", dependencies: ["Recorder", "LiveCheck", "Checker", "TraceFormat", "TraceTools", "VhostUser", "CSupport", "HostilePeers"]),
     ],
     swiftLanguageModes: [.v6]

@@ -48,12 +48,12 @@ long cs_recv_nb(int sock, void *buf, size_t len, int *fds, int *nfds, int *ctrun
 
 long cs_send_nb(int sock, const void *buf, size_t len, const int *fds, int nfds) {
     struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-    union { char buf[CMSG_SPACE(sizeof(int) * CS_RECV_FDS)]; struct cmsghdr align; } ctl;
+    union { char buf[CMSG_SPACE(sizeof(int) * CS_SEND_FDS)]; struct cmsghdr align; } ctl;
     struct msghdr msg;
     memset(&msg, 0, sizeof msg);
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
-    if (nfds > CS_RECV_FDS) { errno = EINVAL; return -1; }
+    if (nfds > CS_SEND_FDS) { errno = EINVAL; return -1; }
     if (nfds > 0) {
         memset(ctl.buf, 0, sizeof ctl.buf);
         msg.msg_control = ctl.buf;

@@ -15,6 +15,9 @@ public final class PeerSocket: @unchecked Sendable {
     private var _sentFiles: [FileIdentity] = []
     private var _receivedFiles: [FileIdentity] = []
     public private(set) var isClosed = false
+    /// The other side closed the connection (seen by a receive).
+    public var peerClosed: Bool { lock.withLock { _peerClosed } }
+    private var _peerClosed = false
 
     public init(fd: Int32) { self.fd = fd }
 
@@ -68,7 +71,15 @@ public final class PeerSocket: @unchecked Sendable {
     public func receiveMessage(within seconds: Double = 2) -> Message? {
         let c = Channel(adopting: dup(fd))
         defer { c.close() }
-        guard let m = try? c.receive(within: .within(seconds)) else { return nil }
+        // Wait for the first byte within `seconds`, then give the rest of the message its own
+        // second: a timeout never falls in the middle of a message a well-behaved sender sent.
+        guard c.readable(timeoutNs: Int(seconds * 1e9)) else { return nil }
+        let m: Message
+        do { m = try c.receive(within: .within(max(1, seconds))) } catch {
+            if case .timedOut = error { return nil }
+            lock.withLock { _peerClosed = true }
+            return nil
+        }
         lock.withLock {
             _received += m.bytes
             _receivedFiles += m.fds.map(FileIdentity.init)

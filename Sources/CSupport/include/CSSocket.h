@@ -16,7 +16,11 @@ int cs_set_nonblocking(int fd);
 /// `*ctrunc` is set when the kernel dropped fds that did not fit.
 long cs_recv_nb(int sock, void *buf, size_t len, int *fds, int *nfds, int *ctrunc);
 
-/// One non-blocking sendmsg of up to `len` bytes, with `nfds` fds attached when nfds > 0.
+/// Most fds one sendmsg may carry (the kernel's SCM_MAX_FD): test peers send more than any
+/// vhost-user message may, to see them refused.
+#define CS_SEND_FDS 253
+
+/// One non-blocking sendmsg of up to `len` bytes, with `nfds` (<= CS_SEND_FDS) fds attached when nfds > 0.
 /// MSG_NOSIGNAL: a closed peer gives EPIPE, never SIGPIPE. Returns bytes sent or -1 with errno.
 long cs_send_nb(int sock, const void *buf, size_t len, const int *fds, int nfds);
 
