@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Checker
 import HostilePeers
 import Testing
 import TestSupport
@@ -51,5 +52,33 @@ import TraceFormat
             FileHandle.standardError.write(Data(line.utf8))
         }
         try out.write(toFile: env["HOSTILE_SURVEY"]!, atomically: true, encoding: .utf8)
+    }
+}
+
+/// "No fd or memory growth over repetitions": every front-end class that needs no special recorder
+/// option, twice over, as sessions of one `--reconnect` recorder; its open fds must be the same
+/// after both passes and its resident memory must not grow by more than a few MiB.
+@Suite(.serialized) struct HostilePeerRepetitionTests {
+    @Test(.timeLimit(.minutes(5)))
+    func repeatedHostileSessionsLeaveNoFdsAndNoMemoryBehind() throws {
+        let bin = try #require(ConformanceBinary.url?.path, "conformance executable not built")
+        let attacks = AttackCatalogue.all.filter { $0.side == .frontEnd && $0.args.isEmpty && $0.connects && $0.sigtermAfter == nil }
+        let r = try #require(LongRunningRecorder(binary: bin, seconds: 280))
+        defer { r.cleanup() }
+        var samples: [(fds: Int, rss: Int)] = []
+        for _ in 0..<3 {
+            for a in attacks { r.session(a) }
+            usleep(200_000)
+            samples.append((r.proc.childFdCount ?? -1, r.proc.childRSSKiB ?? -1))
+        }
+        let end = r.stop()
+        print("hostile repetitions: \(attacks.count) classes × 3 passes; open fds after each pass \(samples.map(\.fds)), RSS KiB \(samples.map(\.rss))")
+        guard case .exited(let code) = end else { Issue.record("recorder ended \(end); log: \(r.log.suffix(800))"); return }
+        #expect(code == 2, "sessions broke the framing on purpose: exit 2 (\(code))")
+        #expect(samples.allSatisfy { $0.fds > 0 && $0.rss > 0 })
+        #expect(samples[1].fds == samples[0].fds && samples[2].fds == samples[0].fds, "open fds \(samples.map(\.fds))")
+        #expect(samples[2].rss - samples[1].rss < 4096, "RSS KiB \(samples.map(\.rss))")
+        let report = CheckRun.check(path: r.tracePath)
+        #expect(report.error == nil, "\(report.error.map { "\($0)" } ?? "")")
     }
 }

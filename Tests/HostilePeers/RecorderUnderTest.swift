@@ -192,3 +192,50 @@ public final class Spawned: @unchecked Sendable {
         return line.split(separator: " ").compactMap { Int($0) }.first
     }
 }
+
+/// One long-running recorder (`--reconnect`) that front-end attacks meet one session after the
+/// other: its fds and memory are sampled between passes to show nothing accumulates.
+public final class LongRunningRecorder {
+    public let dir: String
+    public let fePath: String
+    public let proc: Spawned
+    public let backEnd: TestBackEnd
+
+    public init?(binary: String, seconds: Double) {
+        dir = NSTemporaryDirectory() + "hostile-long-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        fePath = dir + "/fe.sock"
+        guard let be = try? TestBackEnd(path: dir + "/be.sock") else { return nil }
+        backEnd = be
+        let args = ["timeout", "-s", "KILL", String(Int(seconds + 10)), binary, "record", "--listen", fePath, "--connect", dir + "/be.sock",
+                    "-o", dir + "/t.trace", "--duration", String(seconds), "--reconnect", "--stall-timeout", "0.5", "--accept-timeout", "10",
+                    "--poll-interval-us", "100", "--write-ahead", "1", "--progress", "0", "--backend-retry", "1"]
+        guard let p = Spawned(args, log: dir + "/rec.log") else { be.stop(); return nil }
+        proc = p
+        for _ in 0..<500 where !FileManager.default.fileExists(atPath: fePath) { usleep(10_000) }
+    }
+
+    public var tracePath: String { dir + "/t.trace" }
+    public var log: String { (try? String(contentsOfFile: dir + "/rec.log", encoding: .utf8)) ?? "" }
+
+    /// Runs one front-end attack as one session; returns when the recorder has ended the session.
+    public func session(_ attack: Attack) {
+        guard let s = PeerSocket.connect(fePath, within: 5) else { return }
+        let fe = HostileFrontEnd(socket: s, path: fePath, memorySize: attack.memorySize, drainReplies: attack.drainReplies)
+        attack.run(fe)
+        fe.end()
+        // The session is over when the recorder has closed its back-end connection too.
+        let end = Date().addingTimeInterval(5)
+        while Date() < end, let c = backEnd.connections.last, !c.peerClosed { usleep(10_000) }
+    }
+
+    /// SIGTERM; returns how it ended.
+    public func stop() -> Spawned.End {
+        proc.signal(SIGTERM)
+        let r = proc.wait(until: Date().addingTimeInterval(5))
+        backEnd.stop()
+        return r
+    }
+
+    public func cleanup() { try? FileManager.default.removeItem(atPath: dir) }
+}
