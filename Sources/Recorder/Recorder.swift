@@ -89,8 +89,9 @@ public final class Recorder {
         do {
             frontend = try listener.accept(within: ioBound(options.acceptTimeout))
         } catch {
-            result.end = error == .stopped ? .signal
-                : .setupFailed("no front-end connected within \(options.acceptTimeout) s on \(options.listenPath)")
+            // Nothing was captured either way: a trace without a session proves nothing.
+            result.end = .setupFailed(error == .stopped ? "interrupted before a front-end connected on \(options.listenPath)"
+                : "no front-end connected within \(options.acceptTimeout) s on \(options.listenPath)")
             return
         }
         do {

@@ -89,6 +89,8 @@ public struct RecorderUnderTest: Sendable {
             // `timeout` reports a child killed by signal n as 128 + n.
             if c > 128 && c < 160 { outcome.signal = c - 128 } else { outcome.exitStatus = c }
         }
+        // SIGKILL comes only from `timeout`'s bound or from us at the deadline: a hang.
+        if outcome.signal == SIGKILL { outcome.signal = nil; outcome.hung = true }
         outcome.stderr = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         outcome.traceBytes = Int((try? FileManager.default.attributesOfItem(atPath: trace)[.size] as? NSNumber)?.intValue ?? 0)
         let report = CheckRun.check(path: trace)
