@@ -151,16 +151,19 @@ extension Recorder {
     private func setMemTable(_ m: Message, t: UInt64) {
         // What the rings published under the old table belongs before it.
         pollRings()
-        let announced = m.payload.count >= 4 ? UInt64(m.payload.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }) : 0
-        if let table = m.decode(MemoryTablePayload.self) {
-            do { try memory.replace(with: table.regions, fds: m.fds) } catch {
-                log("record: SET_MEM_TABLE: \(error); forwarded, rings in it are not followed")
-            }
-        } else {
+        guard let table = m.decode(MemoryTablePayload.self) else {
+            // A table that cannot be read is forwarded, not recorded (like any too-short payload):
+            // what the back-end made of it is unknown. Its rings are not followed.
             memory.clear()
-            log("record: SET_MEM_TABLE payload is malformed (\(announced) regions in \(m.payload.count) bytes); forwarded, rings are not followed")
+            let announced = m.payload.count >= 4 ? m.payload.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) } : 0
+            log("record: SET_MEM_TABLE payload is malformed (\(announced) regions in \(m.payload.count) bytes); forwarded, not recorded, rings are not followed")
+            memoryChanged()
+            return
         }
-        emitControl(.control(.setMemTable, value: min(announced, UInt64(VhostUser.maxMemSlots)), t: t))
+        do { try memory.replace(with: table.regions, fds: m.fds) } catch {
+            log("record: SET_MEM_TABLE: \(error); forwarded, rings in it are not followed")
+        }
+        emitControl(.control(.setMemTable, value: UInt64(table.regions.count), t: t))
         memoryChanged()
     }
 

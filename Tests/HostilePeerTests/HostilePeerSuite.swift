@@ -38,14 +38,16 @@ import TraceFormat
     }
 
     /// `HOSTILE_SURVEY=out.tsv [HOSTILE_BINARY=old/conformance HOSTILE_LEGACY=1] swift test --filter survey`
-    /// writes every class's outcome (for Specs/security.md's before/after table) instead of asserting.
+    /// writes every class's outcome (for Specs/security.md's before/after table) instead of asserting;
+/// `HOSTILE_ONLY=a,b` runs only those classes, `HOSTILE_KEEP=dir` keeps each one's trace and log there.
     @Test(.enabled(if: ProcessInfo.processInfo.environment["HOSTILE_SURVEY"] != nil))
     func survey() throws {
         let env = ProcessInfo.processInfo.environment
         let bin = try #require(env["HOSTILE_BINARY"] ?? Self.binary)
         let t = RecorderUnderTest(binary: bin, legacy: env["HOSTILE_LEGACY"] != nil)
         var out = ""
-        for a in AttackCatalogue.all {
+        let only = env["HOSTILE_ONLY"].map { Set($0.split(separator: ",").map(String.init)) }
+        for a in AttackCatalogue.all where only?.contains(a.name) ?? true {
             let o = t.run(a)
             let line = "\(a.name)\t\(a.category.rawValue)\t\(a.side == .frontEnd ? "front-end" : "back-end")\t\(o)\t\(String(format: "%.1f", o.seconds))\n"
             out += line
@@ -80,5 +82,26 @@ import TraceFormat
         #expect(samples[2].rss - samples[1].rss < 4096, "RSS KiB \(samples.map(\.rss))")
         let report = CheckRun.check(path: r.tracePath)
         #expect(report.error == nil, "\(report.error.map { "\($0)" } ?? "")")
+    }
+}
+
+/// `Specs/security.md` lists exactly the classes of the catalogue, with their count.
+@Suite struct HostilePeerDocsTests {
+    static let doc = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Specs/security.md").standardized.path
+
+    @Test func securityMdListsEveryClassOfTheCatalogueOnceWithItsCount() throws {
+        let text = try String(contentsOfFile: Self.doc, encoding: .utf8)
+        let rows = text.split(separator: "\n").filter { $0.hasPrefix("| `") }.map { $0.split(separator: "`")[1] }.map(String.init)
+        let names = AttackCatalogue.all.map(\.name)
+        #expect(rows == names, "rows missing: \(Set(names).subtracting(rows).sorted()); extra: \(Set(rows).subtracting(names).sorted())")
+        #expect(text.contains("**Classes tested: \(names.count)**"))
+        let fe = AttackCatalogue.all.filter { $0.side == .frontEnd }.count
+        #expect(text.contains("\(fe) by the front-end, \(names.count - fe) by the back-end"))
+        let repeated = AttackCatalogue.all.filter { $0.side == .frontEnd && $0.args.isEmpty && $0.connects && $0.sigtermAfter == nil }.count
+        #expect(text.contains("runs the \(repeated) front-end classes"))
+        for c in Attack.Category.allCases {
+            let n = AttackCatalogue.all.filter { $0.category == c }.count
+            #expect(text.contains("\(n) \(c.rawValue)"), "count of \(c.rawValue) (\(n))")
+        }
     }
 }

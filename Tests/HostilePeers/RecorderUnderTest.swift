@@ -92,6 +92,11 @@ public struct RecorderUnderTest: Sendable {
         // SIGKILL comes only from `timeout`'s bound or from us at the deadline: a hang.
         if outcome.signal == SIGKILL { outcome.signal = nil; outcome.hung = true }
         outcome.stderr = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        if let keep = ProcessInfo.processInfo.environment["HOSTILE_KEEP"] {
+            try? FileManager.default.createDirectory(atPath: keep, withIntermediateDirectories: true)
+            try? FileManager.default.copyItem(atPath: trace, toPath: "\(keep)/\(attack.name).trace")
+            try? FileManager.default.copyItem(atPath: log, toPath: "\(keep)/\(attack.name).log")
+        }
         outcome.traceBytes = Int((try? FileManager.default.attributesOfItem(atPath: trace)[.size] as? NSNumber)?.intValue ?? 0)
         let report = CheckRun.check(path: trace)
         if let e = report.error { outcome.checkError = "\(e)" } else { outcome.checkStatus = CheckExit.status([report]) }
