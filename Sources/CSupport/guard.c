@@ -97,3 +97,27 @@ int cs_guarded_load16_acquire(const void *p, uint16_t *out) {
 int cs_guarded_store16_release(void *p, uint16_t v) {
     GUARDED(p, 2, { __atomic_store_n((uint16_t *)p, v, __ATOMIC_RELEASE); });
 }
+
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int cs_guard_selftest_unguarded_fault(void) {
+    cs_guard_install();
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        // As if nothing had been installed before us (no backtracer in the way).
+        memset(&prev_segv, 0, sizeof prev_segv);
+        prev_segv.sa_handler = SIG_DFL;
+        void *p = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        char c;
+        if (p == MAP_FAILED || cs_guarded_read(&c, p, 1) != -1) _exit(3);
+        *(volatile char *)p = 1;   // unguarded: must not be swallowed
+        _exit(0);
+    }
+    int st = 0;
+    if (waitpid(pid, &st, 0) != pid) return -1;
+    if (WIFSIGNALED(st)) return WTERMSIG(st);
+    return WEXITSTATUS(st) == 3 ? -1 : 0;
+}

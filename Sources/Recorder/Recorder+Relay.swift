@@ -62,14 +62,8 @@ extension Recorder {
     }
 
     func observeRequest(_ m: Message) {
-        let replyAck = protocolFeatures & ProtocolFeatureBit.replyAck.mask != 0
-        guard let req = m.request else {
-            if m.needsReply && replyAck { outstanding[m.header.request, default: 0] += 1 }
-            return
-        }
-        if req.alwaysReplies(protocolFeatures: protocolFeatures) || (m.needsReply && replyAck) {
-            outstanding[m.header.request, default: 0] += 1
-        }
+        if m.wantsReply(protocolFeatures: protocolFeatures) { outstanding[m.header.request, default: 0] += 1 }
+        guard let req = m.request else { return }
         let t = now
         switch req {
         case .setOwner:

@@ -19,7 +19,10 @@ public final class PeerSocket: @unchecked Sendable {
     public var peerClosed: Bool { lock.withLock { _peerClosed } }
     private var _peerClosed = false
 
-    public init(fd: Int32) { self.fd = fd }
+    private let owns: Bool
+    public init(fd: Int32) { self.fd = fd; owns = true }
+    /// A view of a socket someone else owns and closes.
+    public init(borrowing fd: Int32) { self.fd = fd; owns = false }
 
     /// Connects to a listening Unix socket (retrying up to `seconds` while it is not there yet).
     public static func connect(_ path: String, within seconds: Double = 5) -> PeerSocket? {
@@ -115,7 +118,7 @@ public final class PeerSocket: @unchecked Sendable {
 
     public func close() {
         lock.withLock {
-            if !isClosed { Glibc.close(fd); isClosed = true }
+            if !isClosed { if owns { Glibc.close(fd) }; isClosed = true }
         }
     }
 

@@ -246,3 +246,12 @@ public final class LongRunningRecorder {
 
     public func cleanup() { try? FileManager.default.removeItem(atPath: dir) }
 }
+
+/// What the hostile-peer suite runs attacks against. The recorder is one; `serve` (a back-end:
+/// front-end attacks only, no back-end behind it) and `drive` (a front-end: back-end attacks)
+/// implement the same entry point, and bring their own expectations where a proxy's differ.
+public protocol PeerUnderTest: Sendable {
+    func run(_ attack: Attack) -> Outcome
+}
+
+extension RecorderUnderTest: PeerUnderTest {}

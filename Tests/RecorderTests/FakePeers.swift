@@ -1,6 +1,7 @@
 import CSupport
 import Foundation
 import Glibc
+import HostilePeers
 import LiveCheck
 @testable import Recorder
 import TraceFormat
@@ -79,25 +80,13 @@ final class ProxyHarness: @unchecked Sendable {
     }
 
     func send(_ sock: Int32, _ bytes: [UInt8], fds: [Int32] = []) {
-        let r = bytes.withUnsafeBytes { raw in
-            fds.withUnsafeBufferPointer { cs_send_with_fds(sock, raw.baseAddress, raw.count, $0.baseAddress, Int32($0.count)) }
-        }
-        precondition(r == 0, "send failed")
+        precondition(PeerSocket(borrowing: sock).send(bytes, fds: fds), "send failed")
     }
 
     /// Reads one whole message (header and payload) with its fds; nil when the peer closed.
     func receive(_ sock: Int32, timeoutMs: Int32 = 5000) -> (bytes: [UInt8], fds: [Int32])? {
-        var p = pollfd(fd: sock, events: Int16(POLLIN), revents: 0)
-        guard poll(&p, 1, timeoutMs) == 1 else { return nil }
-        var header = [UInt8](repeating: 0, count: 12)
-        var fds = [Int32](repeating: -1, count: 8)
-        var nfds: Int32 = 0, trunc: Int32 = 0
-        let n = header.withUnsafeMutableBytes { h in fds.withUnsafeMutableBufferPointer { cs_recv_with_fds(sock, h.baseAddress, 12, $0.baseAddress, 8, &nfds, &trunc) } }
-        guard n == 12 else { return nil }
-        let size = header.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self) }
-        var payload = [UInt8](repeating: 0, count: Int(size))
-        if size > 0 { guard payload.withUnsafeMutableBytes({ cs_read_full(sock, $0.baseAddress, $0.count) }) == Int(size) else { return nil } }
-        return (header + payload, Array(fds[0..<Int(nfds)]))
+        guard let m = PeerSocket(borrowing: sock).receiveMessage(within: Double(timeoutMs) / 1000) else { return nil }
+        return (m.bytes, m.fds)
     }
 
     func events() throws -> [TraceEvent] {

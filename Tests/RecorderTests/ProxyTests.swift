@@ -234,17 +234,17 @@ import VirtioProtocol
         let beKick = try #require(h.receive(h.backend)?.fds.first)
         defer { close(beCall); close(beKick) }
         // A different eventfd: a count put into the back-end's never shows on the front-end's.
-        #expect(cs_eventfd_add(beKick, 5) == 0)
-        #expect(cs_eventfd_take(kick) == 0)
-        #expect(cs_eventfd_take(beKick) == 5)
+        #expect(cs_eventfd_add_nb(beKick, 5) == 0)
+        #expect(cs_eventfd_take_nb(kick) == 0)
+        #expect(cs_eventfd_take_nb(beKick) == 5)
         // A kick from the front-end arrives at the back-end with its count; a call goes back.
-        #expect(cs_eventfd_add(kick, 2) == 0)
+        #expect(cs_eventfd_add_nb(kick, 2) == 0)
         var got: Int64 = 0
-        for _ in 0..<100 where got == 0 { usleep(10_000); got = Int64(cs_eventfd_take(beKick)) }
+        for _ in 0..<100 where got == 0 { usleep(10_000); got = Int64(cs_eventfd_take_nb(beKick)) }
         #expect(got == 2)
-        #expect(cs_eventfd_add(beCall, 1) == 0)
+        #expect(cs_eventfd_add_nb(beCall, 1) == 0)
         got = 0
-        for _ in 0..<100 where got == 0 { usleep(10_000); got = Int64(cs_eventfd_take(call)) }
+        for _ in 0..<100 where got == 0 { usleep(10_000); got = Int64(cs_eventfd_take_nb(call)) }
         #expect(got == 1)
         close(h.frontend); h.frontend = -1
         _ = try #require(h.finish())

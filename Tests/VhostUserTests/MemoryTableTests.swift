@@ -134,3 +134,9 @@ import VirtioProtocol
         #expect(failures == 4000)
     }
 }
+
+@Suite struct GuardTests {
+    @Test func aFaultOutsideAGuardedAccessStillKillsTheProcess() {
+        #expect(cs_guard_selftest_unguarded_fault() == SIGSEGV)
+    }
+}

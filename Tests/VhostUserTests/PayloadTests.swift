@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 import VirtioProtocol
 @testable import VhostUser
@@ -82,5 +83,16 @@ import VirtioProtocol
         #expect(VhostUserRequest.setBackendReqFd.rawValue == 21 && VhostUserRequest.getInflightFd.rawValue == 31)
         #expect(VhostUserRequest.setStatus.rawValue == 39 && VhostUserRequest.getStatus.rawValue == 40)
         #expect(VhostUserRequest.allCases.count == 43)
+    }
+}
+
+@Suite struct ReplyTests {
+    @Test func repliesCarryTheRequestIdAndTheReplyFlag() {
+        let req = Message(.setVringNum, flags: [.version1, .needReply], payload: VringState(index: 0, num: 8))
+        let ack = Message.ack(req, success: false)
+        #expect(ack.header.request == 8 && ack.isReply && ack.decode(U64Payload.self)?.value == 1)
+        #expect(req.wantsReply(protocolFeatures: ProtocolFeatureBit.replyAck.mask))
+        #expect(!req.wantsReply(protocolFeatures: 0))
+        #expect(Message(.getVringBase, payload: VringState(index: 0, num: 0)).wantsReply(protocolFeatures: 0))
     }
 }

@@ -25,3 +25,8 @@ int cs_guarded_store16_release(void *p, uint16_t v);
 
 /// Faults recovered so far by this process (for tests and diagnostics).
 uint64_t cs_guard_recovered(void);
+
+/// Test hook: in a forked child, with no handler before ours, takes a guarded fault (must be
+/// recovered) and then an unguarded one (must kill). Returns the signal that ended the child
+/// (SIGSEGV expected), 0 if it exited, -1 if the guarded fault was not recovered or fork failed.
+int cs_guard_selftest_unguarded_fault(void);
