@@ -45,10 +45,12 @@ extension Recorder {
     /// once per index (the message is still forwarded: refusing it is the back-end's job).
     func vring(_ index: UInt64, in m: Message) -> UInt16? {
         guard index < UInt64(header.queueCount) else {
-            if reportedVrings.insert(index).inserted {
+            if reportedVrings.count < Recorder.maxPeerErrors, reportedVrings.insert(index).inserted {
                 let e = "\(m.name) names vring \(index), beyond the trace's \(header.queueCount) queues (--queues): the front-end's error; forwarded, not recorded"
                 result.peerErrors.append(e)
                 log("record: \(e)")
+            } else if !reportedVrings.contains(index) {
+                note("vring-beyond-the-queue-count", "record: \(m.name) names vring \(index), beyond the trace's \(header.queueCount) queues; not recorded")
             }
             return nil
         }
@@ -58,11 +60,14 @@ extension Recorder {
     }
 
     private func short(_ m: Message) {
-        log("record: \(m.name) with a \(m.payload.count)-byte payload is too short; forwarded, not recorded")
+        note("too-short", "record: \(m.name) with a \(m.payload.count)-byte payload is too short; forwarded, not recorded")
     }
 
     func observeRequest(_ m: Message) {
-        if m.wantsReply(protocolFeatures: protocolFeatures) { outstanding[m.header.request, default: 0] += 1 }
+        if m.wantsReply(protocolFeatures: protocolFeatures),
+           outstanding[m.header.request] != nil || outstanding.count < Recorder.maxOutstandingKinds {
+            outstanding[m.header.request, default: 0] &+= 1
+        }
         guard let req = m.request else { return }
         let t = now
         switch req {
@@ -85,9 +90,9 @@ extension Recorder {
             guard let r = m.decode(SingleRegionPayload.self) else { return short(m) }
             pollRings()
             if m.fds.count != 1 {
-                log("record: ADD_MEM_REG carries \(m.fds.count) fds (1 expected); region not mapped")
+                note("add-mem-reg", "record: ADD_MEM_REG carries \(m.fds.count) fds (1 expected); region not mapped")
             } else {
-                do { try memory.add(r.region, fd: m.fds[0]) } catch { log("record: ADD_MEM_REG: \(error); rings in it are not followed") }
+                do { try memory.add(r.region, fd: m.fds[0]) } catch { note("add-mem-reg", "record: ADD_MEM_REG: \(error); rings in it are not followed") }
             }
             memoryChanged()
         case .remMemReg:
@@ -114,7 +119,7 @@ extension Recorder {
         case .getVringBase:
             guard let s = m.decode(VringState.self) else { return short(m) }
             guard let vq = vring(UInt64(s.index), in: m) else { return }
-            awaitingVringBase.append(vq)
+            if awaitingVringBase.count < Recorder.maxAwaitingVringBase { awaitingVringBase.append(vq) }
         case .setVringKick, .setVringCall, .setVringErr:
             guard let f = m.decode(VringFile.self) else { return short(m) }
             guard let vq = vring(UInt64(f.index), in: m) else { return }
@@ -150,12 +155,12 @@ extension Recorder {
             // what the back-end made of it is unknown. Its rings are not followed.
             memory.clear()
             let announced = m.payload.count >= 4 ? m.payload.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) } : 0
-            log("record: SET_MEM_TABLE payload is malformed (\(announced) regions in \(m.payload.count) bytes); forwarded, not recorded, rings are not followed")
+            note("set-mem-table", "record: SET_MEM_TABLE payload is malformed (\(announced) regions in \(m.payload.count) bytes); forwarded, not recorded, rings are not followed")
             memoryChanged()
             return
         }
         do { try memory.replace(with: table.regions, fds: m.fds) } catch {
-            log("record: SET_MEM_TABLE: \(error); forwarded, rings in it are not followed")
+            note("set-mem-table", "record: SET_MEM_TABLE: \(error); forwarded, rings in it are not followed")
         }
         emitControl(.control(.setMemTable, value: UInt64(table.regions.count), t: t))
         memoryChanged()
@@ -164,10 +169,9 @@ extension Recorder {
     private func memoryChanged() {
         for vq in rings.keys.sorted() {
             scratch.removeAll(keepingCapacity: true)
-            let before = rings[vq]!.problems.count
             rings[vq]!.memoryChanged(memory, t: now, out: &scratch)
             write(scratch)
-            logNewProblem(vq, before)
+            logNewProblem(vq)
         }
     }
 
@@ -176,7 +180,7 @@ extension Recorder {
         flushHeld(poll: true)
         let id = m.header.request
         guard m.isReply, let due = outstanding[id], due > 0 else {
-            log("record: the back-end sent \(m.name) (flags 0x\(String(m.header.flags.rawValue, radix: 16))) that answers no request; forwarded, not recorded")
+            note("unsolicited-reply", "record: the back-end sent \(m.name) (flags 0x\(String(m.header.flags.rawValue, radix: 16))) that answers no request; forwarded, not recorded")
             return
         }
         outstanding[id] = due - 1
@@ -196,7 +200,7 @@ extension Recorder {
         default:
             // A REPLY_ACK answer to a request sent with NEED_REPLY: non-zero means the back-end refused it.
             if let v = m.decode(U64Payload.self), v.value != 0, m.request?.alwaysReplies(protocolFeatures: protocolFeatures) != true {
-                log("record: the back-end refused \(m.name) (REPLY_ACK \(v.value)); the trace records it as sent")
+                note("refused", "record: the back-end refused \(m.name) (REPLY_ACK \(v.value)); the trace records it as sent")
             }
         }
     }
@@ -208,10 +212,9 @@ extension Recorder {
         let vq = UInt16(f.index)
         flushHeld(vq: vq)
         scratch.removeAll(keepingCapacity: true)
-        let before = rings[vq]!.problems.count
         rings[vq]!.start(memory: memory, packed: features & FeatureBit.ringPacked.mask != 0, t: now, out: &scratch)
         write(scratch)
-        logNewProblem(vq, before)
+        logNewProblem(vq)
     }
 
     // MARK: notifications
@@ -229,7 +232,7 @@ extension Recorder {
         }
         let (relay, why) = NotificationRelay.make(vq: vq, kick: kick, peerFd: m.fds[0])
         guard let relay else {
-            if let why { log("record: \(why)") }
+            if let why { note("not-relayed", "record: \(why)") }
             return m
         }
         relays.append(relay)

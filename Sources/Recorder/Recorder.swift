@@ -32,6 +32,15 @@ public final class Recorder {
     var protocolFeatures: UInt64 = 0
     var reportedVrings = Set<UInt64>()
     var scratch: [TraceEvent] = []
+    /// Lines logged per kind of repeated peer misbehaviour; past `repeatLimit` they are only counted,
+    /// so a flood costs neither stderr nor memory.
+    var repeats: [String: Int] = [:]
+    var gapsLogged: [UInt16: Int] = [:]
+    static let repeatLimit = 5
+    /// Bounds on what a peer can make the recorder remember.
+    static let maxPeerErrors = 16
+    static let maxOutstandingKinds = 64
+    static let maxAwaitingVringBase = 4096
 
     let t0 = cs_now_ns()
     var now: UInt64 { cs_now_ns() - t0 }
@@ -154,6 +163,9 @@ public final class Recorder {
     }
 
     private func finish() {
+        for (kind, n) in repeats.sorted(by: { $0.key < $1.key }) where n > Recorder.repeatLimit {
+            log("record: \(n) \(kind) message(s) in all")
+        }
         flushHeld(poll: false)
         sink.close()
         result.events = eventCount
@@ -221,6 +233,14 @@ public final class Recorder {
         return (ready[0] != 0, ready[1] != 0, relays.indices.map { ready[$0 + 2] != 0 || relays[$0].pending > 0 })
     }
 
+    /// Logs `line` unless `kind` was already logged `repeatLimit` times.
+    func note(_ kind: String, _ line: @autoclosure () -> String) {
+        let n = repeats[kind, default: 0]
+        if n < Recorder.repeatLimit { log(line()) }
+        if n == Recorder.repeatLimit { log("record: (further \(kind) messages are counted, not shown)") }
+        repeats[kind] = n &+ 1
+    }
+
     private func progress(_ t: UInt64) {
         let followed = rings.values.filter(\.isPolled).count
         let used = rings.values.reduce(UInt64(0)) { $0 + $1.buffersUsed }
@@ -242,15 +262,18 @@ public final class Recorder {
         let ctx = PollContext(t: now, writeAhead: options.writeAhead,
                               stop: { (handle && cs_stop_requested() != 0) || cs_now_ns() > hard })
         scratch.removeAll(keepingCapacity: true)
-        let before = rings[vq]!.problems.count
         rings[vq]!.poll(memory: memory, ctx, out: &scratch)
         write(scratch)
-        logNewProblem(vq, before)
+        logNewProblem(vq)
     }
 
-    func logNewProblem(_ vq: UInt16, _ before: Int) {
-        let p = rings[vq]!.problems
-        if p.count > before, let last = p.last { log("record: vq \(vq): \(last.detail) (ring_gap reason=\(last.reason.rawValue))") }
+    /// Says why a ring's observations broke, for gaps written since the last call (the first few
+    /// per ring in full, the rest counted).
+    func logNewProblem(_ vq: UInt16) {
+        let r = rings[vq]!
+        guard r.gapCount > gapsLogged[vq, default: 0], let g = r.lastGap else { return }
+        gapsLogged[vq] = r.gapCount
+        note("ring_gap vq \(vq)", "record: vq \(vq): \(g.detail) (ring_gap reason=\(g.reason.rawValue))")
     }
 
     // MARK: output

@@ -58,6 +58,9 @@ struct RingFollower {
 
     /// Why this ring was not (fully) followed, one line per reason with how often; for the summary.
     private(set) var problems: [(reason: RingGapReason, detail: String, count: Int)] = []
+    /// Gaps written so far, and the latest one.
+    private(set) var gapCount = 0
+    private(set) var lastGap: (reason: RingGapReason, detail: String)?
     private(set) var buffersExposed: UInt64 = 0
     private(set) var buffersUsed: UInt64 = 0
 
@@ -252,6 +255,8 @@ struct RingFollower {
         out.append(TraceEvent(.ringGap, vq: vq, timestamp: t, p0: UInt64(reason.rawValue), flags: .sampled))
         inGap = true
         quietOwed = false
+        gapCount += 1
+        lastGap = (reason, detail)
         if let k = problems.firstIndex(where: { $0.reason == reason }) {
             problems[k].count += 1
             problems[k].detail = detail
