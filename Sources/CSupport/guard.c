@@ -73,21 +73,14 @@ uint64_t cs_guard_recovered(void) { return __atomic_load_n(&recovered, __ATOMIC_
         return 0;                                                \
     } while (0)
 
+// memcpy reads each source byte once (peer memory may change under it; a torn copy is what a
+// concurrent writer gives any reader) and is fast even in debug builds, where this file is -O0.
 int cs_guarded_read(void *dst, const void *src, size_t len) {
-    GUARDED(src, len, {
-        const volatile unsigned char *s = src;
-        unsigned char *d = dst;
-        // Byte-wise through volatile: the compiler may not split, merge or re-read peer memory.
-        for (size_t i = 0; i < len; i++) d[i] = s[i];
-    });
+    GUARDED(src, len, { memcpy(dst, src, len); });
 }
 
 int cs_guarded_write(void *dst, const void *src, size_t len) {
-    GUARDED(dst, len, {
-        volatile unsigned char *d = dst;
-        const unsigned char *s = src;
-        for (size_t i = 0; i < len; i++) d[i] = s[i];
-    });
+    GUARDED(dst, len, { memcpy(dst, src, len); });
 }
 
 int cs_guarded_load16_acquire(const void *p, uint16_t *out) {
