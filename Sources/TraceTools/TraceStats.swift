@@ -15,6 +15,8 @@ public struct TraceStats: Sendable {
         public var kicks: UInt64 = 0
         public var interrupts: UInt64 = 0
         public var enabled: Bool?
+        /// The trace set this queue up or used it (or its header gave it a size).
+        public var setUp = false
         public var kicksPerBuffer: Double { used == 0 ? 0 : Double(kicks) / Double(used) }
         public var interruptsPerBuffer: Double { used == 0 ? 0 : Double(interrupts) / Double(used) }
     }
@@ -31,6 +33,9 @@ public struct TraceStats: Sendable {
     public var events: UInt64 = 0
     public var controlEvents: UInt64 = 0
     public var queues: [Queue]
+    /// The queues the trace set up or used, in vq order: what the text and JSON list (a recorder's
+    /// header declares 256 queues whatever the front-end uses).
+    public var setUpQueues: [Queue] { queues.filter(\.setUp) }
     public var workers: [Int: Worker] = [:]
     /// Device events that name no worker (a recorder cannot see the back-end's threads).
     public var unattributedDeviceEvents: UInt64 = 0
@@ -45,10 +50,12 @@ public struct TraceStats: Sendable {
         profile = header.profile.description
         sampled = header.flags.contains(.sampled)
         queues = (0..<header.queueCount).map { Queue(vq: $0, role: header.layout.role(of: $0, queueCount: header.queueCount).description) }
-        availIdx = Array(repeating: nil, count: header.queueCount)
-        usedIdx = Array(repeating: nil, count: header.queueCount)
+        for q in queues.indices where header.queueSizes[q] != 0 { queues[q].setUp = true }
+        availIdx = Array(repeating: 0, count: header.queueCount)
+        usedIdx = Array(repeating: 0, count: header.queueCount)
     }
 
+    /// Indices last seen per queue; nil after a `ring_gap` (the next `poll` sets them again).
     private var availIdx: [UInt16?]
     private var usedIdx: [UInt16?]
 
@@ -71,6 +78,7 @@ public struct TraceStats: Sendable {
             }
         }
         guard let q else { return }
+        queues[q].setUp = true
         switch e.kind {
         case .setVringBase:
             // Indices restart from the base.
@@ -87,6 +95,14 @@ public struct TraceStats: Sendable {
             queues[q].used += n
             usedIdx[q] = v
             if e.worker != TraceEvent.none { workers[Int(e.worker)]!.used += n }
+        case .poll:
+            // A snapshot's indices: what moved since the last observation of this ring.
+            let a = UInt16(truncatingIfNeeded: e.p0), u = UInt16(truncatingIfNeeded: e.p1)
+            if let last = availIdx[q] { queues[q].exposed += UInt64(a &- last) }
+            if let last = usedIdx[q] { queues[q].used += UInt64(u &- last) }
+            availIdx[q] = a; usedIdx[q] = u
+        case .ringGap:
+            availIdx[q] = nil; usedIdx[q] = nil
         case .kick: queues[q].kicks += 1
         case .interrupt: queues[q].interrupts += 1
         default: break
@@ -104,7 +120,7 @@ public struct TraceStats: Sendable {
     public func text() -> String {
         var out = "profile \(profile)\(sampled ? " (sampled: data-plane values observed by polling)" : ""), \(events) events (\(controlEvents) control), span \(String(format3: spanSeconds)) s\n"
         out += "vq  role    on@end   events      exposed     used        kicks/buf  irqs/buf\n"
-        for q in queues {
+        for q in listed {
             let en = q.enabled.map { $0 ? "yes" : "no" } ?? "-"
             out += pad("\(q.vq)", 4) + pad(q.role, 8) + pad(en, 9) + pad("\(q.events)", 12) + pad("\(q.exposed)", 12)
                 + pad("\(q.used)", 12) + pad(String(format3: q.kicksPerBuffer), 11) + String(format3: q.interruptsPerBuffer) + "\n"
@@ -129,7 +145,7 @@ public struct TraceStats: Sendable {
     public func json() -> String {
         var s = "{\"profile\":\"\(profile)\",\"sampled\":\(sampled),\"events\":\(events),\"controlEvents\":\(controlEvents),\"spanSeconds\":\(spanSeconds),"
         s += "\"queues\":["
-        s += queues.map { q in
+        s += listed.map { q in
             "{\"vq\":\(q.vq),\"role\":\"\(q.role)\",\"enabledAtEnd\":\(q.enabled.map { "\($0)" } ?? "null"),\"events\":\(q.events),\"exposed\":\(q.exposed),\"used\":\(q.used),\"kicks\":\(q.kicks),\"interrupts\":\(q.interrupts),\"kicksPerBuffer\":\(q.kicksPerBuffer),\"interruptsPerBuffer\":\(q.interruptsPerBuffer)}"
         }.joined(separator: ",")
         s += "],\"workers\":["
@@ -140,6 +156,9 @@ public struct TraceStats: Sendable {
         s += "],\"unattributedDeviceEvents\":\(unattributedDeviceEvents)}\n"
         return s
     }
+
+    /// The set-up queues, or all of them when the trace names none.
+    private var listed: [Queue] { setUpQueues.isEmpty ? queues : setUpQueues }
 
     private func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s + " " : s + String(repeating: " ", count: w - s.count) }
 }
