@@ -49,6 +49,8 @@ extension Recorder {
                 let e = "\(m.name) names vring \(index), beyond the trace's \(header.queueCount) queues (--queues): the front-end's error; forwarded, not recorded"
                 result.peerErrors.append(e)
                 log("record: \(e)")
+                // The trace says so too: a device-wide gap, so that it never checks as conformant.
+                emitControl(TraceEvent(.ringGap, timestamp: now, p0: UInt64(RingGapReason.beyondHeader.rawValue), flags: .sampled))
             } else if !reportedVrings.contains(index) {
                 note("vring-beyond-the-queue-count", "record: \(m.name) names vring \(index), beyond the trace's \(header.queueCount) queues; not recorded")
             }

@@ -1,3 +1,4 @@
+import PolledSemantics
 import TraceFormat
 import VhostUser
 import VirtioProtocol
@@ -141,29 +142,60 @@ struct RingFollower {
         }
     }
 
-    /// A ring's first poll after its start or a gap. At the start, with used.idx still at the base,
-    /// every buffer in flight sits at a position in [base, A0): those are read as a normal poll
-    /// from (base, base). Otherwise only `poll avail=A0 used=U0` is written (the A0 - U0 buffers in
-    /// flight have unknown heads) and following goes on from there.
+    /// A ring's first poll after its start or a gap (`Specs/trace-format.md` "Starting
+    /// observations"). First the used ring's slots, as they are now (`used_slot`: with IN_ORDER a
+    /// device may leave slots inside a batch unwritten). Then, at the start with used.idx still at the
+    /// base, every buffer in flight sits at a position in [base, A0): those are read as a normal poll
+    /// from (base, base). Otherwise used.idx, avail.idx and used.idx again, until both used.idx reads
+    /// agree: the A0 - U0 buffers were in flight at one instant; only `poll avail=A0 used=U0` is written.
     private mutating func startingObservation(_ v: SplitRingView, memory: MemoryTable, first: Bool, _ ctx: PollContext, out: inout [TraceEvent]) {
-        guard let a0 = v.availIdx(), let u0 = v.usedIdx() else {
+        guard let u0 = v.usedIdx() else {
             if !inGap { gap(.memoryFault, "reading the ring's indices faulted", t: ctx.t, out: &out) }
             phase = .starting(first: false)
             return
         }
         if first && u0 == started.base {
+            guard emitUsedSlots(v, ctx, out: &out) else { return }
             lastAvail = started.base
             lastUsed = started.base
             phase = .following
             snapshot(v, memory: memory, force: true, ctx, out: &out)
             return
         }
-        out.append(TraceEvent(.poll, vq: vq, timestamp: ctx.t, p0: UInt64(a0), p1: UInt64(u0), flags: .sampled))
-        lastAvail = a0
-        lastUsed = u0
-        quietOwed = false
-        inGap = false
-        phase = .following
+        // Used.idx must not move while avail.idx is read; a busy ring gets a few tries per poll.
+        for _ in 0..<Self.startAttempts {
+            guard let u1 = v.usedIdx(), let a0 = v.availIdx(), let u2 = v.usedIdx() else {
+                if !inGap { gap(.memoryFault, "reading the ring's indices faulted", t: ctx.t, out: &out) }
+                phase = .starting(first: false)
+                return
+            }
+            guard u1 == u2 else { continue }
+            guard emitUsedSlots(v, ctx, out: &out) else { return }
+            out.append(TraceEvent(.poll, vq: vq, timestamp: ctx.t, p0: UInt64(a0), p1: UInt64(u1), flags: .sampled))
+            lastAvail = a0
+            lastUsed = u1
+            quietOwed = false
+            inGap = false
+            phase = .following
+            return
+        }
+        // Not this poll: the next one tries again (the ring stays in a gap until then).
+        phase = .starting(first: false)
+    }
+
+    static let startAttempts = 8
+
+    /// `used_slot` for every slot of the used ring, as it is now.
+    private mutating func emitUsedSlots(_ v: SplitRingView, _ ctx: PollContext, out: inout [TraceEvent]) -> Bool {
+        guard v.usedElems(from: 0, count: Int(v.size), into: &elems) else {
+            if !inGap { gap(.memoryFault, "reading the used ring faulted", t: ctx.t, out: &out) }
+            phase = .starting(first: false)
+            return false
+        }
+        for (slot, raw) in elems.enumerated() {
+            out.append(TraceEvent(.usedSlot, vq: vq, timestamp: ctx.t, p0: UInt64(slot), p1: raw & 0xFFFF_FFFF, p2: raw >> 32, flags: .sampled))
+        }
+        return true
     }
 
     private enum Discard: Error { case gap(RingGapReason, String), fault(String), stopped }
@@ -177,8 +209,8 @@ struct RingFollower {
             // 1. The avail side.
             guard let a = v.availIdx() else { throw .fault("reading avail.idx faulted") }
             let m = Int(a &- lastAvail)
-            if m > n || (m > 0 && m + w > n) {
-                throw .gap(.lap, "avail.idx moved by \(m) since the last poll (queue size \(n), write-ahead \(w))")
+            if m > n {
+                throw .gap(.lap, "avail.idx moved by \(m) since the last poll (queue size \(n))")
             }
             if m > 0 {
                 guard v.availSlots(from: lastAvail, count: m, into: &heads) else { throw .fault("reading the avail ring faulted") }
@@ -202,8 +234,8 @@ struct RingFollower {
             // 2. The used side.
             guard let u = v.usedIdx() else { throw .fault("reading used.idx faulted") }
             let c = Int(u &- lastUsed)
-            if c > n || (c > 0 && c + w > n) {
-                throw .gap(.lap, "used.idx moved by \(c) since the last poll (queue size \(n), write-ahead \(w))")
+            if c > n {
+                throw .gap(.lap, "used.idx moved by \(c) since the last poll (queue size \(n))")
             }
             if c > 0 {
                 guard v.usedElems(from: lastUsed, count: c, into: &elems) else { throw .fault("reading the used ring faulted") }
@@ -213,11 +245,13 @@ struct RingFollower {
                 }
             }
             guard let u2 = v.usedIdx() else { throw .fault("reading used.idx faulted") }
-            // 3. The lap guard: could a slot read in this poll have been rewritten before it was read?
-            if m > 0 && m + Int(a2 &- a) + w > n {
-                throw .gap(.lap, "\(m) avail entries read while the driver published \(Int(a2 &- a)) more (queue size \(n), write-ahead \(w))")
+            // 3. The lap guard (`SnapshotGuard`, one definition with the checker's): could a slot read
+            //    in this poll have been rewritten before it was read?
+            guard let a3 = v.availIdx() else { throw .fault("reading avail.idx faulted") }
+            if SnapshotGuard.availSideAtRisk(prevAvail: lastAvail, avail: a, availAgain: a2, used: u, size: UInt32(n), writeAhead: UInt32(w)) {
+                throw .gap(.lap, "\(m) avail entries read while used.idx passed them and the driver published \(Int(a2 &- a)) more (queue size \(n), write-ahead \(w))")
             }
-            if c > 0 && c + Int(u2 &- u) + w > n {
+            if SnapshotGuard.usedSideAtRisk(prevUsed: lastUsed, used: u, usedAgain: u2, availAfter: a3, size: UInt32(n), writeAhead: UInt32(w)) {
                 throw .gap(.lap, "\(c) used elements read while the device published \(Int(u2 &- u)) more (queue size \(n), write-ahead \(w))")
             }
             // 4. Written only when something was new, plus the first quiet poll after that.

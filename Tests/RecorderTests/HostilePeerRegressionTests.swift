@@ -96,7 +96,7 @@ import VirtioProtocol
         #expect(h.waitForEvent { $0.kind == .availEntry })
         h.fe.close()
         let r = try #require(h.finish())
-        let d = try h.events(vq: 0).filter { $0.kind.plane != .control }
+        let d = try h.events(vq: 0).filter { $0.kind.plane != .control && $0.kind != .usedSlot }
         #expect(d.map(\.kind) == [.poll, .ringGap, .poll, .desc, .availEntry, .poll, .poll], "\(d.map(\.kind))")
         #expect(r.exitStatus == CheckExit.incomplete)
     }
@@ -196,7 +196,8 @@ import VirtioProtocol
         let r = try #require(h.finish())
         let ev = try h.events(vq: 0)
         #expect(Self.gaps(ev, .workBound) == 1)
-        #expect(ev.count < 100, "nothing of the poll that hit the bound was written (\(ev.count) events)")
+        let polled = ev.filter { $0.kind != .usedSlot }
+        #expect(polled.count < 100, "nothing of the poll that hit the bound was written (\(polled.count) events)")
         #expect(r.exitStatus == CheckExit.incomplete)
     }
 
@@ -230,7 +231,9 @@ import VirtioProtocol
         #expect(r.exitStatus == CheckExit.incomplete)
         let header = try TraceReader(path: h.tracePath).header
         #expect(header.queueCount == 256)
-        #expect(try h.events().map(\.kind) == [.setOwner])
+        // The trace says it too: a device-wide gap, so it never checks as conformant.
+        #expect(try h.events().map(\.kind) == [.setOwner, .ringGap])
+        #expect(CheckRun.check(path: h.tracePath).incomplete)
     }
 
     @Test func traceHeaderIsOnDiskBeforeAnyoneConnectsAndEventsWithinASecond() throws {
