@@ -200,7 +200,8 @@ wait "$QEMU_PID"; QEMU_STATUS=$?; QEMU_PID=""
 # The recorder ends by itself when QEMU's connection closes; testpmd prints its statistics on SIGINT.
 REC_STATUS=""
 if [ -n "$REC_PID" ]; then
-    for _ in $(seq 1 100); do kill -0 "$REC_PID" 2>/dev/null || break; sleep 0.1; done
+    # With --reconnect it would wait for another session: only a moment then.
+    for _ in $(seq 1 $((RESTART ? 10 : 100))); do kill -0 "$REC_PID" 2>/dev/null || break; sleep 0.1; done
     stop_pid "$REC_PID" 10; REC_STATUS=$STOPPED_STATUS; REC_PID=""
 fi
 stop_pid "$BE_PID" 15; BE_PID=""

@@ -4,7 +4,7 @@
 # Per queue pair k: the guest's ethtool -S tx_queue_k_packets / rx_queue_k_packets, testpmd's
 # forward statistics for stream k (RX-packets = what it took from the guest's TX vq, TX-packets =
 # what it put in the guest's RX vq), per testpmd run and summed, and the used buffers the trace
-# shows on vq 2k (RX) and 2k+1 (TX) (`conformance stats`). Also the trace's events, and
+# shows on vq 2k (RX) and 2k+1 (TX) (`conformance stats`), and the gaps between sessions (below). Also the trace's events, and
 # `conformance check`'s exit status, total findings and rules (check.json, check.status).
 # Values that a run did not produce (no trace without the recorder) are null.
 set -u
@@ -51,6 +51,20 @@ trace_used() {   # $1 vq -> used buffers
     tr '{' '\n' <"$OUT/stats.json" | awk -v v="$1" -F'[:,]' '$1 == "\"vq\"" && $2 == v {
         for (i = 1; i < NF; i++) if ($i == "\"used\"") { print $(i + 1); exit } }'
 }
+# Buffers completed while no session was recorded: at every SET_VRING_BASE after a vq's first,
+# the jump from the last used index the trace showed to the new base. After a back-end restart
+# these are the TX buffers QEMU itself consumed (and dropped) while the back-end was away.
+if [ $HAVE_TRACE = 1 ]; then
+    "$BIN" dump "$TRACE" 2>/dev/null | awk '
+        $1 == "used_idx" || $1 == "set_vring_base" {
+            vq = ""; v = ""
+            for (i = 2; i <= NF; i++) { split($i, a, "="); if (a[1] == "vq") vq = a[2]; if (a[1] == "idx" || a[1] == "base") v = a[2] }
+            if ($1 == "used_idx") used[vq] = v
+            else { if (vq in used) gap[vq] += (v - used[vq] + 65536) % 65536; used[vq] = v }
+        }
+        END { for (q in used) print q, gap[q] + 0 }' >"$OUT/gaps.txt"
+fi
+trace_gap() { [ $HAVE_TRACE = 1 ] && awk -v v="$1" '$1 == v { print $2 }' "$OUT/gaps.txt"; }
 json_field() { grep -o "\"$2\": *[0-9]*" "$1" 2>/dev/null | head -1 | grep -o '[0-9]*$'; }
 
 {
@@ -89,7 +103,8 @@ json_field() { grep -o "\"$2\": *[0-9]*" "$1" 2>/dev/null | head -1 | grep -o '[
         printf '{"pair":%d,"guestTx":%s,"guestRx":%s,' "$k" \
             "$(num "$(guest_counter "tx_queue_${k}_packets")")" "$(num "$(guest_counter "rx_queue_${k}_packets")")"
         printf '"testpmdRx":%s,"testpmdTx":%s,"testpmdRxByRun":[%s],"testpmdTxByRun":[%s],' "$sr" "$st" "$rxs" "$txs"
-        printf '"traceTxUsed":%s,"traceRxUsed":%s}' "$(num "$(trace_used $((2 * k + 1)))")" "$(num "$(trace_used $((2 * k)))")"
+        printf '"traceTxUsed":%s,"traceRxUsed":%s,' "$(num "$(trace_used $((2 * k + 1)))")" "$(num "$(trace_used $((2 * k)))")"
+        printf '"traceTxGap":%s,"traceRxGap":%s}' "$(num "$(trace_gap $((2 * k + 1)))")" "$(num "$(trace_gap $((2 * k)))")"
     done
     printf ']}\n'
 } >"$OUT/summary.json"
