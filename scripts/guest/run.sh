@@ -20,6 +20,10 @@
 #                      (not built yet). Also RECORDER=.
 #   --backend B        testpmd (default) or serve (`conformance serve`, not built yet). Also BACKEND=.
 #   --restart-after S  with restart: seconds after the guest's traffic starts           default secs/2
+#   --restart-mode M   with restart: cold (default): stop testpmd, then start a new one, which
+#                      listens ~2.4 s later; warm: start the new one first (on its own socket,
+#                      the back-end path is a symlink switched to it), then stop the old one
+#   --conformance BIN  the conformance binary (also CONFORMANCE=; default .build/debug/conformance)
 #
 # OUTDIR gets: trace.trace, serial.log (guest console), testpmd.log (testpmd-2.log after a restart),
 # recorder.log, qemu.log, stats.json (`conformance stats`), check.json and check.status
@@ -27,15 +31,22 @@
 # testpmd's per-queue forward statistics (per testpmd run) and the trace's used buffers per vq.
 # Exit status: 0 the run completed (the guest printed its counters and powered off; nothing is
 # judged here, see summary.json), 2 a tool failed or a process had to be killed, 77 QEMU or
-# testpmd is missing. CONFORMANCE picks the conformance binary (default .build/debug/conformance).
+# testpmd is missing.
 # Every process runs under `timeout -s KILL`, is stopped by its PID, and the sockets and DPDK
 # runtime folders are removed on every exit path.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/common.sh"
 T_START=$(date +%s.%N)
+# testpmd prints its statistics, and the recorder ends its trace, on SIGINT; a signal blocked in
+# our mask stays blocked in theirs (a test harness's threads may block them all).
+# (awk reads its own mask: the one our children inherit.)
+blk=$(awk '/^SigBlk:/ { print $2 }' /proc/self/status)
+if [ $(( 0x${blk:-0} >> 1 & 1 )) = 1 ]; then
+    guest_die "SIGINT is blocked in this process's signal mask; start run.sh with signals unblocked (posix_spawn with an empty mask)"
+fi
 
-PAIRS=1 SECS=4 DELAY=200000 RESTART_AFTER="" VARIANTS=()
+PAIRS=1 SECS=4 DELAY=200000 RESTART_AFTER="" RESTART_MODE=cold VARIANTS=()
 RECORDER=${RECORDER:-plain} BACKEND=${BACKEND:-testpmd}
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -46,6 +57,8 @@ while [ $# -gt 0 ]; do
         --recorder) RECORDER=$2; shift 2 ;;
         --backend) BACKEND=$2; shift 2 ;;
         --restart-after) RESTART_AFTER=$2; shift 2 ;;
+        --restart-mode) RESTART_MODE=$2; shift 2 ;;
+        --conformance) CONFORMANCE=$2; shift 2 ;;
         -h|--help) sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         --) break ;;
         -*) guest_die "unknown option $1 (see --help)" ;;
@@ -75,6 +88,7 @@ for v in "${VARIANTS[@]}"; do
     esac
 done
 [ -n "$RESTART_AFTER" ] || RESTART_AFTER=$(( (SECS + 1) / 2 ))
+case "$RESTART_MODE" in cold|warm) ;; *) guest_die "--restart-mode is cold or warm" ;; esac
 
 case "$BACKEND" in
     testpmd) command -v "$TESTPMD" >/dev/null || { guest_log "$TESTPMD not found (install dpdk-dev)"; exit 77; } ;;
@@ -97,10 +111,11 @@ OUT=$(cd "$OUT" && pwd)
 rm -f "$OUT"/{trace.trace,serial.log,testpmd.log,testpmd-2.log,recorder.log,qemu.log,stats.json,check.json,check.status,summary.json}
 # Unix socket paths are limited to 108 bytes: keep them short, in a private folder.
 SOCKDIR=$(mktemp -d /tmp/cg.XXXXXX)
+# BE_SOCK is a symlink to the socket of the testpmd run that serves now (be-1.sock, be-2.sock).
 BE_SOCK=$SOCKDIR/be.sock REC_SOCK=$SOCKDIR/rec.sock
 TAG="cg$$"
 PREFIXES=()
-QEMU_PID="" REC_PID="" BE_PID=""
+QEMU_PID="" REC_PID="" BE_PID="" OLD_PID=""
 KILLED=0
 
 STOPPED_STATUS=""
@@ -121,7 +136,7 @@ stop_pid() {   # SIGINT (timeout forwards it to its child), then SIGKILL to the 
     STOPPED_STATUS=$?
 }
 cleanup() {
-    stop_pid "$QEMU_PID" 5; stop_pid "$REC_PID" 5; stop_pid "$BE_PID" 10
+    stop_pid "$QEMU_PID" 5; stop_pid "$REC_PID" 5; stop_pid "$BE_PID" 10; stop_pid "$OLD_PID" 10
     rm -rf "$SOCKDIR"
     for p in "${PREFIXES[@]}"; do
         rm -rf "/var/run/dpdk/$p" "${XDG_RUNTIME_DIR:-/tmp}/dpdk/$p" 2>/dev/null
@@ -145,15 +160,16 @@ start_testpmd() {
     local log=$OUT/testpmd.log prefix="${TAG}be$BE_RUNS"
     [ $BE_RUNS -gt 1 ] && log=$OUT/testpmd-$BE_RUNS.log
     PREFIXES+=("$prefix")
-    rm -f "$BE_SOCK"
+    local sock=$SOCKDIR/be-$BE_RUNS.sock
     # Non-interactive testpmd forwards at once; a long --stats-period keeps it off stdin. The mbuf
     # pool fills N RX rings of 1024 and the bursts in flight.
     timeout -s KILL "$LIMIT" "$TESTPMD" -l 0-1 --no-pci --no-huge -m 512 --file-prefix="$prefix" \
-        --vdev "net_vhost0,iface=$BE_SOCK,queues=$PAIRS" -- \
+        --vdev "net_vhost0,iface=$sock,queues=$PAIRS" -- \
         --forward-mode=io --rxq="$PAIRS" --txq="$PAIRS" --nb-cores=1 --total-num-mbufs=32768 \
         --stats-period=1000 </dev/null >"$log" 2>&1 &
     BE_PID=$!
-    wait_sock "$BE_SOCK" 30 || { guest_log "testpmd did not listen on $BE_SOCK (see $log)"; exit 2; }
+    wait_sock "$sock" 30 || { guest_log "testpmd did not listen on $sock (see $log)"; exit 2; }
+    ln -sfn "$(basename "$sock")" "$BE_SOCK"
 }
 start_testpmd
 
@@ -190,9 +206,16 @@ if [ $RESTART = 1 ]; then
         sleep 0.1
     done
     sleep "$RESTART_AFTER"
-    guest_log "stopping testpmd mid-traffic"
-    stop_pid "$BE_PID" 10; BE_PID=""
-    start_testpmd
+    OLD_PID=$BE_PID
+    if [ "$RESTART_MODE" = warm ]; then
+        start_testpmd
+        guest_log "new testpmd listening; stopping the old one mid-traffic"
+        stop_pid "$OLD_PID" 10; OLD_PID=""
+    else
+        guest_log "stopping testpmd mid-traffic"
+        stop_pid "$OLD_PID" 10; OLD_PID="" BE_PID=""
+        start_testpmd
+    fi
     guest_log "testpmd listening again"
 fi
 
@@ -216,6 +239,7 @@ memMB=$MEM
 recorder=$RECORDER
 backend=$BACKEND
 testpmdRuns=$BE_RUNS
+restartMode=$([ $RESTART = 1 ] && echo "$RESTART_MODE")
 kernel=$(basename "$VMLINUZ" | sed 's/^vmlinuz-//')
 qemuVersion=$("$QEMU" --version | head -1 | awk '{ print $4 }')
 qemuStatus=$QEMU_STATUS
