@@ -78,6 +78,8 @@ json_field() { grep -o "\"$2\": *[0-9]*" "$1" 2>/dev/null | head -1 | grep -o '[
     done <"$OUT/run.env"
     g=false; printf '%s\n' "$SERIAL" | grep -q '^cg: done' && g=true
     printf '"guestDone":%s,' "$g"
+    # Rings the recorder stopped following (it fell behind); their counts are short.
+    printf '"recorderLostRings":[%s],' "$(grep -o 'fell behind on vq [0-9]*' "$OUT/recorder.log" 2>/dev/null | awk '{ print $NF }' | sort -un | paste -sd, -)"
     printf '"guestFeatures":%s,' "$(str "$(printf '%s\n' "$SERIAL" | sed -n 's/^cg: eth0 .*features=//p' | head -1)")"
     printf '"guestEvents":['
     printf '%s\n' "$SERIAL" | sed -n 's/^cg: \(channels [0-9]*\|carrier .*\|traffic .*\|FAILED.*\)$/\1/p' \
