@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Makes the Linux-guest excerpts in Traces/candidates/ (each at most 25,000 events, 1,000,032 bytes):
+# Makes the Linux-guest excerpts in Traces/candidates/ (each at most 24,990 events: under 1,000,000 bytes):
 # one run.sh capture per line below, the recorder stopped by --max-events (or by the guest's
 # power-off, for the slow runs that stay under the budget).
 #
-#   scripts/guest/excerpts.sh [DEST]      (default Traces/candidates; CONFORMANCE picks the binary)
+#   scripts/guest/excerpts.sh [DEST [NAME...]]   (default Traces/candidates, every name below;
+#                                                 CONFORMANCE picks the binary)
 #
 # Prints one line per excerpt: name, events, bytes, check exit status and findings.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 DEST=${1:-$here/../../Traces/candidates}
-MAX=25000
+[ $# -gt 0 ] && shift
+ONLY=" $* "
+MAX=24990
 mkdir -p "$DEST"
 work=$(mktemp -d /tmp/cg-excerpts.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -17,6 +20,7 @@ fail=0
 #     name                        run.sh options
 while read -r name opts; do
     [ -n "$name" ] || continue
+    [ "$ONLY" = "  " ] || [[ "$ONLY" == *" $name "* ]] || continue
     out="$work/$name"
     # shellcheck disable=SC2086
     if ! "$here/run.sh" $opts "$out" -- --max-events "$MAX" >"$work/$name.log" 2>&1; then
