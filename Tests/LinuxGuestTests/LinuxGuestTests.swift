@@ -73,7 +73,14 @@ import TraceTools
         #expect(s.guestDone)
         // A ring the recorder stopped following has short counts: say so first (it happens when
         // the recorder is starved of CPU for a fifth of a second, e.g. on an overloaded machine).
-        #expect(s.recorderLostRings.isEmpty, "the recorder fell behind on vq \(s.recorderLostRings): \(Self.tail(out + "/recorder.log", lines: 3))")
+        // Packed rings: today's recorder reads their SET_VRING_BASE as a split index and drops them.
+        if v.packed {
+            withKnownIssue("the recorder reads a packed ring's base as a split index (issue 15)") {
+                #expect(s.recorderLostRings.isEmpty, "\(s.recorderLostRings)")
+            }
+        } else {
+            #expect(s.recorderLostRings.isEmpty, "the recorder fell behind on vq \(s.recorderLostRings): \(Self.tail(out + "/recorder.log", lines: 3))")
+        }
         #expect(s.queues.count == v.pairs)
         #expect(s.testpmdRuns == (v.restart ? 2 : 1))
 
@@ -142,7 +149,7 @@ import TraceTools
         if v.packed {
             #expect(s.checkStatus == 3, "check exit \(s.checkStatus) on a packed-ring capture")
         } else {
-            withKnownIssue("polled-trace semantics pending") {
+            withKnownIssue("polled-trace semantics pending", isIntermittent: true) {
                 #expect(s.checkStatus == 0 && s.findings == 0, "check exit \(s.checkStatus), \(s.findings) finding(s): \(s.rules)")
             }
         }
@@ -182,7 +189,7 @@ import TraceTools
         if packed {
             #expect(r.status == 3, "\(name): check exit \(r.status) on a packed-ring capture")
         } else {
-            withKnownIssue("polled-trace semantics pending") {
+            withKnownIssue("polled-trace semantics pending", isIntermittent: true) {
                 #expect(r.status == 0, "\(name): check exit \(r.status), \(findings) finding(s)")
             }
         }
