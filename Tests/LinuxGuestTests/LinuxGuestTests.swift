@@ -60,8 +60,10 @@ import TraceTools
         var args = ["--pairs", "\(v.pairs)"]
         for x in v.variants { args += ["--variant", x] }
         // Warm: the new testpmd listens before the old one stops. Today's recorder tries the
-        // back-end once when the front-end reconnects (a second after the disconnect), and a
-        // cold testpmd needs ~2.4 s to listen; switch to cold once the recorder retries (issue 15).
+        // back-end once, when QEMU reconnects (reconnect=1: a second after the disconnect); with a
+        // cold restart the new testpmd was not listening yet and the capture ended there
+        // ("cannot reconnect to the back-end: No such file or directory"). Switch to cold once
+        // the recorder retries (issue 15).
         if v.restart { args += ["--restart-mode", "warm"] }
         let started = Date()
         let status = try Self.runScript(args + ["--conformance", bin, out], log: out + "/run.log", seconds: 200)

@@ -20,9 +20,10 @@
 #                      (not built yet). Also RECORDER=.
 #   --backend B        testpmd (default) or serve (`conformance serve`, not built yet). Also BACKEND=.
 #   --restart-after S  with restart: seconds after the guest's traffic starts           default secs/2
-#   --restart-mode M   with restart: cold (default): stop testpmd, then start a new one, which
-#                      listens ~2.4 s later; warm: start the new one first (on its own socket,
-#                      the back-end path is a symlink switched to it), then stop the old one
+#   --restart-mode M   with restart: cold (default): stop testpmd (its shutdown took up to 4 s
+#                      here), then start a new one (listening ~1.3 s after its start); warm:
+#                      start the new one first (on its own socket, the back-end path is a
+#                      symlink switched to it), then stop the old one
 #   --conformance BIN  the conformance binary (also CONFORMANCE=; default .build/debug/conformance)
 #
 # OUTDIR gets: trace.trace, serial.log (guest console), testpmd.log (testpmd-2.log after a restart),
