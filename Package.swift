@@ -4,7 +4,7 @@ import PackageDescription
 // Layers (each imports only those below it):
 //   conformance (CLI)
 //   LiveCheck (a trace sink that tees into the checker: record --check, check --live)
-//   Checker | Proofs | Recorder | TraceTools (stats, mutate)
+//   Checker | Proofs | Recorder | Serve | TraceTools (stats, mutate)
 //   VhostUser (framing, typed payloads, fds, memory table, guarded reads)
 //   PolledSemantics (judging polled observations, over the exact ring model)
 //   VirtqueueModel | VhostModel | TraceFormat
@@ -32,11 +32,13 @@ let package = Package(
         .target(name: "VhostUser", dependencies: ["CSupport", "VirtioProtocol"]),
         .target(name: "Recorder", dependencies: ["CSupport", "VirtioProtocol", "TraceFormat", "VhostUser", "PolledSemantics"]),
         .target(name: "LiveCheck", dependencies: ["Recorder", "Checker", "TraceFormat"]),
+        // The reference vhost-user net back-end: control plane, worker threads, exact traces.
+        .target(name: "Serve", dependencies: ["CSupport", "VirtioProtocol", "VhostModel", "TraceFormat", "VhostUser", "Checker"]),
         .target(name: "TraceTools", dependencies: ["VirtioProtocol", "TraceFormat", "PolledSemantics"]),
         .executableTarget(
             name: "conformance",
             dependencies: [
-                "VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat", "Checker", "Simulator", "Proofs", "Recorder", "LiveCheck", "TraceTools",
+                "VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat", "Checker", "Simulator", "Proofs", "Recorder", "LiveCheck", "TraceTools", "Serve",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -54,6 +56,7 @@ let package = Package(
         .testTarget(name: "ProofsTests", dependencies: ["Proofs", "Checker", "TraceFormat", "TestSupport"]),
         .testTarget(name: "VhostUserTests", dependencies: ["VhostUser", "CSupport", "VirtioProtocol"]),
         .testTarget(name: "HostilePeerTests", dependencies: ["HostilePeers", "TestSupport", "Checker", "TraceFormat"]),
+        .testTarget(name: "ServeTests", dependencies: ["Serve", "HostilePeers", "Checker", "TraceFormat", "TraceTools", "VhostUser", "CSupport", "VirtioProtocol", "TestSupport"]),
         .testTarget(name: "RecorderTests", dependencies: ["Recorder", "LiveCheck", "Checker", "TraceFormat", "TraceTools", "VhostUser", "CSupport", "HostilePeers"]),
         // Real QEMU + Linux guest captures through the recorder to testpmd (scripts/guest/).
         .testTarget(name: "LinuxGuestTests", dependencies: ["CSupport", "TraceFormat", "TraceTools", "TestSupport"]),

@@ -376,7 +376,10 @@ public struct Checker {
             // A recorder starts following a ring afresh from its base at every kick it forwards
             // (after a stop, a reconnect or a device reset the ring may be rebuilt), so a sampled
             // trace restarts that ring's model there too.
-            if ok && header.flags.contains(.sampled) {
+            // An exact vhost-user trace restarts the ring's model too when the ring starts again
+            // after GET_VRING_BASE stopped it: the front-end may have rebuilt it, and the device
+            // continues from the base SET_VRING_BASE gave.
+            if ok && (header.flags.contains(.sampled) || (profile == .vhostUser && device.rings[vq!].stopped)) {
                 if let old = queues[vq!] {
                     slots -= Int(old.size)
                     queues[vq!] = nil

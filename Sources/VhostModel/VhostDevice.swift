@@ -23,6 +23,10 @@ public struct VhostDevice: Sendable {
     public private(set) var rings: [RingLifecycle]
     /// Worker currently inside a service pass of each vq.
     public private(set) var servicing: [Int?]
+    /// vhost-user: the back-end declared its workers and their vqs (a back-end writing its own
+    /// trace, `serve`, does so with new_worker / attach_vring_worker): VHOST-MAPPING then holds it to
+    /// that declaration. Without one the back-end's threads are not checked against any mapping.
+    public private(set) var declaredMapping = false
 
     public init(profile: Profile, queueCount: Int, preset: Bool, presetWorkers: Int) {
         self.profile = profile
@@ -71,6 +75,7 @@ public struct VhostDevice: Sendable {
         // SET_OWNER creates the default worker and attaches it to every vq.
         liveWorkers = [0]
         attached = Array(repeating: 0, count: queueCount)
+        declaredMapping = false
         return []
     }
 
@@ -145,6 +150,7 @@ public struct VhostDevice: Sendable {
             v.append(Violation(.vhostWorkerLifecycle, "VHOST_ATTACH_VRING_WORKER of unknown worker \(id) to vq \(vq) succeeded (expected -ENODEV)"))
         } else {
             attached[vq] = id
+            if profile == .vhostUser { declaredMapping = true }
         }
         return v
     }
@@ -155,6 +161,7 @@ public struct VhostDevice: Sendable {
     public func expectedWorker(vq: Int) -> Int? {
         switch profile {
         case .linuxWorkers: return attached[vq]
+        case .vhostUser: return declaredMapping ? attached[vq] : nil
         default: return WorkerMapping.assigned(profile: profile, vq: vq, workers: workers)
         }
     }

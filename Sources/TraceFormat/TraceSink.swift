@@ -1,9 +1,8 @@
-import TraceFormat
-
 /// Where a capture's events go. The recorder opens the sink with the header as soon as it starts
 /// (so a trace exists whatever happens next), writes events in trace order, flushes at least once
 /// a second, and closes it at the end. A file is one sink; live checking is a sink that tees into
-/// the checker (`Sources/LiveCheck`), composed outside the recorder.
+/// the checker (`CheckingSink`, in `Sources/Checker`), composed outside the recorder; `serve` writes
+/// into the same sinks.
 public protocol TraceSink: AnyObject {
     func open(_ header: TraceHeader) throws(TraceSinkError)
     func write(_ event: TraceEvent)
@@ -42,5 +41,16 @@ public final class TraceFileSink: TraceSink {
     public func flush() { writer?.flush() }
     public func close() { writer?.close(); }
     public var failure: String? { writer?.failure }
+    public var stopRequested: Bool { false }
+}
+
+/// Drops every event: `serve --check` without `--trace` judges the events without keeping them.
+public final class NullTraceSink: TraceSink {
+    public init() {}
+    public func open(_ header: TraceHeader) throws(TraceSinkError) {}
+    public func write(_ event: TraceEvent) {}
+    public func flush() {}
+    public func close() {}
+    public var failure: String? { nil }
     public var stopRequested: Bool { false }
 }

@@ -1,10 +1,8 @@
-import Checker
-import Recorder
 import TraceFormat
 import VirtioProtocol
 
 /// A trace sink that passes every event to another sink (the file) and to the checker: live
-/// checking is this composition, so the recorder itself knows no rules.
+/// checking is this composition, so the recorder (and `serve`) itself knows no rules.
 public final class CheckingSink: TraceSink {
     let inner: TraceSink
     let stopOnViolation: Bool
@@ -18,6 +16,8 @@ public final class CheckingSink: TraceSink {
     public private(set) var totalFindings = 0
     /// What the checker could not judge (gaps, packed rings), as `check` reports it.
     public private(set) var notJudged: [String] = []
+    /// Events judged so far.
+    public var events: UInt64 { index }
     /// Set when the checker refused the trace (its ring budget).
     public private(set) var fatal: String?
 
@@ -33,12 +33,12 @@ public final class CheckingSink: TraceSink {
 
     public func write(_ event: TraceEvent) {
         inner.write(event)
-        guard var c = checker else { return }
-        let fs = c.process(event, index: index, offset: UInt64(headerSize) + index * UInt64(TraceEvent.size))
+        // In place: a copy of the checker would copy its ring state (copy-on-write) at every event.
+        guard checker != nil else { return }
+        let fs = checker!.process(event, index: index, offset: UInt64(headerSize) + index * UInt64(TraceEvent.size))
         index += 1
-        if let f = c.fatal, fatal == nil { fatal = f }
-        checker = c
-        report(fs)
+        if let f = checker!.fatal, fatal == nil { fatal = f }
+        if !fs.isEmpty { report(fs) }
     }
 
     private func report(_ fs: [Finding]) {
