@@ -107,7 +107,7 @@ struct DeviceChainWalker {
     mutating func walk(head: UInt16, ring: DeviceRing, memory: MemoryTable, indirectAllowed: Bool,
                        vq: UInt16, t: UInt64, trace: Bool, events: inout [TraceEvent],
                        segments: inout [Segment]) -> ChainFault? {
-        segments.removeAll(keepingCapacity: true)
+        // Appends to `segments` (the caller keeps a pass's chains in one array).
         let n = Int(ring.size)
         guard Int(head) < n else { return .rule(.vqDescIndex, "head \(head) is outside the descriptor table (queue size \(n))") }
         if stamps.count != n { stamps = Array(repeating: 0, count: n); generation = 0 }
