@@ -24,11 +24,33 @@ public struct Checker {
     /// Ring state the checker allocates at most (slots over all rings, about 25 bytes each):
     /// 256 rings of the largest size. Beyond it the trace is refused as input, never half-judged.
     public static let slotBudget = 1 << 23
+    /// Indirect-table memory over all rings, in descriptor entries (16 bytes each) plus
+    /// `indirectTableCost` per table. Each ring forgets tables the device does not own beyond its own
+    /// `SplitVirtqueue.indirectBudget`, but nothing else bounded the sum: one 40-byte event can grow a
+    /// table by 65536 entries. Beyond this budget every ring forgets its idle tables; if the tables the
+    /// device owns still need more than half of it, the trace is refused (exit 2), never half-judged.
+    public static let indirectBudget = 1 << 23
+    /// What one table costs beyond its entries (array header, allocation, dictionary slot), in entries.
+    public static let indirectTableCost = 4
+    private var indirectHeld = 0
+    /// Workers VHOST_NEW_WORKER may have alive at once before the trace is refused: the model keeps
+    /// every live id, so a trace of NEW_WORKER events would otherwise grow it without end.
+    public static let liveWorkerBudget = 1 << 16
     /// Set when the trace cannot be judged within the budget; the run stops with exit status 2.
     public private(set) var fatal: String?
     /// What the trace did not let the checker judge (a ring the recorder lost, a ring format the
     /// model does not cover). A trace with no finding but something here is incomplete, not conformant.
-    public private(set) var notJudged: [String] = []
+    /// At most `notJudgedListed` notes are kept; the rest are counted in a last line.
+    public var notJudged: [String] {
+        notes + (unlistedNotes > 0 ? ["and \(unlistedNotes) more: see the trace's ring_gap events"] : [])
+    }
+    public static let notJudgedListed = 32
+    private var notes: [String] = []
+    private var noteSet: Set<String> = []
+    private var unlistedNotes = 0
+    /// Rings whose gap is already noted (one note per ring: a trace can carry a gap per event).
+    private var gapNoted: [Bool]
+    private var packedNoted = false
     private var history: [History]
     private var deviceHistory = History()
     private var pendingHeaderFindings: [Finding]
@@ -54,6 +76,7 @@ public struct Checker {
         bases = Array(repeating: 0, count: n)
         queues = Array(repeating: nil, count: n)
         history = Array(repeating: History(), count: n)
+        gapNoted = Array(repeating: false, count: n)
         pendingHeaderFindings = []
         lastOffset = UInt64(header.encodedSize)
         noteRingFormat(features)
@@ -83,10 +106,42 @@ public struct Checker {
     private mutating func resize(_ q: Int, to n: UInt32) {
         if let old = queues[q] {
             if old.size == n { return }
-            slots -= Int(old.size)
-            queues[q] = nil
+            drop(q)
         }
         sizes[q] = n
+    }
+
+    /// Frees the ring state of vq `q` and returns its memory to the budgets.
+    private mutating func drop(_ q: Int) {
+        guard let old = queues[q] else { return }
+        slots -= Int(old.size)
+        indirectHeld -= Self.indirectCost(old)
+        queues[q] = nil
+    }
+
+    static func indirectCost(_ q: SplitVirtqueue) -> Int {
+        q.indirectEntriesHeld + indirectTableCost * q.indirectTablesHeld
+    }
+
+    /// An indirect entry is written on vq `q`: account for it, and enforce `indirectBudget`.
+    private mutating func writeIndirect(_ q: Int, _ e: TraceEvent) -> [Violation] {
+        let before = Self.indirectCost(queues[q]!)
+        let v = queues[q]!.writeIndirectEntry(parent: UInt16(truncatingIfNeeded: e.p2), entry: e.aux,
+                                               Descriptor(addr: e.descAddr, len: e.descLen, flags: e.descFlags, next: e.descNext), sampled: e.isSampled)
+        indirectHeld += Self.indirectCost(queues[q]!) - before
+        if indirectHeld > Self.indirectBudget {
+            // Forgetting idle tables everywhere brings the sum down to what the device owns; refusing
+            // above half the budget keeps this pass rare (amortised constant work per event).
+            indirectHeld = 0
+            for r in queues.indices where queues[r] != nil {
+                queues[r]!.forgetIdleIndirectTables()
+                indirectHeld += Self.indirectCost(queues[r]!)
+            }
+            if indirectHeld > Self.indirectBudget / 2 {
+                fatal = "indirect tables the device owns hold \(indirectHeld) entries over all rings, beyond the checker's budget of \(Self.indirectBudget / 2) (about \(Self.indirectBudget / 2 * 16 >> 20) MiB)"
+            }
+        }
+        return v
     }
 
     /// Feeds one event; returns the findings it caused (usually none).
@@ -146,21 +201,25 @@ public struct Checker {
     private mutating func observation(_ e: TraceEvent, vq q: Int) -> [Violation] {
         guard e.kind == .ringGap else { return [] }
         let why = RingGapReason(rawValue: UInt8(truncatingIfNeeded: e.p0)).map(\.description) ?? "reason \(e.p0)"
-        noteNotJudged("vq \(q): observations break (\(why)); what happened there until the ring was followed again was not judged")
-        // Nothing seen before the gap may be held against what is seen after it.
-        if let old = queues[q] {
-            slots -= Int(old.size)
-            queues[q] = nil
+        if !gapNoted[q] {
+            gapNoted[q] = true
+            noteNotJudged("vq \(q): observations break (\(why)); what happened there until the ring was followed again was not judged")
         }
+        // Nothing seen before the gap may be held against what is seen after it.
+        drop(q)
         return []
     }
 
+    /// Callers note each thing once (per ring, per format), so the list is bounded by the queue
+    /// count; only the first `notJudgedListed` are kept as text.
     private mutating func noteNotJudged(_ s: String) {
-        if !notJudged.contains(s) { notJudged.append(s) }
+        guard !noteSet.contains(s) else { return }
+        if notes.count < Self.notJudgedListed { notes.append(s); noteSet.insert(s) } else { unlistedNotes += 1 }
     }
 
     private mutating func noteRingFormat(_ f: Features) {
-        if f.has(.ringPacked) {
+        if f.has(.ringPacked) && !packedNoted {
+            packedNoted = true
             noteNotJudged("VIRTIO_F_RING_PACKED is negotiated: packed virtqueues are not modelled yet, so no ring of this trace was judged")
         }
     }
@@ -223,10 +282,7 @@ public struct Checker {
             // A recorder starts following a ring afresh from its base at every kick it forwards
             // (after a stop, a reconnect or a device reset the ring may be rebuilt), so a sampled
             // trace restarts that ring's model there too.
-            if ok && header.flags.contains(.sampled), let old = queues[vq!] {
-                slots -= Int(old.size)
-                queues[vq!] = nil
-            }
+            if ok && header.flags.contains(.sampled) { drop(vq!) }
             return device.ringMessage("SET_VRING_KICK", vq: vq!, result: r) { $0.kickSet = true; $0.stopped = false }
         case .setVringCall:
             return device.ringMessage("SET_VRING_CALL", vq: vq!, result: r) { _ in }
@@ -238,6 +294,10 @@ public struct Checker {
                 if detach { ring.stopped = true } else { ring.kickSet = true; ring.stopped = false }
             }
         case .newWorker:
+            if ok && device.liveWorkers.count >= Self.liveWorkerBudget && !device.liveWorkers.contains(Int(clamping: e.p0)) {
+                fatal = "VHOST_NEW_WORKER would make more than \(Self.liveWorkerBudget) workers alive at once, beyond the checker's budget"
+                return []
+            }
             return device.newWorker(id: Int(clamping: e.p0), result: r)
         case .freeWorker:
             return device.freeWorker(id: Int(clamping: e.p0), result: r)
@@ -276,8 +336,7 @@ public struct Checker {
         case .desc:
             return queues[q]!.writeDescriptor(e.aux, Descriptor(addr: e.descAddr, len: e.descLen, flags: e.descFlags, next: e.descNext), sampled: s)
         case .indirectDesc:
-            return queues[q]!.writeIndirectEntry(parent: UInt16(truncatingIfNeeded: e.p2), entry: e.aux,
-                                                 Descriptor(addr: e.descAddr, len: e.descLen, flags: e.descFlags, next: e.descNext), sampled: s)
+            return writeIndirect(q, e)
         case .availEntry:
             return queues[q]!.writeAvailEntry(pos: UInt16(truncatingIfNeeded: e.p0), head: e.aux, sampled: s)
         case .availIdx:

@@ -34,8 +34,9 @@ public enum TextForm {
     static func renderValue(_ f: Field, of e: TraceEvent) -> String {
         switch f.slot {
         case .resultAux:
-            let r = e.result
-            if r < 0, let n = Errno(rawValue: Int32(-r)) { return "-" + n.name }
+            // Widen before negating: -Int16.min does not fit in an Int16.
+            let r = Int32(e.result)
+            if r < 0, let n = Errno(rawValue: -r) { return "-" + n.name }
             return String(r)
         case .descFlags:
             return descFlagNames(e.descFlags.rawValue)
@@ -101,7 +102,8 @@ public enum TextForm {
         var sawMagic = false
         var events: [TraceEvent] = []
         var lineNo = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // "\r\n" is one Character in Swift, so splitting on "\n" alone would leave a CRLF file one line.
+        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
             lineNo += 1
             let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
             let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map(String.init)
@@ -219,11 +221,12 @@ public enum TextForm {
     static func set(_ f: Field, _ value: String, in e: inout TraceEvent, line: Int) throws {
         switch f.slot {
         case .resultAux:
-            var r: Int64
+            // Any magnitude a file can hold is compared, never converted, until it is known to fit.
+            var r: Int64? = nil
             if value.hasPrefix("-"), let n = Errno.allNames[String(value.dropFirst())] { r = -Int64(n.rawValue) }
-            else if value.hasPrefix("-"), let n = parseNumber(String(value.dropFirst())) { r = -Int64(n) }
-            else if let n = parseNumber(value) { r = Int64(n) } else { r = Int64.max }
-            guard r >= Int64(Int16.min), r <= Int64(Int16.max) else {
+            else if value.hasPrefix("-"), let n = parseNumber(String(value.dropFirst())) { r = n <= 0x8000 ? -Int64(n) : nil }
+            else if let n = parseNumber(value) { r = n <= 0x7FFF ? Int64(n) : nil }
+            guard let r, r >= Int64(Int16.min), r <= Int64(Int16.max) else {
                 throw TraceError(line: line, "result '\(value)' is not 0, a negative errno number, or -NAME (e.g. -EBUSY)")
             }
             e.aux = UInt16(bitPattern: Int16(r))

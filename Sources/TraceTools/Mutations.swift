@@ -88,12 +88,25 @@ public enum Mutator {
             // final avail observation shows the driver did not re-expose it in between. (Inside a
             // busy sampled trace a repeated id is indistinguishable from a fast legal re-exposure,
             // so the planted bug must come with the observation that rules that out.)
-            for vq in Set(ev.filter { $0.kind == .usedEntry }.map(\.vq)).sorted() {
-                guard let u = ev.lastIndex(where: { $0.kind == .usedEntry && $0.vq == vq }),
-                      let ui = ev.lastIndex(where: { $0.kind == .usedIdx && $0.vq == vq }), ui > u,
-                      let ai = ev.lastIndex(where: { $0.kind == .availIdx && $0.vq == vq }) else { continue }
+            // One pass for the last indices per vq, one for re-exposures: linear in the trace
+            // (a scan per vq would be quadratic with tens of thousands of queues).
+            var lastUsedEntry: [UInt16: Int] = [:], lastUsedIdx: [UInt16: Int] = [:], lastAvailIdx: [UInt16: Int] = [:]
+            for (k, e) in ev.enumerated() {
+                switch e.kind {
+                case .usedEntry: lastUsedEntry[e.vq] = k
+                case .usedIdx: lastUsedIdx[e.vq] = k
+                case .availIdx: lastAvailIdx[e.vq] = k
+                default: break
+                }
+            }
+            var reexposed: Set<UInt16> = []
+            for (k, e) in ev.enumerated() where e.kind == .availEntry {
+                if let u = lastUsedEntry[e.vq], k > u, UInt64(e.aux) == ev[u].p1 { reexposed.insert(e.vq) }
+            }
+            for vq in lastUsedEntry.keys.sorted() {
+                guard let u = lastUsedEntry[vq], let ui = lastUsedIdx[vq], ui > u, let ai = lastAvailIdx[vq] else { continue }
                 let id = ev[u].p1
-                if ev[(u + 1)...].contains(where: { $0.kind == .availEntry && $0.vq == vq && UInt64($0.aux) == id }) { continue }
+                if reexposed.contains(vq) { continue }
                 let used = UInt16(truncatingIfNeeded: ev[ui].p0), t = ev.last!.timestamp
                 ev += [TraceEvent(.usedEntry, vq: vq, timestamp: t, p0: UInt64(used), p1: id, p2: ev[u].p2, flags: .sampled),
                        TraceEvent(.usedIdx, vq: vq, timestamp: t, p0: UInt64(used &+ 1), flags: .sampled),
@@ -172,12 +185,23 @@ public enum Mutator {
             // rewritten before the poller read it, so its length proves nothing (Specs/model.md).
             // Plant the bug on a completion that comes at least one poll after the exposure: two
             // avail observations on that vq between the head's avail entry and the used element.
-            func settled(_ j: Int, _ e: TraceEvent) -> Bool {
-                guard j > traffic, e.kind == .usedEntry else { return false }
-                guard let a = ev[0..<j].lastIndex(where: { $0.kind == .availEntry && $0.vq == e.vq && UInt64($0.aux) == e.p1 }) else { return false }
-                return !header.flags.contains(.sampled) || ev[a..<j].filter { $0.kind == .availIdx && $0.vq == e.vq }.count >= 2
+            // One forward pass: the avail-index count of each vq when each head was last exposed.
+            struct Key: Hashable { let vq: UInt16; let head: UInt64 }
+            var availIdxSeen: [UInt16: Int] = [:]
+            var exposedAt: [Key: Int] = [:]
+            var found: Int?
+            for (j, e) in ev.enumerated() {
+                switch e.kind {
+                case .availIdx: availIdxSeen[e.vq, default: 0] += 1
+                case .availEntry: exposedAt[Key(vq: e.vq, head: UInt64(e.aux))] = availIdxSeen[e.vq, default: 0]
+                case .usedEntry where j > traffic:
+                    guard let at = exposedAt[Key(vq: e.vq, head: e.p1)] else { continue }
+                    if !header.flags.contains(.sampled) || availIdxSeen[e.vq, default: 0] - at >= 2 { found = j }
+                default: break
+                }
+                if found != nil { break }
             }
-            let i = try first("used element completed a poll after its exposure") { settled($0, $1) }
+            guard let i = found else { throw MutationError("no place for \(fault.name): the trace has no used element completed a poll after its exposure") }
             ev[i].p2 = UInt64(UInt32.max)
             return (ev, "event \(i): used element on vq \(ev[i].vq) claims \(UInt32.max) bytes written")
         case .headOutOfRange:
@@ -200,11 +224,20 @@ public enum Mutator {
         }
     }
 
+    /// Events `mutate` holds at most: it edits the whole trace in memory (40 bytes an event), so a
+    /// longer trace is refused rather than allowed to take any amount of memory.
+    public static let maxEvents = 1 << 23
+
     /// Reads `input`, applies the fault, writes `output`.
     public static func apply(_ fault: BugClass, input: String, output: String) throws -> String {
         let r = try TraceReader(path: input)
         var events: [TraceEvent] = []
-        while let (e, _) = try r.next() { events.append(e) }
+        while let (e, off) = try r.next() {
+            guard events.count < maxEvents else {
+                throw TraceError(offset: off, "mutate edits traces of at most \(maxEvents) events in memory; this one is longer")
+            }
+            events.append(e)
+        }
         let (out, change) = try apply(fault, header: r.header, events: events)
         let w = try TraceWriter(path: output, header: r.header)
         for e in out { w.write(e) }

@@ -33,6 +33,8 @@ public enum ChainWalker {
             return chain
         }
         var seenWritable = false
+        // One order finding per chain: a long or looping chain must not yield one per descriptor.
+        var orderReported = false
         var writable: UInt64 = 0
         var unknown = false
         var i = Int(head)
@@ -57,7 +59,7 @@ public enum ChainWalker {
                     chain.violations.append(Violation(.vqIndirectLen, "indirect descriptor \(i) has len \(d.len): not a non-zero multiple of 16 covering at most 65536 entries"))
                 } else if let entries = indirectTable(UInt16(i)) {
                     walkIndirect(parent: UInt16(i), count: Int(d.len / SplitRing.descriptorSize), entries: entries,
-                                 seenWritable: &seenWritable, writable: &writable, into: &chain)
+                                 seenWritable: &seenWritable, orderReported: &orderReported, writable: &writable, into: &chain)
                 } else {
                     unknown = true
                 }
@@ -68,7 +70,8 @@ public enum ChainWalker {
             if d.flags.contains(.write) {
                 seenWritable = true
                 writable += UInt64(d.len)
-            } else if seenWritable {
+            } else if seenWritable && !orderReported {
+                orderReported = true
                 chain.violations.append(Violation(.vqChainOrder, "descriptor \(i) is device-readable but follows a device-writable descriptor in the chain from head \(head)"))
             }
             guard d.flags.contains(.next) else { break }
@@ -83,14 +86,20 @@ public enum ChainWalker {
     }
 
     static func walkIndirect(parent: UInt16, count: Int, entries: [Descriptor], seenWritable: inout Bool,
-                             writable: inout UInt64, into chain: inout Chain) {
+                             orderReported: inout Bool, writable: inout UInt64, into chain: inout Chain) {
         // Entries never described are zero descriptors, as a zeroed table would read.
         func entry(_ j: Int) -> Descriptor { j < entries.count ? entries[j] : .zero }
+        // Only described entries can have NEXT, so a walk that has followed NEXT from more than
+        // min(count, described) entries has come back to one: it loops, and would until `count`.
+        // Stopping there keeps a two-entry loop in a 65536-entry table from costing 65536 steps
+        // per exposure, with the same findings (the repeated entry is walked twice, so an order
+        // violation the second lap would show is already seen).
+        let limit = min(count, entries.count) + 1
         var j = 0
         var visited = 0
         while true {
             visited += 1
-            if visited > count {
+            if visited > count || visited > limit {
                 chain.violations.append(Violation(.vqChainLoop, "indirect table of descriptor \(parent) visits more than its \(count) entries: a loop"))
                 return
             }
@@ -102,7 +111,8 @@ public enum ChainWalker {
             if d.flags.contains(.write) {
                 seenWritable = true
                 writable += UInt64(d.len)
-            } else if seenWritable {
+            } else if seenWritable && !orderReported {
+                orderReported = true
                 chain.violations.append(Violation(.vqChainOrder, "entry \(j) of the indirect table of descriptor \(parent) is device-readable but follows a device-writable descriptor"))
             }
             guard d.flags.contains(.next) else { return }

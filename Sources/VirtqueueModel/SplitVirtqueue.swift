@@ -463,7 +463,7 @@ public struct SplitVirtqueue: Sendable {
         exposureSerial += 1
         inFlight[head] = InFlight(descriptors: chain.descriptors, writableBytes: chain.writableBytes, serial: exposureSerial,
                                   observedIn: sampled ? generation : nil)
-        if inOrder { exposureOrder.append((head, exposureSerial)) }
+        if inOrder { exposureOrder.append((head, exposureSerial)); compactExposureOrder() }
     }
 
     private mutating func release(head: UInt16) {
@@ -563,5 +563,27 @@ public struct SplitVirtqueue: Sendable {
             }
         }
         return out
+    }
+}
+
+// MARK: memory bounds (the checker's budgets over all rings)
+
+extension SplitVirtqueue {
+    /// Indirect-table entries this ring holds, and the tables holding them.
+    public var indirectEntriesHeld: Int { indirectEntries }
+    public var indirectTablesHeld: Int { indirect.count }
+
+    /// Forgets every indirect table whose parent the device does not own, as this ring does itself
+    /// beyond `indirectBudget`; the checker calls it when the sum over all rings is too large.
+    public mutating func forgetIdleIndirectTables() { forgetIndirectTables() }
+
+    /// IN_ORDER: entries of chains already returned stay in `exposureOrder` until the oldest
+    /// live chain is retired, so a chain that is never completed made the list grow with the trace.
+    /// Dropping them is invisible to `oldestInFlight`, which skips them anyway.
+    mutating func compactExposureOrder() {
+        let live = exposureOrder.count - exposureStart
+        guard live > 2 * inFlight.count + 64 else { return }
+        exposureOrder = exposureOrder[exposureStart...].filter { inFlight[$0.head]?.serial == $0.serial }
+        exposureStart = 0
     }
 }
