@@ -27,6 +27,11 @@ let package = Package(
         .target(name: "CSupport"),
         .target(name: "Recorder", dependencies: ["CSupport", "VirtioProtocol", "TraceFormat", "Checker"]),
         .target(name: "TraceTools", dependencies: ["VirtioProtocol", "TraceFormat"]),
+        // The fuzz harness (scripts/fuzz.sh builds it with libFuzzer into .build-fuzz; the normal
+        // build makes a replayer for the saved crashes). Above every layer it drives.
+        .target(name: "FuzzTargets", dependencies: ["VirtioProtocol", "TraceFormat", "Checker", "TraceTools"]),
+        .target(name: "CFuzzerDriver"),
+        .executableTarget(name: "conformance-fuzz", dependencies: ["FuzzTargets", "TraceFormat", "CFuzzerDriver"]),
         .executableTarget(
             name: "conformance",
             dependencies: [
@@ -40,6 +45,7 @@ let package = Package(
         .testTarget(name: "TraceFormatTests", dependencies: ["TraceFormat", "Simulator"]),
         .testTarget(name: "CheckerTests", dependencies: ["Checker", "TraceFormat", "VirtqueueModel", "Simulator", "TestSupport"]),
         .testTarget(name: "ProofsTests", dependencies: ["Proofs", "Checker", "TraceFormat", "TestSupport"]),
+        .testTarget(name: "HostileTraceTests", dependencies: ["Checker", "TraceFormat", "TraceTools", "VirtqueueModel", "VirtioProtocol"]),
         .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Checker", "TraceFormat", "TraceTools"]),
     ],
     swiftLanguageModes: [.v6]

@@ -33,6 +33,8 @@ public struct Checker {
     /// What one table costs beyond its entries (array header, allocation, dictionary slot), in entries.
     public static let indirectTableCost = 4
     private var indirectHeld = 0
+    /// Indirect-table memory held now over all rings, in the units of `indirectBudget`.
+    public var indirectHeldCost: Int { indirectHeld }
     /// Workers VHOST_NEW_WORKER may have alive at once before the trace is refused: the model keeps
     /// every live id, so a trace of NEW_WORKER events would otherwise grow it without end.
     public static let liveWorkerBudget = 1 << 16
@@ -138,7 +140,7 @@ public struct Checker {
                 indirectHeld += Self.indirectCost(queues[r]!)
             }
             if indirectHeld > Self.indirectBudget / 2 {
-                fatal = "indirect tables the device owns hold \(indirectHeld) entries over all rings, beyond the checker's budget of \(Self.indirectBudget / 2) (about \(Self.indirectBudget / 2 * 16 >> 20) MiB)"
+                fatal = "indirect tables the device owns hold \(indirectHeld) entries over all rings, beyond the checker's budget of \(Self.indirectBudget / 2) (about \((Self.indirectBudget / 2 * 16) >> 20) MiB of descriptors)"
             }
         }
         return v

@@ -261,6 +261,17 @@ public enum TextForm {
         }
     }
 
+    /// Every word the text form gives a meaning to (header keywords and values, event and field
+    /// names, flag, feature and errno names): the fuzzer's dictionary, from the one definition.
+    public static var vocabulary: [String] {
+        var w = [magicLine, "profile", "layout", "flags", "features", "workers", "queues", "events", "none", "preset", "sampled", "t=", "vq=", "worker=", "0x", "#"]
+        w += Profile.allCases.map(\.description) + QueueLayout.allCases.map(\.description)
+        w += featureTable.map(\.0) + descFlagTable.map(\.0) + Errno.allNames.keys.sorted().map { "-" + $0 }
+        for k in EventKind.allCases { w.append(k.name); w += k.fields.map { $0.name + "=" } }
+        var seen = Set<String>()
+        return w.filter { seen.insert($0).inserted }
+    }
+
     /// Decimal or 0x-hexadecimal.
     public static func parseNumber(_ s: String) -> UInt64? {
         if s.hasPrefix("0x") || s.hasPrefix("0X") { return UInt64(s.dropFirst(2), radix: 16) }

@@ -229,7 +229,7 @@ public enum Mutator {
     public static let maxEvents = 1 << 23
 
     /// Reads `input`, applies the fault, writes `output`.
-    public static func apply(_ fault: BugClass, input: String, output: String) throws -> String {
+    public static func apply(_ fault: BugClass, input: String, output: String, maxEvents: Int = Mutator.maxEvents) throws -> String {
         let r = try TraceReader(path: input)
         var events: [TraceEvent] = []
         while let (e, off) = try r.next() {

@@ -38,6 +38,7 @@ public struct TraceStats: Sendable {
     /// 65535 × 32748 pairs and make the lists grow with its length. Beyond it, new pairs are not
     /// listed and `queueListsTruncated` says so.
     public static let workerQueueBudget = 1 << 20
+    public let workerQueueBudget: Int
     public private(set) var workerQueuePairs = 0
     public private(set) var queueListsTruncated = false
     public var firstTimestamp: UInt64?
@@ -47,7 +48,8 @@ public struct TraceStats: Sendable {
         return Double(b - a) / 1e9
     }
 
-    public init(header: TraceHeader) {
+    public init(header: TraceHeader, workerQueueBudget: Int = TraceStats.workerQueueBudget) {
+        self.workerQueueBudget = workerQueueBudget
         profile = header.profile.description
         sampled = header.flags.contains(.sampled)
         queues = (0..<header.queueCount).map { Queue(vq: $0, role: header.layout.role(of: $0, queueCount: header.queueCount).description) }
@@ -73,7 +75,7 @@ public struct TraceStats: Sendable {
                 let w = Int(e.worker)
                 workers[w, default: Worker(worker: w)].events += 1
                 if let q, !workers[w]!.queues.contains(q) {
-                    if workerQueuePairs < Self.workerQueueBudget { workers[w]!.queues.insert(q); workerQueuePairs += 1 }
+                    if workerQueuePairs < workerQueueBudget { workers[w]!.queues.insert(q); workerQueuePairs += 1 }
                     else { queueListsTruncated = true }
                 }
                 if e.kind == .serviceBegin { workers[w]!.services += 1 }
@@ -132,7 +134,7 @@ public struct TraceStats: Sendable {
                 out += pad("\(w)", 8) + pad("\(x.events)", 12) + pad("\(x.used)", 12) + pad("\(x.services)", 10)
                     + x.queues.sorted().map(String.init).joined(separator: ",") + "\n"
             }
-            if queueListsTruncated { out += "(vq lists truncated: more than \(Self.workerQueueBudget) worker/vq pairs)\n" }
+            if queueListsTruncated { out += "(vq lists truncated: more than \(workerQueueBudget) worker/vq pairs)\n" }
         }
         return out
     }

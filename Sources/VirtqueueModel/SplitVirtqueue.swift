@@ -580,6 +580,9 @@ extension SplitVirtqueue {
     /// IN_ORDER: entries of chains already returned stay in `exposureOrder` until the oldest
     /// live chain is retired, so a chain that is never completed made the list grow with the trace.
     /// Dropping them is invisible to `oldestInFlight`, which skips them anyway.
+    /// IN_ORDER exposures still listed (for the test that pins the compaction).
+    var exposureOrderLength: Int { exposureOrder.count - exposureStart }
+
     mutating func compactExposureOrder() {
         let live = exposureOrder.count - exposureStart
         guard live > 2 * inFlight.count + 64 else { return }
