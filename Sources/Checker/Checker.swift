@@ -360,7 +360,7 @@ public struct Checker {
 
     private mutating func deviceAction(_ e: TraceEvent, vq q: Int) -> [Violation] {
         var v: [Violation] = []
-        let ring = device.rings[q]
+        let ring = device.ring(q)
         _ = queue(q)
         if isVMMControlQueue(q) {
             // linux-upstream: the VMM serves the control queue; vhost ring setup does not apply.
@@ -442,7 +442,7 @@ public struct Checker {
     }
 
     private func inactiveReason(rx k: Int, vq: Int) -> String? {
-        if !device.rings[vq].enabled { return "but SET_VRING_ENABLE disabled that ring" }
+        if !device.ring(vq).enabled { return "but SET_VRING_ENABLE disabled that ring" }
         if layout == .mq && profile != .vhostUser && k >= rxPairs {
             return "but only \(rxPairs) receive queue(s) are active until the device uses a VQ_PAIRS_SET for more"
         }
