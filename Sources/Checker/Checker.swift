@@ -24,12 +24,15 @@ public struct Checker {
     /// Ring state the checker allocates at most (slots over all rings, about 25 bytes each):
     /// 256 rings of the largest size. Beyond it the trace is refused as input, never half-judged.
     public static let slotBudget = 1 << 23
-    /// Indirect-table memory over all rings, in descriptor entries (16 bytes each) plus
-    /// `indirectTableCost` per table. Each ring forgets tables the device does not own beyond its own
-    /// `SplitVirtqueue.indirectBudget`, but nothing else bounded the sum: one 40-byte event can grow a
-    /// table by 65536 entries. Beyond this budget every ring forgets its idle tables; if the tables the
+    /// Indirect-table memory over all rings, in descriptor-sized units (`IndirectTable.cost`: 16 bytes
+    /// for an entry, about twice that for one described out of order) plus `indirectTableCost` per
+    /// table. Each ring forgets tables the device does not own beyond its own
+    /// `SplitVirtqueue.indirectBudget`, but nothing bounded the sum: tables the device owns were kept
+    /// whatever their number. Beyond this budget every ring forgets its idle tables; if the tables the
     /// device owns still need more than half of it, the trace is refused (exit 2), never half-judged.
     public static let indirectBudget = 1 << 23
+    /// This checker's budget (`indirectBudget` unless a test asks for a smaller one).
+    public let indirectBudget: Int
     /// What one table costs beyond its entries (array header, allocation, dictionary slot), in entries.
     public static let indirectTableCost = 4
     private var indirectHeld = 0
@@ -67,8 +70,9 @@ public struct Checker {
     /// Events kept per vq for a finding's context.
     public static let contextDepth = 6
 
-    public init(header: TraceHeader, profile: Profile? = nil) {
+    public init(header: TraceHeader, profile: Profile? = nil, indirectBudget: Int = Checker.indirectBudget) {
         self.header = header
+        self.indirectBudget = indirectBudget
         self.profile = profile ?? header.profile
         let n = header.queueCount
         let preset = header.flags.contains(.preset)
@@ -131,7 +135,7 @@ public struct Checker {
         let v = queues[q]!.writeIndirectEntry(parent: UInt16(truncatingIfNeeded: e.p2), entry: e.aux,
                                                Descriptor(addr: e.descAddr, len: e.descLen, flags: e.descFlags, next: e.descNext), sampled: e.isSampled)
         indirectHeld += Self.indirectCost(queues[q]!) - before
-        if indirectHeld > Self.indirectBudget {
+        if indirectHeld > indirectBudget {
             // Forgetting idle tables everywhere brings the sum down to what the device owns; refusing
             // above half the budget keeps this pass rare (amortised constant work per event).
             indirectHeld = 0
@@ -139,8 +143,8 @@ public struct Checker {
                 queues[r]!.forgetIdleIndirectTables()
                 indirectHeld += Self.indirectCost(queues[r]!)
             }
-            if indirectHeld > Self.indirectBudget / 2 {
-                fatal = "indirect tables the device owns hold \(indirectHeld) entries over all rings, beyond the checker's budget of \(Self.indirectBudget / 2) (about \((Self.indirectBudget / 2 * 16) >> 20) MiB of descriptors)"
+            if indirectHeld > indirectBudget / 2 {
+                fatal = "indirect tables the device owns hold \(indirectHeld) entries' worth over all rings, beyond the checker's budget of \(indirectBudget / 2) (about \((indirectBudget / 2 * 16) >> 20) MiB of descriptors)"
             }
         }
         return v

@@ -20,7 +20,7 @@ public struct SplitVirtqueue: Sendable {
     public private(set) var owner: [Owner]
 
     /// Entries written for the indirect table of a main-table descriptor.
-    private var indirect: [UInt16: [Descriptor]] = [:]
+    private var indirect: [UInt16: IndirectTable] = [:]
     private var indirectEntries = 0
     /// Indirect entries kept per queue before tables the device does not own are forgotten
     /// (a forgotten table is "not described": its chain's checks are skipped, never guessed).
@@ -154,14 +154,12 @@ public struct SplitVirtqueue: Sendable {
         }
         pristine = false
         let out = driverTouches(parent, what: "entry \(entry) of the indirect table of descriptor \(parent)", sampled: sampled)
-        var t = indirect.removeValue(forKey: parent) ?? []
-        if Int(entry) >= t.count {
-            let grow = Int(entry) + 1 - t.count
-            if indirectEntries + grow > Self.indirectBudget { forgetIndirectTables() }
-            indirectEntries += grow
-            t += Array(repeating: .zero, count: grow)
-        }
-        t[Int(entry)] = d
+        var t = indirect.removeValue(forKey: parent) ?? IndirectTable()
+        let before = t.cost
+        t.set(entry, d)
+        let grow = t.cost - before
+        if grow > 0 && indirectEntries + grow > Self.indirectBudget { forgetIndirectTables() }
+        indirectEntries += grow
         indirect[parent] = t
         return out
     }
@@ -434,7 +432,8 @@ public struct SplitVirtqueue: Sendable {
         let owner = self.owner
         let indirect = self.indirect
         let chain = ChainWalker.walk(head: head, table: table, indirectAllowed: indirectAllowed,
-                                     stopAt: { owner[Int($0)] == .device }, seen: &walkMarks, stamp: walkStamp) { indirect[$0] }
+                                     stopAt: { owner[Int($0)] == .device }, seen: &walkMarks, stamp: walkStamp,
+                                     indirectTables: { indirect[$0] })
         var out = chain.violations
         // A head outside the table exposes nothing the device could own.
         guard Int(head) < table.count else { return out }
@@ -505,7 +504,7 @@ public struct SplitVirtqueue: Sendable {
 
     private mutating func forgetIndirectTables() {
         for parent in Array(indirect.keys) where owner[Int(parent)] != .device {
-            indirectEntries -= indirect.removeValue(forKey: parent)?.count ?? 0
+            indirectEntries -= indirect.removeValue(forKey: parent)?.cost ?? 0
         }
     }
 
@@ -569,7 +568,7 @@ public struct SplitVirtqueue: Sendable {
 // MARK: memory bounds (the checker's budgets over all rings)
 
 extension SplitVirtqueue {
-    /// Indirect-table entries this ring holds, and the tables holding them.
+    /// Indirect-table memory this ring holds (`IndirectTable.cost` units), and the tables holding it.
     public var indirectEntriesHeld: Int { indirectEntries }
     public var indirectTablesHeld: Int { indirect.count }
 

@@ -29,9 +29,23 @@ enum Tools {
         return nil
     }
 
+    static func path(_ name: String) throws -> String {
+        guard let u = url(name) else { throw NotBuilt(name: name) }
+        return u.path
+    }
+
+    /// Runs `/bin/sh -c script args...` (for resource limits: `ulimit -v ...; exec "$0" ...`).
+    static func shell(_ script: String, _ args: String..., timeout: Double = 120) throws -> Result {
+        try run(URL(fileURLWithPath: "/bin/sh"), ["-c", script] + args, timeout: timeout)
+    }
+
     /// Runs `name args`, killed after `timeout` seconds (a hang is a failure, not a stuck test run).
     static func run(_ name: String, _ args: [String], timeout: Double = 120) throws -> Result {
         guard let bin = url(name) else { throw NotBuilt(name: name) }
+        return try run(bin, args, timeout: timeout)
+    }
+
+    static func run(_ bin: URL, _ args: [String], timeout: Double = 120) throws -> Result {
         let p = Process()
         p.executableURL = bin
         p.arguments = args
