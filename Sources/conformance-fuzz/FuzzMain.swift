@@ -54,7 +54,12 @@ struct FuzzMain {
         if what == "--list" {
             for t in FuzzTarget.allCases { print("\(t.rawValue)\t\(t.takesText ? "text" : "binary")") }
         } else {
-            for w in TextForm.vocabulary { print("\"" + w.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"") }
+            // The text form's words, and the integers at the edges of every field width and of the
+            // integer types a value passes through (libFuzzer seldom builds 20-digit numbers itself).
+            let edges = [Int64.min.description, "9223372036854775808", UInt64.max.description, "18446744073709551616",
+                         "0xffffffffffffffff", "0x10000000000000000", "4294967295", "4294967296", "65535", "65536",
+                         "32767", "32768", "-32768", "-32769", "255", "256"]
+            for w in TextForm.vocabulary + edges { print("\"" + w.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"") }
         }
     }
 

@@ -66,6 +66,36 @@ import Checker
         do { _ = try TextForm.parse(text) } catch let e as TraceError { #expect(e.line == 5) } catch { Issue.record("\(error)") }
     }
 
+    @Test("compile streams: every bundled text trace compiles to its committed binary, line by line")
+    func compileStreamsTheCorpus() throws {
+        let fm = FileManager.default
+        var n = 0
+        for d in ["good", "bad"] {
+            let dir = Regressions.traces.appendingPathComponent(d)
+            for name in try fm.contentsOfDirectory(atPath: dir.path).sorted() where name.hasSuffix(".trace.txt") {
+                let src = dir.appendingPathComponent(name).path, out = Tools.temp("c-\(name).trace")
+                try TextForm.compile(input: src, output: out)
+                #expect(try Self.bytes(out) == Self.bytes(String(src.dropLast(4))), "\(name)")
+                try? fm.removeItem(atPath: out)
+                n += 1
+            }
+        }
+        #expect(n >= 40)
+    }
+
+    @Test("compile: invalid UTF-8 and over-long lines name their line, and leave no output file", arguments: [
+        ("invalid-utf8", Array("conformance-trace 1\nprofile vhost-user\nqueues 8\nevents\nkick vq=0\n".utf8) + [0xC3, 0x28, 0x0A], 6),
+        ("long-line", Array("conformance-trace 1\nprofile vhost-user\nqueues 8\nevents\nkick vq=0\n# ".utf8) + Array(repeating: 0x41, count: (1 << 20) + 70_000), 6),
+    ])
+    func compileRefusesAndCleansUp(_ c: (String, [UInt8], Int)) throws {
+        let src = Tools.temp("\(c.0).trace.txt"), out = Tools.temp("\(c.0).trace")
+        try Data(c.1).write(to: URL(fileURLWithPath: src))
+        defer { try? FileManager.default.removeItem(atPath: src) }
+        let r = try Tools.run("conformance", ["compile", src, "-o", out])
+        #expect(!r.signaled && r.status == 2 && r.err.contains("\(c.0).trace.txt:\(c.2): "), "\(r.err.prefix(300))")
+        #expect(!FileManager.default.fileExists(atPath: out), "a half-written trace was left behind")
+    }
+
     @Test("text form: CRLF line ends parse like LF ones (a CRLF file was one long line)")
     func crlf() throws {
         let src = try String(contentsOf: Regressions.traces.appendingPathComponent("good/indirect.trace.txt"), encoding: .utf8)
