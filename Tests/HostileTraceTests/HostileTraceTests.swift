@@ -385,3 +385,35 @@ struct Rng {
     }
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 }
+
+/// The budgets `Specs/trace-format.md` ("Limits") and `Specs/security.md` state are the constants the
+/// code uses.
+@Suite struct BudgetDocsTests {
+    static func doc(_ name: String) throws -> String {
+        try String(contentsOf: Regressions.traces.deletingLastPathComponent().appendingPathComponent("Specs/\(name)"), encoding: .utf8)
+    }
+    static func pow2(_ v: Int) -> String { "2^\(v.trailingZeroBitCount)" }
+    static func grouped(_ v: Int) -> String {
+        var s = String(v), out = ""
+        while s.count > 3 { out = "," + s.suffix(3) + out; s = String(s.dropLast(3)) }
+        return s + out
+    }
+
+    @Test("the Limits table states every budget as the code defines it")
+    func limitsTable() throws {
+        let md = try Self.doc("trace-format.md")
+        let limits = String(md[md.range(of: "## Limits")!.lowerBound...])
+        let expected = [
+            "\(Self.pow2(Checker.slotBudget)) slots over all rings",
+            "| indirect tables of one ring | \(Self.pow2(SplitVirtqueue.indirectBudget)) units",
+            "| indirect tables over all rings | \(Self.pow2(Checker.indirectBudget)) units (\((Checker.indirectBudget * 16) >> 20) MiB), \(Checker.indirectTableCost) units more per table",
+            "more than \(Self.pow2(Checker.indirectBudget / 2)) units (\((Checker.indirectBudget / 2 * 16) >> 20) MiB)",
+            "| workers alive at once (`VHOST_NEW_WORKER`) | \(Self.grouped(Checker.liveWorkerBudget))",
+            "| \"not judged\" notes in a report | \(Checker.notJudgedListed) ",
+            "| `stats` worker/vq lists | \(Self.pow2(TraceStats.workerQueueBudget)) (worker, vq) pairs",
+            "| `mutate`, which edits the trace in memory | \(Self.pow2(Mutator.maxEvents)) events",
+            "one line of at most \(TextForm.maxLineBytes >> 20) MiB",
+        ]
+        for e in expected { #expect(limits.contains(e), "Specs/trace-format.md Limits lacks: \(e)") }
+    }
+}
