@@ -89,6 +89,9 @@ public struct PolledRing: Sendable {
     /// SET_VRING_BASE while observed: the device's next index moves (exact-model semantics).
     public mutating func setBase(_ b: UInt16) { ring?.setBase(b) }
 
+    /// Forgets the indirect tables no chain in flight uses (the checker's budget over all rings).
+    public mutating func forgetIdleIndirectTables() { ring?.forgetIdleIndirectTables() }
+
     /// The device interrupted the driver (a relayed call notification).
     public mutating func interrupt() { ring?.interrupt() }
 

@@ -82,10 +82,11 @@ public enum Mutator {
         let sampled = header.flags.contains(.sampled)
         let view = sampled ? PolledView(events: ev) : PolledView(events: [])
         let inOrder = negotiated(.inOrder, header: header, events: ev)
+        // Queue sizes as last set (header, then SET_VRING_NUM): one pass.
+        var sizes: [UInt16: UInt32] = [:]
+        for e in ev where e.kind == .setVringNum { sizes[e.vq] = UInt32(truncatingIfNeeded: e.p0) }
         func sizeOf(_ vq: UInt16) -> UInt32 {
-            var n = Int(vq) < header.queueCount ? UInt32(header.queueSizes[Int(vq)]) : 0
-            for e in ev where e.kind == .setVringNum && e.vq == vq { n = UInt32(truncatingIfNeeded: e.p0) }
-            return n
+            sizes[vq] ?? (Int(vq) < header.queueCount ? UInt32(header.queueSizes[Int(vq)]) : 0)
         }
         func first(_ what: String, where p: (Int, TraceEvent) -> Bool) throws -> Int {
             guard let i = ev.indices.first(where: { p($0, ev[$0]) }) else { throw MutationError("no place for \(fault.name): the trace has no \(what)") }

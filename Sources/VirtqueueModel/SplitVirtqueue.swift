@@ -20,7 +20,7 @@ public struct SplitVirtqueue: Sendable {
     public private(set) var owner: [Owner]
 
     /// Entries written for the indirect table of a main-table descriptor.
-    private var indirect: [UInt16: [Descriptor]] = [:]
+    private var indirect: [UInt16: IndirectTable] = [:]
     private var indirectEntries = 0
     /// Indirect entries kept per queue before tables the device does not own are forgotten
     /// (a forgotten table is "not described": its chain's checks are skipped, never guessed).
@@ -139,14 +139,12 @@ public struct SplitVirtqueue: Sendable {
         }
         pristine = false
         let out = driverTouches(parent, what: "entry \(entry) of the indirect table of descriptor \(parent)")
-        var t = indirect.removeValue(forKey: parent) ?? []
-        if Int(entry) >= t.count {
-            let grow = Int(entry) + 1 - t.count
-            if indirectEntries + grow > Self.indirectBudget { forgetIndirectTables() }
-            indirectEntries += grow
-            t += Array(repeating: .zero, count: grow)
-        }
-        t[Int(entry)] = d
+        var t = indirect.removeValue(forKey: parent) ?? IndirectTable()
+        let before = t.cost
+        t.set(entry, d)
+        let grow = t.cost - before
+        if grow > 0 && indirectEntries + grow > Self.indirectBudget { forgetIndirectTables() }
+        indirectEntries += grow
         indirect[parent] = t
         return out
     }
@@ -371,7 +369,8 @@ public struct SplitVirtqueue: Sendable {
         let owner = self.owner
         let indirect = self.indirect
         let chain = ChainWalker.walk(head: head, table: table, indirectAllowed: indirectAllowed,
-                                     stopAt: { owner[Int($0)] == .device }, seen: &walkMarks, stamp: stamp) { indirect[$0] }
+                                     stopAt: { owner[Int($0)] == .device }, seen: &walkMarks, stamp: stamp,
+                                     indirectTables: { indirect[$0] })
         var out = chain.violations
         // A head outside the table exposes nothing the device could own.
         guard Int(head) < table.count else { return out }
@@ -387,7 +386,7 @@ public struct SplitVirtqueue: Sendable {
         for d in descriptors where owner[Int(d)] != .device { owner[Int(d)] = .device; deviceOwned += 1 }
         exposureSerial += 1
         inFlight[head] = InFlight(descriptors: descriptors, writableBytes: writableBytes, serial: exposureSerial, opaque: opaque)
-        if inOrder { exposureOrder.append((head, exposureSerial)) }
+        if inOrder { exposureOrder.append((head, exposureSerial)); compactExposureOrder() }
     }
 
     private mutating func release(head: UInt16) {
@@ -397,7 +396,7 @@ public struct SplitVirtqueue: Sendable {
 
     private mutating func forgetIndirectTables() {
         for parent in Array(indirect.keys) where owner[Int(parent)] != .device {
-            indirectEntries -= indirect.removeValue(forKey: parent)?.count ?? 0
+            indirectEntries -= indirect.removeValue(forKey: parent)?.cost ?? 0
         }
     }
 }
@@ -442,8 +441,7 @@ extension SplitVirtqueue {
 
     /// Entry `entry` of the indirect table of `parent`, as last written.
     public func indirectEntry(parent: UInt16, entry: UInt16) -> Descriptor? {
-        guard let t = indirect[parent], Int(entry) < t.count else { return nil }
-        return t[Int(entry)]
+        indirect[parent]?.entry(entry)
     }
 
     /// Why exposing one more chain at `head` now would break a rule, or nil if it would not: the
@@ -472,7 +470,8 @@ extension SplitVirtqueue {
         let stamp = nextWalkStamp()
         let owner = self.owner
         let chain = ChainWalker.walk(head: head, table: overlay, indirectAllowed: indirectAllowed,
-                                     stopAt: { owner[Int($0)] == .device }, seen: &walkMarks, stamp: stamp) { _ in nil }
+                                     stopAt: { owner[Int($0)] == .device }, seen: &walkMarks, stamp: stamp,
+                                     indirectTables: { _ in nil })
         if let b = chain.busy { return "descriptor \(b) of its chain is still owned by the device" }
         return unknown > 0 && taken(chain.descriptors) + unknown > table.count ? noRoom : nil
     }
@@ -523,5 +522,30 @@ extension SplitVirtqueue {
         cursor.used = old &+ 1
         if !deviceReadsVisible { cursor.next = cursor.used }
         notePublication(old: old, new: cursor.used)
+    }
+}
+
+// MARK: memory bounds (the checker's budgets over all rings)
+
+extension SplitVirtqueue {
+    /// Indirect-table memory this ring holds (`IndirectTable.cost` units), and the tables holding it.
+    public var indirectEntriesHeld: Int { indirectEntries }
+    public var indirectTablesHeld: Int { indirect.count }
+
+    /// Forgets every indirect table whose parent the device does not own, as this ring does itself
+    /// beyond `indirectBudget`; the checker calls it when the sum over all rings is too large.
+    public mutating func forgetIdleIndirectTables() { forgetIndirectTables() }
+
+    /// IN_ORDER: entries of chains already returned stay in `exposureOrder` until the oldest
+    /// live chain is retired, so a chain that is never completed made the list grow with the trace.
+    /// Dropping them is invisible to `oldestInFlight`, which skips them anyway.
+    /// IN_ORDER exposures still listed (for the test that pins the compaction).
+    var exposureOrderLength: Int { exposureOrder.count - exposureStart }
+
+    mutating func compactExposureOrder() {
+        let live = exposureOrder.count - exposureStart
+        guard live > 2 * inFlight.count + 64 else { return }
+        exposureOrder = exposureOrder[exposureStart...].filter { inFlight[$0.head]?.serial == $0.serial }
+        exposureStart = 0
     }
 }
