@@ -42,6 +42,8 @@ public struct SplitVirtqueue: Sendable {
     private var exposureSerial: UInt64 = 0
     /// Descriptors the device owns (chains in flight with known heads).
     public private(set) var deviceOwned = 0
+    /// For each descriptor the device owns, the head of the chain it belongs to (-1 when none).
+    private var chainOf: [Int32]
     private var walkMarks: [UInt32]
     private var walkStamp: UInt32 = 0
 
@@ -90,6 +92,7 @@ public struct SplitVirtqueue: Sendable {
         owner = Array(repeating: .driver, count: Int(size))
         availRing = Array(repeating: -1, count: Int(size))
         walkMarks = Array(repeating: 0, count: Int(size))
+        chainOf = Array(repeating: -1, count: Int(size))
         signalledUsed = start
         if availStart != nil { pristine = false }
     }
@@ -383,7 +386,7 @@ public struct SplitVirtqueue: Sendable {
     }
 
     private mutating func adopt(head: UInt16, descriptors: [UInt16], writableBytes: UInt64?, opaque: Bool = false) {
-        for d in descriptors where owner[Int(d)] != .device { owner[Int(d)] = .device; deviceOwned += 1 }
+        for d in descriptors where owner[Int(d)] != .device { owner[Int(d)] = .device; deviceOwned += 1; chainOf[Int(d)] = Int32(head) }
         exposureSerial += 1
         inFlight[head] = InFlight(descriptors: descriptors, writableBytes: writableBytes, serial: exposureSerial, opaque: opaque)
         if inOrder { exposureOrder.append((head, exposureSerial)); compactExposureOrder() }
@@ -391,7 +394,7 @@ public struct SplitVirtqueue: Sendable {
 
     private mutating func release(head: UInt16) {
         guard let c = inFlight.removeValue(forKey: head) else { return }
-        for d in c.descriptors where owner[Int(d)] == .device { owner[Int(d)] = .used; deviceOwned -= 1 }
+        for d in c.descriptors where owner[Int(d)] == .device { owner[Int(d)] = .used; deviceOwned -= 1; chainOf[Int(d)] = -1 }
     }
 
     private mutating func forgetIndirectTables() {
@@ -434,9 +437,9 @@ extension SplitVirtqueue {
 
     /// The head of the chain in flight that owns main-table descriptor `index`, if its content is known.
     public func describedOwner(of index: UInt16) -> UInt16? {
-        guard Int(index) < owner.count, owner[Int(index)] == .device else { return nil }
-        for (h, c) in inFlight where !c.opaque && c.descriptors.contains(index) { return h }
-        return nil
+        guard Int(index) < owner.count, owner[Int(index)] == .device, chainOf[Int(index)] >= 0 else { return nil }
+        let h = UInt16(chainOf[Int(index)])
+        return inFlight[h]?.opaque == false ? h : nil
     }
 
     /// Entry `entry` of the indirect table of `parent`, as last written.
@@ -449,8 +452,10 @@ extension SplitVirtqueue {
     /// descriptors the driver is about to write) that the device still owns. With `described`
     /// false only the head is known to belong to the chain.
     /// `reserved`: heads known to belong to buffers that were in flight before observation began
-    /// and have completed; the buffers still in flight from then have other heads.
-    public mutating func exposureBlocker<Table: DescriptorSource>(head: UInt16, table overlay: Table, described: Bool, reserved: [Bool] = [], unknownAtOnce: Bool = true) -> String? {
+    /// and have completed (`reservedCount` of them); the buffers still in flight from then have
+    /// other heads.
+    public mutating func exposureBlocker<Table: DescriptorSource>(head: UInt16, table overlay: Table, described: Bool, reserved: [Bool] = [],
+                                                                 reservedCount: Int = 0, unknownAtOnce: Bool = true) -> String? {
         if !cursor.allows(.publish(1)) { return "\(cursor.inFlight) buffers are in flight already (queue size \(size))" }
         guard Int(head) < table.count else { return nil }
         // Buffers in flight with unknown heads own at least one descriptor each, none of those the
@@ -458,6 +463,8 @@ extension SplitVirtqueue {
         let unknown = unknownAtOnce ? unknownInFlight : 0
         let owners = owner
         func taken(_ chain: [UInt16]) -> Int {
+            // Cheap bound first: only a nearly full table needs the exact count.
+            if deviceOwned + chain.count + reservedCount + unknown <= table.count { return deviceOwned + chain.count }
             var n = deviceOwned + chain.filter { !(Int($0) < reserved.count && reserved[Int($0)]) }.count
             for (i, r) in reserved.enumerated() where r && owners[i] != .device { n += 1 }
             return n
@@ -509,6 +516,7 @@ extension SplitVirtqueue {
         inFlight[head] = InFlight(descriptors: [head], writableBytes: nil, serial: exposureSerial, opaque: true)
         owner[Int(head)] = .device
         deviceOwned += 1
+        chainOf[Int(head)] = Int32(head)
         if inOrder { exposureOrder.insert((head, exposureSerial), at: exposureStart) }
         return true
     }
