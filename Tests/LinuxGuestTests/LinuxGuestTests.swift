@@ -84,7 +84,7 @@ import TraceTools
         let t = try TraceFacts(path: out + "/trace.trace")
         // The recorder's header names 256 queues (all SET_VRING_KICK can address); stats lists the
         // ones the front-end set up.
-        #expect(t.stats.queues.count == 2 * v.pairs, "\(t.stats.queues.map(\.vq))")
+        #expect(t.stats.setUpQueues.count == 2 * v.pairs, "\(t.stats.setUpQueues.map(\.vq))")
         let stats = t.stats
 
         for q in s.queues {
