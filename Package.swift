@@ -35,6 +35,11 @@ let package = Package(
         // The reference vhost-user net back-end: control plane, worker threads, exact traces.
         .target(name: "Serve", dependencies: ["CSupport", "VirtioProtocol", "VhostModel", "TraceFormat", "VhostUser", "Checker"]),
         .target(name: "TraceTools", dependencies: ["VirtioProtocol", "TraceFormat", "PolledSemantics"]),
+        // The fuzz harness (scripts/fuzz.sh builds it with libFuzzer into .build-fuzz; the normal
+        // build makes a replayer for the saved crashes). Above every layer it drives.
+        .target(name: "FuzzTargets", dependencies: ["VirtioProtocol", "TraceFormat", "Checker", "TraceTools"]),
+        .target(name: "CFuzzerDriver"),
+        .executableTarget(name: "conformance-fuzz", dependencies: ["FuzzTargets", "TraceFormat", "CFuzzerDriver"]),
         .executableTarget(
             name: "conformance",
             dependencies: [
@@ -57,6 +62,7 @@ let package = Package(
         .testTarget(name: "VhostUserTests", dependencies: ["VhostUser", "CSupport", "VirtioProtocol"]),
         .testTarget(name: "HostilePeerTests", dependencies: ["HostilePeers", "TestSupport", "Checker", "TraceFormat"]),
         .testTarget(name: "ServeTests", dependencies: ["Serve", "HostilePeers", "Checker", "TraceFormat", "TraceTools", "VhostUser", "CSupport", "VirtioProtocol", "TestSupport"]),
+        .testTarget(name: "HostileTraceTests", dependencies: ["Checker", "TraceFormat", "TraceTools", "VirtqueueModel", "VirtioProtocol"]),
         .testTarget(name: "RecorderTests", dependencies: ["Recorder", "LiveCheck", "Checker", "TraceFormat", "TraceTools", "VhostUser", "CSupport", "HostilePeers"]),
         // Real QEMU + Linux guest captures through the recorder to testpmd (scripts/guest/).
         .testTarget(name: "LinuxGuestTests", dependencies: ["CSupport", "TraceFormat", "TraceTools", "TestSupport"]),
