@@ -75,7 +75,9 @@ void cs_request_stop(void) { stop_flag = 1; }
 #include <sys/wait.h>
 extern char **environ;
 
-int cs_spawn(char *const argv[], int out_fd) {
+int cs_spawn(char *const argv[], int out_fd) { return cs_spawn_in(argv, -1, out_fd); }
+
+int cs_spawn_in(char *const argv[], int in_fd, int out_fd) {
     posix_spawnattr_t attr;
     posix_spawn_file_actions_t fa;
     sigset_t empty, defaults;
@@ -89,7 +91,8 @@ int cs_spawn(char *const argv[], int out_fd) {
     posix_spawnattr_setsigdefault(&attr, &defaults);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    if (in_fd >= 0) posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
+    else posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
     posix_spawn_file_actions_adddup2(&fa, out_fd, 2);
     pid_t pid;

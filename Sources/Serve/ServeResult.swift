@@ -11,6 +11,8 @@ public struct ServeResult: Sendable {
         public var packets: UInt64
         public var bytes: UInt64
         public var drops: UInt64
+        /// RX: loopback frames still queued when the ring stopped, was disabled or the session ended.
+        public var undelivered: UInt64
         public var interrupts: UInt64
         public var kicks: UInt64
     }
@@ -67,8 +69,8 @@ public struct ServeResult: Sendable {
         var out: [String] = []
         let o = options
         out.append("serve: \(sessions) session(s) in \(String(format: "%.1f", seconds)) s; \(o.pairs) queue pair(s), \(workers.count) worker(s) (\(o.mapping)), data \(o.data.rawValue)\(o.tracePath.map { "; \(events) events written to \($0)" } ?? (o.check ? "; \(events) events checked" : ""))")
-        for v in vqs where v.buffers > 0 || v.drops > 0 || v.kicks > 0 {
-            out.append("serve:   vq \(v.vq) \(v.role) worker \(v.worker): \(v.buffers) buffers, \(v.packets) frames, \(v.bytes) bytes, \(v.drops) dropped, \(v.interrupts) interrupts, \(v.kicks) kicks")
+        for v in vqs where v.buffers > 0 || v.drops > 0 || v.undelivered > 0 || v.kicks > 0 {
+            out.append("serve:   vq \(v.vq) \(v.role) worker \(v.worker): \(v.buffers) buffers, \(v.packets) frames, \(v.bytes) bytes, \(v.drops) dropped, \(v.undelivered) undelivered at stop, \(v.interrupts) interrupts, \(v.kicks) kicks")
         }
         let total = workers.reduce(0) { $0 + $1.buffers }
         for w in workers {

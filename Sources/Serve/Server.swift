@@ -131,7 +131,7 @@ public final class Server {
         }
         result.vqs = device.vrings.map { v in
             ServeResult.VQ(vq: v.index, role: v.isTX ? "TX[\(v.pair)]" : "RX[\(v.pair)]", worker: device.workerOf[v.index],
-                           buffers: v.buffers, packets: v.packets, bytes: v.bytes, drops: v.drops, interrupts: v.interrupts, kicks: v.kicks)
+                           buffers: v.buffers, packets: v.packets, bytes: v.bytes, drops: v.drops, undelivered: v.undelivered, interrupts: v.interrupts, kicks: v.kicks)
         }
         result.workers = device.workers.map { ServeResult.WorkerStats(id: $0.id, vqs: $0.vrings.map(\.index), passes: $0.passes, buffers: $0.buffers, cpuSeconds: Double($0.cpuNs) / 1e9, wakeups: $0.wakeups) }
         return result
@@ -185,7 +185,7 @@ public final class Server {
     private func endSession() {
         paused {
             for v in device.vrings { v.reset() }
-            for q in device.loop { q.drain() }
+            for (k, q) in device.loop.enumerated() { device.vrings[2 * k].undelivered += UInt64(q.drain()) }
             device.memory.clear()
             device.features = 0
             device.protocolFeatures = 0
@@ -375,7 +375,7 @@ public final class Server {
             let ok = owner
             if ok { v.enableSent = num != 0 }
             control(.setVringEnable, vq: q, value: num != 0 ? 1 : 0, result: ok ? 0 : -Int16(Errno.eperm.rawValue))
-            if ok && num == 0 && !v.isTX { device.loop[v.pair].drain() }
+            if ok && num == 0 && !v.isTX { v.undelivered += UInt64(device.loop[v.pair].drain()) }
             return ok
         default:
             return false
@@ -437,7 +437,7 @@ public final class Server {
         let base = v.stopBase
         v.stop()
         v.base = base
-        if !v.isTX { device.loop[v.pair].drain() }
+        if !v.isTX { v.undelivered += UInt64(device.loop[v.pair].drain()) }
         control(.getVringBase, vq: v.index, value: UInt64(base))
         return base
     }

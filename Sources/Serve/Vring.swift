@@ -50,6 +50,9 @@ final class Vring: @unchecked Sendable {
     var packets: UInt64 = 0
     var bytes: UInt64 = 0
     var drops: UInt64 = 0
+    /// RX: frames from TX[k] still queued for this ring when it stopped or was disabled (never
+    /// delivered, never refused for want of room).
+    var undelivered: UInt64 = 0
     var interrupts: UInt64 = 0
     var kicks: UInt64 = 0
 

@@ -264,7 +264,8 @@ final class Worker: @unchecked Sendable {
             queued = true
         } else {
             dest = scratch
-            if queue != nil { v.drops += 1 }
+            // Loopback drops what RX[k] cannot take (no room, or RX[k] stopped or disabled); sink drops by design.
+            if device.options.data == .loopback { v.drops += 1 }
         }
         var skip = header
         var at = 0

@@ -8,13 +8,28 @@ final class LiveProcess: @unchecked Sendable {
     let pid: Int32
     private(set) var status: Int32?
 
-    init(_ args: [String], log: String) throws {
+    /// The write end of the child's stdin, when it was started with one.
+    private var input: Int32 = -1
+
+    init(_ args: [String], log: String, stdin: Bool = false) throws {
         let fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         defer { close(fd) }
         var cargs = args.map { strdup($0) } + [nil]
         defer { cargs.forEach { free($0) } }
-        pid = cs_spawn(&cargs, fd)
-        guard pid > 0 else { throw POSIXError(.ENOEXEC) }
+        var p: [Int32] = [-1, -1]
+        if stdin { guard pipe(&p) == 0 else { throw POSIXError(.EMFILE) }; _ = fcntl(p[1], F_SETFD, FD_CLOEXEC); _ = fcntl(p[0], F_SETFD, FD_CLOEXEC) }
+        pid = cs_spawn_in(&cargs, p[0], fd)
+        if stdin { close(p[0]); input = p[1] }
+        guard pid > 0 else { if input >= 0 { close(input) }; throw POSIXError(.ENOEXEC) }
+    }
+
+    deinit { if input >= 0 { close(input) } }
+
+    /// Writes a line to the child's stdin (an interactive testpmd's command line).
+    func send(_ line: String) {
+        guard input >= 0 else { return }
+        let bytes = Array((line + "\n").utf8)
+        _ = bytes.withUnsafeBytes { write(input, $0.baseAddress, $0.count) }
     }
 
     var isRunning: Bool {
@@ -70,11 +85,23 @@ enum Live {
         return try LiveProcess(["timeout", "-s", "KILL", String(limit), bin, "serve"] + args, log: log)
     }
 
-    /// testpmd with a virtio-user port on `socket` (no hugepages, no PCI), io forwarding.
-    static func virtioUser(socket: String, pairs: Int, prefix: String, log: String, devargs: String = "", extra: [String] = ["--auto-start", "--tx-first"]) throws -> LiveProcess {
+    /// testpmd with a virtio-user port on `socket` (no hugepages, no PCI), io forwarding, driven
+    /// through its command line on stdin (`send`): `start tx_first`, then `stop` (the forward
+    /// statistics, with the rings still up), then `quit`.
+    static func virtioUser(socket: String, pairs: Int, prefix: String, log: String, devargs: String = "", extra: [String] = []) throws -> LiveProcess {
         try LiveProcess(["timeout", "-s", "KILL", "90", testpmd!, "-l", "0-1", "--no-pci", "--no-huge", "-m", "512", "--single-file-segments",
                          "--file-prefix=\(prefix)", "--vdev", "net_virtio_user0,path=\(socket),queues=\(pairs)\(devargs)", "--",
-                         "--rxq=\(pairs)", "--txq=\(pairs)", "--nb-cores=1", "--total-num-mbufs=32768", "--stats-period=100"] + extra, log: log)
+                         "-i", "--rxq=\(pairs)", "--txq=\(pairs)", "--nb-cores=1", "--total-num-mbufs=32768"] + extra, log: log, stdin: true)
+    }
+
+    /// Runs io forwarding for `seconds`, stops it (testpmd prints its statistics; the rings stay up
+    /// so the back-end finishes what was queued), then quits (the port closes).
+    static func forward(_ fe: LiveProcess, seconds: Double) {
+        fe.send("start tx_first")
+        Thread.sleep(forTimeInterval: seconds)
+        fe.send("stop")
+        Thread.sleep(forTimeInterval: 1)
+        fe.send("quit")
     }
 
     /// Per queue (RX-packets, TX-packets) from testpmd's final forward statistics; with one queue
@@ -108,7 +135,7 @@ enum Live {
 
 /// `serve --summary-json`.
 struct ServeSummary: Decodable {
-    struct VQ: Decodable { var vq: Int; var role: String; var worker: Int; var buffers: UInt64; var packets: UInt64; var drops: UInt64; var interrupts: UInt64; var kicks: UInt64 }
+    struct VQ: Decodable { var vq: Int; var role: String; var worker: Int; var buffers: UInt64; var packets: UInt64; var drops: UInt64; var undelivered: UInt64; var interrupts: UInt64; var kicks: UInt64 }
     struct Worker: Decodable { var id: Int; var vqs: [Int]; var buffers: UInt64; var cpuSeconds: Double }
     var exitStatus: Int32
     var sessions: Int

@@ -24,6 +24,8 @@ void cs_request_stop(void);
 /// blocks (test runners' threads block most signals, and children would inherit that).
 /// Returns the pid or -1 (errno set).
 int cs_spawn(char *const argv[], int out_fd);
+/// As cs_spawn, with stdin from in_fd (-1: /dev/null).
+int cs_spawn_in(char *const argv[], int in_fd, int out_fd);
 /// Non-blocking wait: 1 if `pid` has exited (status in *status), 0 if still running, -1 on error.
 int cs_reap(int pid, int *status);
 
