@@ -17,11 +17,13 @@ enum ChainFault: Equatable {
     case rule(RuleID, String)
     case unmapped(String)
     case fault(String)
+    /// More work than the device does for one chain (no rule names it: the ring is not judged on).
+    case bound(String)
 
     var message: String {
         switch self {
         case .rule(let r, let m): return "\(m) [\(r.rawValue)]"
-        case .unmapped(let m), .fault(let m): return m
+        case .unmapped(let m), .fault(let m), .bound(let m): return m
         }
     }
 }
@@ -98,17 +100,25 @@ struct RawDesc {
 /// Descriptors"; drivers/vhost/vhost.c vhost_get_vq_desc / get_indirect), collecting its segments
 /// and, when tracing, the descriptors exactly as read (`desc`, and `indirect_desc` for every entry
 /// of an indirect table right after its parent). It stops at the first thing a device must refuse.
-/// The descriptors are read once: the segments used for the data are the ones traced.
+/// The descriptors are read once, when the walk reaches them (an indirect table entry by entry
+/// along its chain, not the whole table): the segments used for the data are the ones traced.
 struct DeviceChainWalker {
     private var stamps: [UInt32] = []
     private var generation: UInt32 = 0
-    private var table: [RawDesc] = []
+    /// Descriptors read by the last walk (main table and indirect entries).
+    private(set) var lastCount = 0
+
+    /// The most descriptors one chain may have: its queue size (virtio 1.x: "A driver MUST NOT create
+    /// a descriptor chain longer than the Queue Size of the device"), at least vhost's 1024 segments
+    /// (UIO_MAXIOV), which small rings with indirect tables may reach.
+    static func chainBound(size: Int) -> Int { max(1024, size) }
 
     mutating func walk(head: UInt16, ring: DeviceRing, memory: MemoryTable, indirectAllowed: Bool,
                        vq: UInt16, t: UInt64, trace: Bool, events: inout [TraceEvent],
                        segments: inout [Segment]) -> ChainFault? {
         // Appends to `segments` (the caller keeps a pass's chains in one array).
         let n = Int(ring.size)
+        lastCount = 0
         guard Int(head) < n else { return .rule(.vqDescIndex, "head \(head) is outside the descriptor table (queue size \(n))") }
         if stamps.count != n { stamps = Array(repeating: 0, count: n); generation = 0 }
         generation &+= 1
@@ -121,11 +131,12 @@ struct DeviceChainWalker {
             }
             stamps[Int(i)] = generation
             guard let d = ring.descriptor(i) else { return .fault("reading descriptor \(i) faulted") }
+            lastCount += 1
             if trace { events.append(TraceEvent(.desc, vq: vq, aux: i, timestamp: t, p0: d.addr, p1: d.packed)) }
             if d.isIndirect {
                 if !indirectAllowed { return .rule(.vqIndirectFeature, "descriptor \(i) has INDIRECT but VIRTIO_F_INDIRECT_DESC was not negotiated") }
                 if d.hasNext { return .rule(.vqIndirectNext, "descriptor \(i) has both INDIRECT and NEXT") }
-                return indirect(parent: i, d, memory: memory, vq: vq, t: t, trace: trace, seenWrite: seenWrite, events: &events, segments: &segments)
+                return indirect(parent: i, d, size: n, memory: memory, vq: vq, t: t, trace: trace, seenWrite: seenWrite, events: &events, segments: &segments)
             }
             if d.isWrite { seenWrite = true } else if seenWrite {
                 return .rule(.vqChainOrder, "descriptor \(i) is device-readable but follows a device-writable one")
@@ -137,7 +148,7 @@ struct DeviceChainWalker {
         }
     }
 
-    private mutating func indirect(parent: UInt16, _ d: RawDesc, memory: MemoryTable, vq: UInt16, t: UInt64, trace: Bool,
+    private mutating func indirect(parent: UInt16, _ d: RawDesc, size n: Int, memory: MemoryTable, vq: UInt16, t: UInt64, trace: Bool,
                                    seenWrite: Bool, events: inout [TraceEvent], segments: inout [Segment]) -> ChainFault? {
         let size = SplitRing.descriptorSize
         guard d.len != 0, d.len % size == 0, d.len / size <= SplitRing.maxIndirectEntries else {
@@ -147,20 +158,20 @@ struct DeviceChainWalker {
         guard let r = memory.guest(d.addr, length: UInt64(d.len)) else {
             return .unmapped("the indirect table of descriptor \(parent) at guest 0x\(String(d.addr, radix: 16)) (\(d.len) bytes) is outside the memory table")
         }
-        table.removeAll(keepingCapacity: true)
-        for k in 0..<count {
-            guard let e = RawDesc.read(r, at: 16 * k) else { return .fault("reading the indirect table of descriptor \(parent) faulted") }
-            table.append(e)
-            if trace {
-                events.append(TraceEvent(.indirectDesc, vq: vq, aux: UInt16(truncatingIfNeeded: k), timestamp: t, p0: e.addr, p1: e.packed, p2: UInt64(parent)))
-            }
-        }
+        let bound = Self.chainBound(size: n)
         var seenWrite = seenWrite
         var j = 0, visited = 0
         while true {
             visited += 1
             guard visited <= count else { return .rule(.vqChainLoop, "the indirect table of descriptor \(parent) visits more than its \(count) entries: a loop") }
-            let e = table[j]
+            guard lastCount < bound else {
+                return .bound("the chain through the indirect table of descriptor \(parent) has more than \(bound) descriptors; the device walks no further")
+            }
+            guard let e = RawDesc.read(r, at: 16 * j) else { return .fault("reading the indirect table of descriptor \(parent) faulted") }
+            lastCount += 1
+            if trace {
+                events.append(TraceEvent(.indirectDesc, vq: vq, aux: UInt16(truncatingIfNeeded: j), timestamp: t, p0: e.addr, p1: e.packed, p2: UInt64(parent)))
+            }
             if e.isIndirect { return .rule(.vqIndirectNested, "entry \(j) of the indirect table of descriptor \(parent) has INDIRECT") }
             if e.isWrite { seenWrite = true } else if seenWrite {
                 return .rule(.vqChainOrder, "entry \(j) of the indirect table of descriptor \(parent) is device-readable but follows a device-writable one")

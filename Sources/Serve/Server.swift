@@ -424,9 +424,10 @@ public final class Server {
         guard v.started else { return }
         let had = v.ring != nil
         v.ring = v.addrSet && v.size > 0 ? DeviceRing(memory: device.memory, size: v.size, desc: v.desc, avail: v.avail, used: v.used) : nil
-        if v.ring == nil && !had {
+        // Not served from here on (never resolved, or a new memory table no longer covers it).
+        if v.ring == nil {
             let why = !v.addrSet ? "no SET_VRING_ADDR" : v.size == 0 ? "no SET_VRING_NUM" : "its addresses (desc 0x\(String(v.desc, radix: 16)), avail 0x\(String(v.avail, radix: 16)), used 0x\(String(v.used, radix: 16)), size \(v.size)) are not inside the memory table"
-            device.note("vq \(v.index) started but cannot be served: \(why)", kind: "unresolved-\(v.index)")
+            device.note("vq \(v.index) \(had ? "can no longer be served (new memory table)" : "started but cannot be served"): \(why)", kind: "unresolved-\(v.index)")
             // Until a memory table covers it, what the driver does there is not seen.
             emit(TraceEvent(.ringGap, vq: UInt16(v.index), timestamp: device.now, p0: UInt64(RingGapReason.unmapped.rawValue)))
         }

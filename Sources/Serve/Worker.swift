@@ -160,6 +160,9 @@ final class Worker: @unchecked Sendable {
         }
     }
 
+    /// Descriptors one pass reads before it stops taking new chains.
+    static let passBound = 65536
+
     private func flush() {
         if !events.isEmpty { device.log?.append(&events) }
     }
@@ -197,14 +200,18 @@ final class Worker: @unchecked Sendable {
         guard ring.heads(from: v.lastAvail, count: n, into: &heads) else { return (0, .fault("reading the avail ring faulted")) }
         let indirect = device.features & FeatureBit.indirectDesc.mask != 0
         var fault: ChainFault?
-        var walked = 0
+        var walked = 0, read = 0
         for (k, head) in heads.enumerated() {
+            // A pass reads at most about `passBound` descriptors; the rest wait for the next pass
+            // (so pausing the workers, and the trace, never wait long behind one driver).
+            if read >= Self.passBound { break }
             let pos = v.lastAvail &+ UInt16(truncatingIfNeeded: k)
             let start = segs.count
             fault = walker.walk(head: head, ring: ring, memory: device.memory, indirectAllowed: indirect, vq: vq, t: t,
                                 trace: device.tracing, events: &events, segments: &segs)
             if device.tracing { events.append(TraceEvent(.availEntry, vq: vq, aux: head, timestamp: t, p0: UInt64(pos))) }
             walked += 1
+            read += walker.lastCount
             if fault != nil { segs.removeSubrange(start...); break }
             chains.append((pos, head, start, segs.count))
         }
@@ -454,6 +461,7 @@ final class Worker: @unchecked Sendable {
         switch fault {
         case .unmapped: reason = .unmapped
         case .fault: reason = .memoryFault
+        case .bound: reason = .workBound
         case .rule: reason = nil
         }
         if device.tracing, let reason {

@@ -82,9 +82,14 @@ public final class HostileFrontEnd: @unchecked Sendable {
     /// A ring of `size` entries at `offset` of the guest memory (layout only).
     public func ring(size: Int = 8, at offset: Int = 0) -> SplitRingWriter { SplitRingWriter(memory: memory, size: size, at: offset) }
 
+    /// The vring `setUp` configures unless told otherwise. 0 for the recorder; `serve` gets 1
+    /// (TX[0]): a net device reads a TX ring whenever kicked, an RX ring only with a frame to deliver.
+    public var ringVq: UInt32 = 0
+
     /// NUM, ADDR, BASE, ENABLE, then KICK with an eventfd: the ring starts.
-    public func setUp(_ ring: SplitRingWriter, vq: UInt32 = 0, base: UInt32 = 0, size: UInt32? = nil,
+    public func setUp(_ ring: SplitRingWriter, vq: UInt32? = nil, base: UInt32 = 0, size: UInt32? = nil,
                       desc: UInt64? = nil, avail: UInt64? = nil, used: UInt64? = nil, kick: Bool = true) {
+        let vq = vq ?? ringVq
         send(Message(.setVringNum, payload: VringState(index: vq, num: size ?? UInt32(ring.size))))
         send(Message(.setVringAddr, payload: VringAddress(index: vq, desc: desc ?? ring.descAddr, used: used ?? ring.usedAddr, avail: avail ?? ring.availAddr)))
         send(Message(.setVringBase, payload: VringState(index: vq, num: base)))

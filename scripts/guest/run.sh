@@ -15,10 +15,14 @@
 #                                        reconnect=1, recorder --reconnect)
 #                        mem4g           4 GiB of guest memory: two memory regions
 #                        packed          virtio-net-pci packed=on
-#   --recorder R       plain (default): `conformance record` between QEMU and the back-end;
-#                      none: QEMU straight to the back-end; interpose: `record --interpose`
-#                      (not built yet). Also RECORDER=.
-#   --backend B        testpmd (default) or serve (`conformance serve`, not built yet). Also BACKEND=.
+#   --recorder R       plain (default with testpmd): `conformance record` between QEMU and the
+#                      back-end; none (default with serve): QEMU straight to the back-end;
+#                      interpose: `record --interpose` (not built yet). Also RECORDER=.
+#   --backend B        testpmd (default) or serve (`conformance serve`: loopback, exact trace,
+#                      --check; its trace is trace.trace without a recorder, else serve.trace).
+#                      Also BACKEND=.
+#   --serve-mapping M  with serve: seed-rfc2 (default), seed-rfc1 or per-pair
+#   --serve-workers W  with serve: worker threads                                    default 2
 #   --restart-after S  with restart: seconds after the guest's traffic starts           default secs/2
 #   --restart-mode M   with restart: cold (default): stop testpmd (its shutdown took up to 4 s
 #                      here), then start a new one (listening ~1.3 s after its start); warm:
@@ -27,7 +31,7 @@
 #   --conformance BIN  the conformance binary (also CONFORMANCE=; default .build/debug/conformance)
 #
 # OUTDIR gets: trace.trace, serial.log (guest console), testpmd.log (testpmd-2.log after a restart),
-# recorder.log, qemu.log, stats.json (`conformance stats`), check.json and check.status
+# recorder.log, qemu.log, with serve serve.log and serve.json (its `--summary-json`), stats.json (`conformance stats`), check.json and check.status
 # (`conformance check`), and summary.json: per queue pair the guest's ethtool -S tx/rx packets,
 # testpmd's per-queue forward statistics (per testpmd run) and the trace's used buffers per vq.
 # Exit status: 0 the run completed (the guest printed its counters and powered off; nothing is
@@ -48,7 +52,7 @@ if [ $(( 0x${blk:-0} >> 1 & 1 )) = 1 ]; then
 fi
 
 PAIRS=1 SECS=4 DELAY=200000 RESTART_AFTER="" RESTART_MODE=cold VARIANTS=()
-RECORDER=${RECORDER:-plain} BACKEND=${BACKEND:-testpmd}
+RECORDER=${RECORDER:-} BACKEND=${BACKEND:-testpmd} SERVE_MAPPING=seed-rfc2 SERVE_WORKERS=2
 while [ $# -gt 0 ]; do
     case "$1" in
         --pairs) PAIRS=$2; shift 2 ;;
@@ -57,6 +61,8 @@ while [ $# -gt 0 ]; do
         --variant) VARIANTS+=("$2"); shift 2 ;;
         --recorder) RECORDER=$2; shift 2 ;;
         --backend) BACKEND=$2; shift 2 ;;
+        --serve-mapping) SERVE_MAPPING=$2; shift 2 ;;
+        --serve-workers) SERVE_WORKERS=$2; shift 2 ;;
         --restart-after) RESTART_AFTER=$2; shift 2 ;;
         --restart-mode) RESTART_MODE=$2; shift 2 ;;
         --conformance) CONFORMANCE=$2; shift 2 ;;
@@ -92,8 +98,11 @@ done
 case "$RESTART_MODE" in cold|warm) ;; *) guest_die "--restart-mode is cold or warm" ;; esac
 
 case "$BACKEND" in
-    testpmd) command -v "$TESTPMD" >/dev/null || { guest_log "$TESTPMD not found (install dpdk-dev)"; exit 77; } ;;
-    serve) guest_die "--backend serve: \`conformance serve\` does not exist yet" ;;
+    testpmd) command -v "$TESTPMD" >/dev/null || { guest_log "$TESTPMD not found (install dpdk-dev)"; exit 77; }
+             RECORDER=${RECORDER:-plain} ;;
+    serve) [ -x "$BIN" ] || guest_die "$BIN not found (swift build, or set CONFORMANCE)"
+           [ $RESTART = 0 ] || guest_die "--backend serve: the restart variant is not wired for serve yet"
+           RECORDER=${RECORDER:-none} ;;
     *) guest_die "unknown back-end $BACKEND" ;;
 esac
 case "$RECORDER" in
@@ -109,14 +118,14 @@ VMLINUZ=$(ls "$KDIR"/boot/vmlinuz-* | head -1)
 
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-rm -f "$OUT"/{trace.trace,serial.log,testpmd.log,testpmd-2.log,recorder.log,qemu.log,stats.json,check.json,check.status,summary.json}
+rm -f "$OUT"/{trace.trace,serve.trace,serial.log,testpmd.log,testpmd-2.log,recorder.log,serve.log,serve.json,qemu.log,stats.json,check.json,check.status,summary.json}
 # Unix socket paths are limited to 108 bytes: keep them short, in a private folder.
 SOCKDIR=$(mktemp -d /tmp/cg.XXXXXX)
 # BE_SOCK is a symlink to the socket of the testpmd run that serves now (be-1.sock, be-2.sock).
 BE_SOCK=$SOCKDIR/be.sock REC_SOCK=$SOCKDIR/rec.sock
 TAG="cg$$"
 PREFIXES=()
-QEMU_PID="" REC_PID="" BE_PID="" OLD_PID=""
+QEMU_PID="" REC_PID="" BE_PID="" OLD_PID="" BE_STATUS=""
 KILLED=0
 
 STOPPED_STATUS=""
@@ -174,7 +183,18 @@ start_testpmd() {
     wait_sock "$sock" 30 || { guest_log "testpmd did not listen on $sock (see $log)"; exit 2; }
     ln -sfn "$(basename "$sock")" "$BE_SOCK"
 }
-start_testpmd
+start_serve() {
+    local sock=$SOCKDIR/be-1.sock trace=$OUT/trace.trace
+    [ "$RECORDER" = none ] || trace=$OUT/serve.trace
+    # One session: serve ends when QEMU's connection closes (exit status: CheckExit).
+    timeout -s KILL "$LIMIT" "$BIN" serve --socket "$sock" --queues "$PAIRS" --workers "$SERVE_WORKERS" \
+        --mapping "$SERVE_MAPPING" --trace "$trace" --check --sessions 1 --summary-json "$OUT/serve.json" \
+        </dev/null >"$OUT/serve.log" 2>&1 &
+    BE_PID=$!
+    wait_sock "$sock" 30 || { guest_log "serve did not listen on $sock (see $OUT/serve.log)"; exit 2; }
+    ln -sfn "$(basename "$sock")" "$BE_SOCK"
+}
+if [ "$BACKEND" = serve ]; then start_serve; else start_testpmd; fi
 
 TARGET=$BE_SOCK
 if [ "$RECORDER" = plain ]; then
@@ -232,7 +252,7 @@ if [ -n "$REC_PID" ]; then
     for _ in $(seq 1 $((RESTART ? 10 : 100))); do kill -0 "$REC_PID" 2>/dev/null || break; sleep 0.1; done
     stop_pid "$REC_PID" 10; REC_STATUS=$STOPPED_STATUS; REC_PID=""
 fi
-stop_pid "$BE_PID" 15; BE_PID=""
+stop_pid "$BE_PID" 15; BE_STATUS=$STOPPED_STATUS; BE_PID=""
 WALL=$(awk -v a="$T_START" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 
 cat >"$OUT/run.env" <<ENV
@@ -244,6 +264,9 @@ memMB=$MEM
 recorder=$RECORDER
 backend=$BACKEND
 testpmdRuns=$BE_RUNS
+serveMapping=$([ "$BACKEND" = serve ] && echo "$SERVE_MAPPING")
+serveWorkers=$([ "$BACKEND" = serve ] && echo "$SERVE_WORKERS")
+serveStatus=$([ "$BACKEND" = serve ] && echo "$BE_STATUS")
 restartMode=$([ $RESTART = 1 ] && echo "$RESTART_MODE")
 kernel=$(basename "$VMLINUZ" | sed 's/^vmlinuz-//')
 qemuVersion=$("$QEMU" --version | head -1 | awk '{ print $4 }')

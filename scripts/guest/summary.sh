@@ -6,6 +6,8 @@
 # what it put in the guest's RX vq), per testpmd run and summed, and the used buffers the trace
 # shows on vq 2k (RX) and 2k+1 (TX) (`conformance stats`), and the gaps between sessions (below). Also the trace's events, and
 # `conformance check`'s exit status, total findings and rules (check.json, check.status).
+# With --backend serve: serve's own counts per vq from serve.json (serveTxUsed, serveRxUsed,
+# serveRxUndelivered, serveDrops), its exit status (serveStatus) and live findings (serveFindings).
 # Values that a run did not produce (no trace without the recorder) are null.
 set -u
 OUT=${1:?outdir}
@@ -65,19 +67,28 @@ if [ $HAVE_TRACE = 1 ]; then
         END { for (q in used) print q, gap[q] + 0 }' >"$OUT/gaps.txt"
 fi
 trace_gap() { [ $HAVE_TRACE = 1 ] && awk -v v="$1" '$1 == v { print $2 }' "$OUT/gaps.txt"; }
+# serve.json (pretty-printed, one vq object per "{"): $1 vq, $2 key -> value
+serve_vq() {
+    [ -f "$OUT/serve.json" ] || return 0
+    tr -d ' \n' <"$OUT/serve.json" | tr '{' '\n' | awk -v v="$1" -v key="$2" -F'[:,]' '/"role"/ {
+        vq = ""; val = ""
+        for (i = 1; i < NF; i++) { if ($i == "\"vq\"") vq = $(i + 1); if ($i == "\"" key "\"") val = $(i + 1) }
+        if (vq == v) { print val; exit } }'
+}
 json_field() { grep -o "\"$2\": *[0-9]*" "$1" 2>/dev/null | head -1 | grep -o '[0-9]*$'; }
 
 {
     printf '{'
     while IFS='=' read -r k v; do
         case "$k" in
-            pairs|secs|memMB|testpmdRuns|qemuStatus|recorderStatus|wallSeconds) printf '%s:%s,' "$(str "$k")" "$(num "$v")" ;;
+            pairs|secs|memMB|testpmdRuns|qemuStatus|recorderStatus|serveWorkers|serveStatus|wallSeconds) printf '%s:%s,' "$(str "$k")" "$(num "$v")" ;;
             variants) printf '"variants":[%s],' "$(for x in $v; do str "$x"; echo; done | paste -sd, -)" ;;
             *) printf '%s:%s,' "$(str "$k")" "$(str "$v")" ;;
         esac
     done <"$OUT/run.env"
     g=false; printf '%s\n' "$SERIAL" | grep -q '^cg: done' && g=true
     printf '"guestDone":%s,' "$g"
+    printf '"serveFindings":%s,' "$(num "$(tr -d ' \n' <"$OUT/serve.json" 2>/dev/null | grep -o '"totalFindings":[0-9]*' | grep -o '[0-9]*$')")"
     # Rings the recorder stopped following (it fell behind); their counts are short.
     printf '"recorderLostRings":[%s],' "$(grep -o 'fell behind on vq [0-9]*' "$OUT/recorder.log" 2>/dev/null | awk '{ print $NF }' | sort -un | paste -sd, -)"
     printf '"guestFeatures":%s,' "$(str "$(printf '%s\n' "$SERIAL" | sed -n 's/^cg: eth0 .*features=//p' | head -1)")"
@@ -106,7 +117,10 @@ json_field() { grep -o "\"$2\": *[0-9]*" "$1" 2>/dev/null | head -1 | grep -o '[
             "$(num "$(guest_counter "tx_queue_${k}_packets")")" "$(num "$(guest_counter "rx_queue_${k}_packets")")"
         printf '"testpmdRx":%s,"testpmdTx":%s,"testpmdRxByRun":[%s],"testpmdTxByRun":[%s],' "$sr" "$st" "$rxs" "$txs"
         printf '"traceTxUsed":%s,"traceRxUsed":%s,' "$(num "$(trace_used $((2 * k + 1)))")" "$(num "$(trace_used $((2 * k)))")"
-        printf '"traceTxGap":%s,"traceRxGap":%s}' "$(num "$(trace_gap $((2 * k + 1)))")" "$(num "$(trace_gap $((2 * k)))")"
+        printf '"traceTxGap":%s,"traceRxGap":%s,' "$(num "$(trace_gap $((2 * k + 1)))")" "$(num "$(trace_gap $((2 * k)))")"
+        printf '"serveTxUsed":%s,"serveRxUsed":%s,' "$(num "$(serve_vq $((2 * k + 1)) buffers)")" "$(num "$(serve_vq $((2 * k)) buffers)")"
+        printf '"serveRxUndelivered":%s,"serveDrops":%s}' "$(num "$(serve_vq $((2 * k)) undelivered)")" \
+            "$(num "$( (serve_vq $((2 * k)) drops; serve_vq $((2 * k + 1)) drops) | awk '{ s += $1; n++ } END { if (n) print s }')")"
     done
     printf ']}\n'
 } >"$OUT/summary.json"
