@@ -17,6 +17,8 @@ public struct Outcome: Sendable, CustomStringConvertible {
     /// `check` of the trace: nil when it could not be read (a garbage or missing file).
     public var checkStatus: Int32?
     public var checkError: String?
+    /// Rules `check` of the trace found broken.
+    public var rules: Set<String> = []
     public var gaps: Set<UInt8> = []
     /// Everything either peer received was sent by the other (bytes as a prefix, fds by identity).
     public var forwardedOnlySent = true

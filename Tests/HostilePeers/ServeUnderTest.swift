@@ -56,6 +56,7 @@ public struct ServeUnderTest: PeerUnderTest {
         if FileManager.default.fileExists(atPath: trace) {
             let report = CheckRun.check(path: trace)
             if let e = report.error { outcome.checkError = "\(e)" } else { outcome.checkStatus = CheckExit.status([report]) }
+            outcome.rules = Set(report.findings.map(\.rule.rawValue))
             if let r = try? TraceReader(path: trace) {
                 while let (e, _) = (try? r.next()) ?? nil { if e.kind == .ringGap { outcome.gaps.insert(UInt8(truncatingIfNeeded: e.p0)) } }
             }

@@ -35,4 +35,24 @@ import TestSupport
             if exit != 2 { #expect((exit == 1) == (check == 1), "\(attack.name): serve exit \(exit), check of its trace \(check); stderr: \(o.stderr.suffix(600))") }
         }
     }
+
+    /// A faulty front-end is reported by `serve --check` with the rule it broke (live, exit 1, and
+    /// the same rule from the file). The bugs `mutate` knows, made by a driver on a running ring.
+    static let faulty: [(attack: String, rule: String)] = [
+        ("head-out-of-range", "VQ-DESC-INDEX"),
+        ("avail-idx-jumps-beyond-the-queue-size", "VQ-INFLIGHT"),
+        ("looping-chain-walked-from-every-slot", "VQ-CHAIN-LOOP"),
+        ("nested-indirect-tables", "VQ-INDIRECT-NESTED"),
+    ]
+
+    @Test(.timeLimit(.minutes(1)), arguments: faulty.map(\.attack))
+    func faultyFrontEndIsReportedByServeCheckWithTheRuleItBroke(name: String) throws {
+        let target = ServeUnderTest(binary: try #require(Self.binary, "conformance executable not built"))
+        let attack = try #require(AttackCatalogue.all.first { $0.name == name })
+        let rule = Self.faulty.first { $0.attack == name }!.rule
+        let o = target.run(attack)
+        #expect(o.exitStatus == 1, "\(name): \(o); stderr: \(o.stderr.suffix(600))")
+        #expect(o.stderr.contains(rule), "\(name): serve did not name \(rule) live: \(o.stderr.suffix(600))")
+        #expect(o.rules.contains(rule), "\(name): check of serve's trace found \(o.rules.sorted())")
+    }
 }
