@@ -26,18 +26,31 @@ final class PacketQueue: @unchecked Sendable {
     var count: Int { tail.load(ordering: .acquiring) - head.load(ordering: .acquiring) }
     var isEmpty: Bool { count == 0 }
 
-    /// Producer: the slot to fill next, or nil when full.
+    /// Producer: frames filled but not yet published (`publish` hands them to the consumer at once).
+    private var staged = 0
+
+    /// Producer: the slot to fill next (after the staged ones), or nil when full.
     func reserve() -> UnsafeMutableRawBufferPointer? {
-        let t = tail.load(ordering: .relaxed)
+        let t = tail.load(ordering: .relaxed) + staged
         guard t - head.load(ordering: .acquiring) < capacity else { return nil }
         return UnsafeMutableRawBufferPointer(start: slots + (t % capacity) * Self.slotBytes, count: Self.slotBytes)
     }
 
-    /// Producer: publishes the reserved slot with `length` bytes in it.
+    /// Producer: the reserved slot holds a frame of `length` bytes; staged until `publish`.
     func commit(length: Int) {
-        let t = tail.load(ordering: .relaxed)
+        let t = tail.load(ordering: .relaxed) + staged
         lengths[t % capacity] = length
-        tail.store(t + 1, ordering: .releasing)
+        staged += 1
+    }
+
+    /// Producer: hands every staged frame to the consumer; how many.
+    @discardableResult
+    func publish() -> Int {
+        let n = staged
+        guard n > 0 else { return 0 }
+        tail.store(tail.load(ordering: .relaxed) + n, ordering: .releasing)
+        staged = 0
+        return n
     }
 
     /// Consumer: the oldest frame, if any (valid until `pop`).

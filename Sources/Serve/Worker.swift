@@ -231,28 +231,28 @@ final class Worker: @unchecked Sendable {
         let t = device.now
         let vq = UInt16(v.index)
         begin(v, t)
-        let (_, fault) = fetch(v, ring, avail: a, t: t)
+        var (_, fault) = fetch(v, ring, avail: a, t: t)
+        let queue = device.options.data == .loopback && !chains.isEmpty ? device.loopTarget(of: v) : nil
         if !chains.isEmpty {
             traceNotificationState(v, ring, t)
             let hdr = NetHeader.length(features: device.features)
-            let queue = device.options.data == .loopback ? device.loopTarget(of: v) : nil
-            var frames = 0
+            var written = 0
             for (k, c) in chains.enumerated() {
                 let pos = v.lastUsed &+ UInt16(truncatingIfNeeded: k)
                 transmit(segs[c.start..<c.end], header: hdr, to: queue, v)
-                guard ring.writeUsed(pos: pos, id: UInt32(c.head), len: 0) else { refuse(v, .fault("writing the used ring faulted"), t: t); end(v, t); return true }
+                guard ring.writeUsed(pos: pos, id: UInt32(c.head), len: 0) else { fault = .fault("writing the used ring faulted"); break }
                 if device.tracing { events.append(TraceEvent(.usedEntry, vq: vq, worker: w, timestamp: t, p0: UInt64(pos), p1: UInt64(c.head))) }
-                frames += 1
+                written += 1
             }
-            publish(v, ring, count: chains.count, t: t)
-            if let queue, frames > 0 {
-                // The RX side runs after this pass's events are in the log (the trace's order).
-                flush()
-                device.frameQueued(for: v.pair, queue: queue)
-            }
+            if written > 0 { publish(v, ring, count: written, t: t) }
         }
         if let fault { refuse(v, fault, t: t) }
         end(v, t)
+        // The frames reach RX[k] only once this pass's events are in the log (the trace's order).
+        if let queue {
+            flush()
+            if queue.publish() > 0 { device.frameQueued(for: v.pair, queue: queue) }
+        }
         return true
     }
 
