@@ -8,8 +8,10 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-swift build -c release --product conformance >/dev/null || { echo "build failed" >&2; exit 2; }
-bin="$(swift build -c release --show-bin-path)/conformance"
+# The debug build: the one `swift test` already made (CI runs the tests first), and fast enough
+# for these traces; the benchmarks (scripts/bench-*.sh) build their own release binary.
+swift build --product conformance >/dev/null || { echo "build failed" >&2; exit 2; }
+bin="$(swift build --show-bin-path)/conformance"
 
 fail=0; n=0
 verdict() { printf '%-6s %-62s %s\n' "$1" "$2" "$3"; }
