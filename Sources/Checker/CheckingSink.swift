@@ -33,12 +33,13 @@ public final class CheckingSink: TraceSink {
 
     public func write(_ event: TraceEvent) {
         inner.write(event)
-        // In place: a copy of the checker would copy its ring state (copy-on-write) at every event.
+        // In place: a copy of the checker out of the optional would make every event copy its
+        // rings (copy-on-write of arrays the size of the queue), which is O(N) per event.
         guard checker != nil else { return }
         let fs = checker!.process(event, index: index, offset: UInt64(headerSize) + index * UInt64(TraceEvent.size))
         index += 1
         if let f = checker!.fatal, fatal == nil { fatal = f }
-        if !fs.isEmpty { report(fs) }
+        report(fs)
     }
 
     private func report(_ fs: [Finding]) {
