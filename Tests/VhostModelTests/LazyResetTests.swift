@@ -82,6 +82,8 @@ struct ReferenceVhostDevice: Sendable {
     /// linux-workers: live worker ids and the worker attached to each vq.
     private(set) var liveWorkers: Set<Int> = []
     private(set) var attached: [Int]
+    /// vhost-user: the back-end declared its workers (attach_vring_worker), as `serve` does.
+    private(set) var declaredMapping = false
     private(set) var rings: [RingLifecycle]
     /// Worker currently inside a service pass of each vq.
     private(set) var servicing: [Int?]
@@ -133,6 +135,7 @@ struct ReferenceVhostDevice: Sendable {
         // SET_OWNER creates the default worker and attaches it to every vq.
         liveWorkers = [0]
         attached = Array(repeating: 0, count: queueCount)
+        declaredMapping = false
         return []
     }
 
@@ -207,6 +210,7 @@ struct ReferenceVhostDevice: Sendable {
             v.append(Violation(.vhostWorkerLifecycle, "VHOST_ATTACH_VRING_WORKER of unknown worker \(id) to vq \(vq) succeeded (expected -ENODEV)"))
         } else {
             attached[vq] = id
+            if profile == .vhostUser { declaredMapping = true }
         }
         return v
     }
@@ -217,6 +221,7 @@ struct ReferenceVhostDevice: Sendable {
     func expectedWorker(vq: Int) -> Int? {
         switch profile {
         case .linuxWorkers: return attached[vq]
+        case .vhostUser: return declaredMapping ? attached[vq] : nil
         default: return WorkerMapping.assigned(profile: profile, vq: vq, workers: workers)
         }
     }
