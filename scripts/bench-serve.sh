@@ -4,7 +4,9 @@
 #     off (no trace) and on (--check, in-process, no file);
 #   - DPDK's own vhost PMD (testpmd `rxonly` on net_vhost), in the same run.
 #
-#   scripts/bench-serve.sh [SECONDS [T...]]     default 6 s, T = 1 2 4 8; OUT=dir keeps the logs
+#   scripts/bench-serve.sh [SECONDS [T...]]     default 6 s, T = 1 2 4 8; OUT=dir keeps the logs,
+#                                              ROUNDS=n repeats every configuration n times, interleaved
+#                                              (the table shows medians; default 1)
 #
 # Packets/s: the median of testpmd's per-second Tx-pps after the first 2 s (what the virtio-user
 # port got onto the rings, = what the back-end consumed: txonly refills as fast as it is emptied).
@@ -105,17 +107,28 @@ measure() {
     printf '%s\t%s\t%s\t%s\t%s\n' "$label" "$t" "$pps" "$per" "$shares"
 }
 
-TSV=$OUT/bench.tsv
-printf 'config\tT\tpps\tcpu_s_per_Mpkt\tworker_shares\n' >"$TSV"
-for t in "${TS[@]}"; do
-    measure dpdk-vhost "$t" dpdk >>"$TSV"
-    for chk in off on; do
-        extra=(); [ $chk = on ] && extra=(--check)
-        measure "serve-W1-check-$chk" "$t" serve --workers 1 --mapping seed-rfc2 "${extra[@]}" >>"$TSV"
-        measure "serve-W2-check-$chk" "$t" serve --workers 2 --mapping seed-rfc2 "${extra[@]}" >>"$TSV"
-        measure "serve-perpair-check-$chk" "$t" serve --workers "$t" --mapping per-pair "${extra[@]}" >>"$TSV"
+ROUNDS=${ROUNDS:-1}
+RAW=$OUT/bench-rounds.tsv TSV=$OUT/bench.tsv
+printf 'config\tT\tpps\tcpu_s_per_Mpkt\tworker_shares\n' >"$RAW"
+for r in $(seq 1 "$ROUNDS"); do
+    for t in "${TS[@]}"; do
+        measure dpdk-vhost "$t" dpdk >>"$RAW"
+        for chk in off on; do
+            extra=(); [ $chk = on ] && extra=(--check)
+            measure "serve-W1-check-$chk" "$t" serve --workers 1 --mapping seed-rfc2 "${extra[@]}" >>"$RAW"
+            measure "serve-W2-check-$chk" "$t" serve --workers 2 --mapping seed-rfc2 "${extra[@]}" >>"$RAW"
+            measure "serve-perpair-check-$chk" "$t" serve --workers "$t" --mapping per-pair "${extra[@]}" >>"$RAW"
+        done
     done
 done
+# Medians over the rounds (packets/s and CPU separately), in first-seen order.
+awk -F'\t' 'NR == 1 { print; next }
+    { k = $1 "\t" $2; if (!(k in n)) order[++m] = k; n[k]++; p[k, n[k]] = $3; c[k, n[k]] = $4; sh[k] = $5 }
+    function med(a, k, cnt,   i, j, t, v) { for (i = 1; i <= cnt; i++) v[i] = a[k, i] + 0
+        for (i = 1; i <= cnt; i++) for (j = i + 1; j <= cnt; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+        return v[int((cnt + 1) / 2)] }
+    END { for (i = 1; i <= m; i++) { k = order[i]; printf "%s\t%s\t%.3f\t%s\n", k, med(p, k, n[k]), med(c, k, n[k]), sh[k] } }' "$RAW" \
+    | awk -F'\t' 'BEGIN { OFS = "\t" } NR > 1 { $3 = int($3 + 0.5) } { print }' >"$TSV"
 
 # The table: each serve row relative to W = 1 (same T, same checking) and to DPDK's vhost PMD (same T).
 awk -F'\t' '
