@@ -111,6 +111,19 @@ public struct VhostDevice: Sendable {
 
     // MARK: ring setup
 
+    /// The driver kicked `vq` (or the front-end sent an in-band VRING_KICK): a vhost-user ring with a
+    /// kick fd starts on its first kick ("Ring states").
+    public mutating func ringKicked(vq: Int) {
+        if rings[vq].kickSet && !rings[vq].stopped { rings[vq].started = true }
+    }
+
+    /// VHOST_USER_RESET_DEVICE: every ring back to its initial state; the owner stays.
+    public mutating func resetDevice(result: Int16) {
+        guard result == 0 else { return }
+        rings = Array(repeating: RingLifecycle(), count: queueCount)
+        servicing = Array(repeating: nil, count: queueCount)
+    }
+
     public mutating func ringMessage(_ what: String, vq: Int, result: Int16, update: (inout RingLifecycle) -> Void) -> [Violation] {
         let v = requireOwner(what, vq: vq, result: result)
         if result == 0 { update(&rings[vq]) }

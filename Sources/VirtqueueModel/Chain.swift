@@ -22,7 +22,7 @@ public enum ChainWalker {
     ///     again is the violation, and walking on would only cost time); reported in `Chain.busy`.
     ///   - seen: scratch marks, one per table entry, reused across walks so loop detection costs
     ///     the chain's length rather than N steps; `stamp` must differ from every earlier walk's.
-    public static func walk(head: UInt16, table: [Descriptor], indirectAllowed: Bool,
+    public static func walk(head: UInt16, table: [Descriptor], indirectAllowed: Bool, inOrder: Bool = false,
                             stopAt: (UInt16) -> Bool = { _ in false },
                             seen: inout [UInt32], stamp: UInt32,
                             indirectTable: (UInt16) -> [Descriptor]?) -> Chain {
@@ -35,6 +35,10 @@ public enum ChainWalker {
         var seenWritable = false
         var writable: UInt64 = 0
         var unknown = false
+        // Buffers (descriptors that are not a pointer to an indirect table) and their bytes, for
+        // VQ-CHAIN-LENGTH: "A driver MUST NOT create a descriptor chain longer than the Queue Size"
+        // (VIRTIO-87: even with INDIRECT), and no chain above 2^32 bytes.
+        var count = Counted()
         var i = Int(head)
         while true {
             if stopAt(UInt16(i)) { chain.busy = UInt16(i); break }
@@ -56,8 +60,8 @@ public enum ChainWalker {
                 if d.len == 0 || d.len % SplitRing.descriptorSize != 0 || d.len / SplitRing.descriptorSize > SplitRing.maxIndirectEntries {
                     chain.violations.append(Violation(.vqIndirectLen, "indirect descriptor \(i) has len \(d.len): not a non-zero multiple of 16 covering at most 65536 entries"))
                 } else if let entries = indirectTable(UInt16(i)) {
-                    walkIndirect(parent: UInt16(i), count: Int(d.len / SplitRing.descriptorSize), entries: entries,
-                                 seenWritable: &seenWritable, writable: &writable, into: &chain)
+                    walkIndirect(parent: UInt16(i), count: Int(d.len / SplitRing.descriptorSize), entries: entries, inOrder: inOrder,
+                                 seenWritable: &seenWritable, writable: &writable, counted: &count, into: &chain)
                 } else {
                     unknown = true
                 }
@@ -65,6 +69,7 @@ public enum ChainWalker {
                 // chain ends here: INDIRECT must be last.
                 break
             }
+            count.add(d.len)
             if d.flags.contains(.write) {
                 seenWritable = true
                 writable += UInt64(d.len)
@@ -76,14 +81,73 @@ public enum ChainWalker {
                 chain.violations.append(Violation(.vqDescIndex, "descriptor \(i) points to next \(d.next), outside the descriptor table (queue size \(n))"))
                 break
             }
+            if inOrder && Int(d.next) != (i + 1) % n {
+                chain.violations.append(Violation(.vqInOrderNext, "descriptor \(i) has next \(d.next), but with VIRTIO_F_IN_ORDER it must be \((i + 1) % n) (descriptors are used in ring order)"))
+            }
             i = Int(d.next)
         }
         chain.writableBytes = unknown ? nil : writable
+        // A loop is already its own finding; length is judged only for chains that end.
+        if !chain.violations.contains(where: { $0.rule == .vqChainLoop }) {
+            if count.buffers > n {
+                chain.violations.append(Violation(.vqChainLength, "chain from head \(head) has \(count.buffers) buffer descriptors (counting its indirect table's entries), more than the queue size \(n)"))
+            } else if count.bytes > Counted.maxBytes {
+                chain.violations.append(Violation(.vqChainLength, "chain from head \(head) describes \(count.bytes) bytes, more than 2^32"))
+            }
+        }
         return chain
     }
 
-    static func walkIndirect(parent: UInt16, count: Int, entries: [Descriptor], seenWritable: inout Bool,
-                             writable: inout UInt64, into chain: inout Chain) {
+    /// Buffers and bytes of one chain walk.
+    struct Counted {
+        static let maxBytes: UInt64 = 1 << 32
+        var buffers = 0
+        var bytes: UInt64 = 0
+        mutating func add(_ len: UInt32) { buffers += 1; bytes += UInt64(len) }
+    }
+
+    /// The buffers of the chain from `head`, as a device reads them: main-table descriptors, and for
+    /// the descriptor that has INDIRECT the entries of its table in chain order; plus the indirect
+    /// table descriptors themselves. Bounded like `walk` (at most N main steps, len/16 entries).
+    /// nil when an indirect table was never described.
+    public static func buffers(head: UInt16, table: [Descriptor], indirectTable: (UInt16) -> [Descriptor]?) -> (buffers: [Descriptor], tables: [Descriptor])? {
+        // nil as well for a chain `walk` reports as malformed: its own rule says what is wrong,
+        // and no buffer list is the one a device would use.
+        var out: [Descriptor] = []
+        var tables: [Descriptor] = []
+        let n = table.count
+        var i = Int(head)
+        var steps = 0
+        while true {
+            guard i < n, steps < n else { return nil }
+            steps += 1
+            let d = table[i]
+            if d.flags.contains(.indirect) {
+                guard !d.flags.contains(.next), d.len != 0, d.len % SplitRing.descriptorSize == 0,
+                      d.len / SplitRing.descriptorSize <= SplitRing.maxIndirectEntries,
+                      let entries = indirectTable(UInt16(i)) else { return nil }
+                tables.append(d)
+                let count = Int(d.len / SplitRing.descriptorSize)
+                var j = 0, visited = 0
+                while true {
+                    guard j < count, visited < count else { return nil }
+                    visited += 1
+                    let e = j < entries.count ? entries[j] : .zero
+                    guard !e.flags.contains(.indirect) else { return nil }
+                    out.append(e)
+                    guard e.flags.contains(.next) else { break }
+                    j = Int(e.next)
+                }
+                return (out, tables)
+            }
+            out.append(d)
+            guard d.flags.contains(.next) else { return (out, tables) }
+            i = Int(d.next)
+        }
+    }
+
+    static func walkIndirect(parent: UInt16, count: Int, entries: [Descriptor], inOrder: Bool, seenWritable: inout Bool,
+                             writable: inout UInt64, counted: inout Counted, into chain: inout Chain) {
         // Entries never described are zero descriptors, as a zeroed table would read.
         func entry(_ j: Int) -> Descriptor { j < entries.count ? entries[j] : .zero }
         var j = 0
@@ -99,6 +163,7 @@ public enum ChainWalker {
                 chain.violations.append(Violation(.vqIndirectNested, "entry \(j) of the indirect table of descriptor \(parent) has INDIRECT (nested indirect)"))
                 return
             }
+            counted.add(d.len)
             if d.flags.contains(.write) {
                 seenWritable = true
                 writable += UInt64(d.len)
@@ -109,6 +174,9 @@ public enum ChainWalker {
             guard Int(d.next) < count else {
                 chain.violations.append(Violation(.vqDescIndex, "entry \(j) of the indirect table of descriptor \(parent) points to next \(d.next), outside the table's \(count) entries"))
                 return
+            }
+            if inOrder && Int(d.next) != j + 1 {
+                chain.violations.append(Violation(.vqInOrderNext, "entry \(j) of the indirect table of descriptor \(parent) has next \(d.next), but with VIRTIO_F_IN_ORDER indirect entries are sequential (next \(j + 1))"))
             }
             j = Int(d.next)
         }
