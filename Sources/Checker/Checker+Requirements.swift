@@ -365,7 +365,8 @@ extension Checker {
             guard exact, let queue = queues[q] else { break }
             let pos = UInt16(truncatingIfNeeded: e.p0)
             let id = UInt16(truncatingIfNeeded: e.p1), len = UInt32(truncatingIfNeeded: e.p2)
-            guard UInt32(id) < queue.size else { break }
+            // A completion of a head not in flight is VQ-USED-ID's; nothing more is judged of it.
+            guard UInt32(id) < queue.size, queue.isInFlight(head: id) else { break }
             let w = queue.writableBytes(head: id)
             if req.usedElems[q].count < Int(queue.size) || req.usedElems[q][pos] != nil { req.usedElems[q][pos] = (id, len, w) }
             if case .rx(let k) = role(q) { v += rxElementChecks(q, k: k, pos: pos) }
