@@ -59,6 +59,10 @@ public enum CheckRun {
             var r = CheckReport(path: path, profile: profile); r.error = TraceError(offset: 0, "\(error)"); return r
         }
         var report = CheckReport(path: path, profile: profile ?? reader.header.profile)
+        if let p = profile, !p.allows(reader.header.layout) {
+            report.error = TraceError(offset: 13, "--profile \(p) does not fit the trace's layout \(reader.header.layout) (its queues come in RX/TX pairs)")
+            return report
+        }
         var checker = Checker(header: reader.header, profile: profile)
         var seenRules = Set<RuleID>()
         func keep(_ fs: [Finding]) {

@@ -24,6 +24,8 @@ struct RequirementState {
     var rxPackets: [[UInt16: UInt16]]
     /// Per RX vq: the last packet whose header was seen (start, num_buffers).
     var rxLast: [(start: UInt16, count: UInt16)?]
+    /// Per RX vq: used positions inside a packet but its last, with the packet (start, num_buffers).
+    var rxInterior: [[UInt16: (start: UInt16, count: UInt16)]]
     var lastTime: UInt64 = 0
 
     init(header: TraceHeader) {
@@ -37,6 +39,7 @@ struct RequirementState {
         usedElems = Array(repeating: [:], count: n)
         rxPackets = Array(repeating: [:], count: n)
         rxLast = Array(repeating: nil, count: n)
+        rxInterior = Array(repeating: [:], count: n)
         log.features(Features(header.features))
     }
 
@@ -47,6 +50,7 @@ struct RequirementState {
         usedElems[q] = [:]
         rxPackets[q] = [:]
         rxLast[q] = nil
+        rxInterior[q] = [:]
     }
 }
 
@@ -90,10 +94,8 @@ extension Checker {
         req.lastTime = e.timestamp
         guard req.drain.anyPending else { return [] }
         var v: [Violation] = []
-        for q in queues.indices {
-            for (h, since) in req.drain.overdue(vq: q, now: e.timestamp) {
-                v.append(Violation(.vhostUserDisabledTxDrain, "head \(h) on TX ring vq \(q), started and disabled, has waited \(e.timestamp - since) ns since t=\(since) without being used (bound \(DisabledTxDrain.bound) ns): a disabled TX ring must still be processed and its packets discarded"))
-            }
+        for (q, h, since) in req.drain.overdue(now: e.timestamp) {
+            v.append(Violation(.vhostUserDisabledTxDrain, "head \(h) on TX ring vq \(q), started and disabled, has waited \(e.timestamp - since) ns since t=\(since) without being used (bound \(DisabledTxDrain.bound) ns): a disabled TX ring must still be processed and its packets discarded"))
         }
         return v
     }
@@ -360,7 +362,8 @@ extension Checker {
         case .usedFlags:
             v += notifyFlags("used.flags", value: UInt16(truncatingIfNeeded: e.p0), driver: false)
         case .logDirty:
-            req.log.mark(addr: e.p0, len: e.p1, serial: eventsSeen)
+            let now = eventsSeen
+            req.log.mark(addr: e.p0, len: e.p1, serial: now, keepSince: req.exposedAt.lazy.flatMap(\.values).min() ?? now)
         case .usedEntry:
             guard exact, let queue = queues[q] else { break }
             let pos = UInt16(truncatingIfNeeded: e.p0)
@@ -376,6 +379,7 @@ extension Checker {
             while p != queue.cursor.used {
                 if let el = req.usedElems[q].removeValue(forKey: p) { req.exposedAt[q][el.id] = nil }
                 req.rxPackets[q][p] = nil
+                req.rxInterior[q][p] = nil
                 p = p &+ 1
             }
             if req.drain.anyPending {
@@ -437,8 +441,7 @@ extension Checker {
     /// With MRG_RXBUF, every buffer of a packet but the last is used to its full length.
     func rxInteriorCheck(_ q: Int, k: Int, pos: UInt16) -> [Violation] {
         guard features.has(.netMrgRxbuf), let el = req.usedElems[q][pos], let w = el.writable,
-              let (start, n) = req.rxPackets[q].first(where: { SplitRing.distance(from: $0.key, to: pos) < $0.value &- 1 }).map({ ($0.key, $0.value) })
-        else { return [] }
+              let (start, n) = req.rxInterior[q][pos] else { return [] }
         guard UInt64(el.len) != w else { return [] }
         return [Violation(.netRxNumBuffers, "RX[\(k)] (vq \(q)): buffer \(SplitRing.distance(from: start, to: pos) + 1) of the \(n) the packet at \(start) spans (head \(el.id)) is used for \(el.len) of its \(w) bytes; all but the last must be used completely")]
     }
@@ -455,8 +458,12 @@ extension Checker {
             if let last = req.rxLast[q], pos != last.start, SplitRing.distance(from: last.start, to: pos) < last.count {
                 v.append(Violation(.netRxNumBuffers, "RX[\(k)] (vq \(q)): a packet starts at used position \(pos), inside the \(last.count) buffers the packet at \(last.start) said it spans"))
             }
+            // Bounded by the ring: more packets than slots cannot be pending; beyond that, not judged.
+            guard let size = queues[q]?.size, req.rxPackets[q].count < Int(size), UInt32(n) <= size else { return v }
             req.rxPackets[q][pos] = n
             req.rxLast[q] = (pos, n)
+            var i = pos
+            for _ in 0..<(Int(n) - 1) { req.rxInterior[q][i] = (pos, n); i = i &+ 1 }
             // Elements already written for this packet.
             if let el = req.usedElems[q][pos], el.len < hdrSize() {
                 v.append(Violation(.netRxUsedLen, "RX[\(k)] (vq \(q)) used element at \(pos) (head \(el.id)) starts a packet but has len \(el.len), shorter than the \(hdrSize())-byte header"))
@@ -495,8 +502,10 @@ extension Checker {
     func rxPublishChecks(_ q: Int, k: Int, old: UInt16, new: UInt16) -> [Violation] {
         guard features.has(.netMrgRxbuf) else { return [] }
         var v: [Violation] = []
-        let window = SplitRing.distance(from: old, to: new)
-        for (start, n) in req.rxPackets[q] where SplitRing.distance(from: old, to: start) < window {
+        var start = old
+        while start != new {
+            defer { start = start &+ 1 }
+            guard let n = req.rxPackets[q][start] else { continue }
             let covered = SplitRing.distance(from: start, to: new)
             if covered < n {
                 v.append(Violation(.netRxNumBuffers, "RX[\(k)] (vq \(q)): used.idx \(old) -> \(new) publishes the first buffer of the packet at \(start) but only \(covered) of its \(n) buffers; the device uses a packet's buffers together"))

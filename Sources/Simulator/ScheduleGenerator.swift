@@ -177,7 +177,8 @@ public struct ScheduleGenerator {
             for _ in 0..<length { descs.append(s.free.removeLast()) }
             var writable: UInt32 = 0
             if useIndirect {
-                let entries = 1 + rng.below(3)
+                // No chain longer than the queue size, indirect entries included (VQ-CHAIN-LENGTH).
+                let entries = 1 + rng.below(min(3, Int(s.size)))
                 for e in 0..<entries {
                     let len = UInt32(64 + rng.below(1500))
                     if s.isRX { writable += len }

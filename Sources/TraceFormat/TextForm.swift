@@ -175,6 +175,9 @@ public enum TextForm {
                 case "events":
                     guard let p = profile else { throw TraceError(line: lineNo, "header has no 'profile' line") }
                     guard let s = sizes else { throw TraceError(line: lineNo, "header has no 'queues' line") }
+                    if let l = layout, !p.allows(l) {
+                        throw TraceError(line: lineNo, "layout \(l) is not meaningful with profile \(p) (its queues come in RX/TX pairs: use layout mq)")
+                    }
                     header = TraceHeader(profile: p, layout: layout, flags: flags, features: features, workers: workers, queueSizes: s)
                 default:
                     throw TraceError(line: lineNo, "unknown header line '\(words[0])' (expected profile, layout, flags, features, workers, queues, events)")
@@ -219,6 +222,9 @@ public enum TextForm {
                 }
                 try set(f, value, in: &e, line: line)
             }
+        }
+        if e.isSampled && kind.plane == .control {
+            throw TraceError(line: line, "\(kind.name) is a control event: control events are exact and never carry 'sampled'")
         }
         if kind.vqUse == .required && !seen.contains("vq") {
             throw TraceError(line: line, "\(kind.name) needs vq=")

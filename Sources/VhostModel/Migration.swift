@@ -9,11 +9,13 @@ public struct DirtyLog: Sendable {
     public private(set) var logAll = false
     public private(set) var baseSet = false
     public var active: Bool { logAll && baseSet }
-    /// Per page (guest-physical address / 4 KiB): the serial of the last mark.
-    private var marked: [UInt64: UInt64] = [:]
-    /// Pages tracked at most; beyond it the oldest knowledge is dropped and the rule stops judging
-    /// (never guesses): a log covers guest memory, which a trace does not bound.
-    public static let pageBudget = 1 << 22
+    /// Marks as page ranges with the serial of the event that made them: a log covers guest memory,
+    /// which a trace does not bound, so pages are not kept one by one.
+    struct Mark: Sendable { var first: UInt64; var last: UInt64; var serial: UInt64 }
+    private var marks: [Mark] = []
+    /// Marks kept at most. Marks older than every chain in flight are dropped first; if that is not
+    /// enough the rule stops judging (it never guesses).
+    public static let markBudget = 4096
     public private(set) var overflowed = false
 
     public init() {}
@@ -21,28 +23,43 @@ public struct DirtyLog: Sendable {
     public mutating func features(_ f: Features) { logAll = f.has(.logAll) }
     public mutating func setLogBase() { baseSet = true }
 
-    /// The back-end marked [addr, addr + len) at event serial `serial`.
-    public mutating func mark(addr: UInt64, len: UInt64, serial: UInt64) {
-        for p in Self.pages(addr, len) {
-            if marked.count >= Self.pageBudget && marked[p] == nil { overflowed = true; marked = [:] }
-            marked[p] = serial
+    /// The back-end marked [addr, addr + len) at event serial `serial`; marks older than `keepSince`
+    /// can no longer matter (every chain in flight was exposed after them).
+    public mutating func mark(addr: UInt64, len: UInt64, serial: UInt64, keepSince: @autoclosure () -> UInt64) {
+        guard let (first, last) = Self.pageRange(addr, len) else { return }
+        if marks.count >= Self.markBudget {
+            let keep = keepSince()
+            marks.removeAll { $0.serial < keep }
+            if marks.count >= Self.markBudget { overflowed = true; marks = [] }
         }
+        if !overflowed { marks.append(Mark(first: first, last: last, serial: serial)) }
     }
 
-    /// Pages of [addr, addr + len) not marked at or after serial `since`.
-    public func unmarked(addr: UInt64, len: UInt64, since: UInt64) -> [UInt64] {
-        guard !overflowed else { return [] }
-        return Self.pages(addr, len).filter { p in marked[p].map { $0 < since } ?? true }
+    /// The pages of [addr, addr + len) not marked at or after serial `since` (at most `limit` of them).
+    public func unmarked(addr: UInt64, len: UInt64, since: UInt64, limit: Int = 8) -> [UInt64] {
+        guard !overflowed, let (first, last) = Self.pageRange(addr, len) else { return [] }
+        let cover = marks.filter { $0.serial >= since && $0.last >= first && $0.first <= last }.sorted { $0.first < $1.first }
+        var out: [UInt64] = []
+        var next = first // first page not yet known to be covered
+        for m in cover {
+            if m.first > next {
+                var p = next
+                while p < m.first && out.count < limit { out.append(p); p += 1 }
+            }
+            if m.last >= next { next = m.last &+ 1 }
+            if next > last || next == 0 { return out }
+        }
+        var p = next
+        while p <= last && out.count < limit { out.append(p); if p == UInt64.max { break }; p += 1 }
+        return out
     }
 
-    /// Page numbers overlapping [addr, addr + len); none for an empty range.
-    public static func pages(_ addr: UInt64, _ len: UInt64) -> [UInt64] {
-        guard len > 0 else { return [] }
+    /// First and last page numbers overlapping [addr, addr + len); nil for an empty range.
+    public static func pageRange(_ addr: UInt64, _ len: UInt64) -> (UInt64, UInt64)? {
+        guard len > 0 else { return nil }
         let first = addr / VhostLog.pageSize
         let last = (addr &+ (len - 1)) / VhostLog.pageSize
-        guard last >= first else { return [] }
-        // A buffer's len is 32 bits: at most 2^20 + 1 pages, bounded.
-        return Array(first...last)
+        return last >= first ? (first, last) : (first, UInt64.max / VhostLog.pageSize)
     }
 }
 
@@ -77,6 +94,9 @@ public struct DisabledTxDrain: Sendable {
     public static let bound: UInt64 = 1_000_000_000
     /// Per vq: heads in flight with the time their deadline started.
     private var pending: [[UInt16: UInt64]]
+    /// Vqs with something pending, and the earliest start on each (so an event costs nothing until a
+    /// deadline can have passed).
+    private var earliest: [Int: UInt64] = [:]
     private var lastTime: UInt64 = 0
     /// Timestamps went backwards: the bound means nothing in this trace.
     public private(set) var timeUnusable = false
@@ -85,30 +105,43 @@ public struct DisabledTxDrain: Sendable {
 
     /// Every event's timestamp passes here first; returns false once time is unusable.
     public mutating func tick(_ t: UInt64) -> Bool {
-        if t < lastTime { timeUnusable = true; pending = pending.map { _ in [:] } }
+        if t < lastTime {
+            timeUnusable = true
+            for q in earliest.keys { pending[q] = [:] }
+            earliest = [:]
+        }
         lastTime = max(lastTime, t)
         return !timeUnusable
     }
 
     /// Head `h` made available on `vq` at `t` (or the ring became started and disabled with it in flight).
     public mutating func exposed(vq: Int, head: UInt16, at t: UInt64) {
-        if pending[vq][head] == nil { pending[vq][head] = t }
+        guard !timeUnusable, pending[vq][head] == nil else { return }
+        pending[vq][head] = t
+        earliest[vq] = min(earliest[vq] ?? t, t)
     }
 
-    public mutating func used(vq: Int, head: UInt16) { pending[vq][head] = nil }
+    public mutating func used(vq: Int, head: UInt16) {
+        pending[vq][head] = nil
+        if pending[vq].isEmpty { earliest[vq] = nil }
+    }
 
     /// The ring is stopped, enabled or rebuilt: no deadline runs.
-    public mutating func clear(vq: Int) { pending[vq] = [:] }
+    public mutating func clear(vq: Int) { pending[vq] = [:]; earliest[vq] = nil }
 
-    public var anyPending: Bool { pending.contains { !$0.isEmpty } }
+    public var anyPending: Bool { !earliest.isEmpty }
 
     public func pendingHeads(vq: Int) -> [UInt16] { Array(pending[vq].keys) }
 
-    /// Heads on `vq` whose deadline passed at `now`; each is reported once.
-    public mutating func overdue(vq: Int, now: UInt64) -> [(head: UInt16, since: UInt64)] {
-        guard !timeUnusable, !pending[vq].isEmpty else { return [] }
-        let late = pending[vq].filter { now >= $0.value && now - $0.value > Self.bound }
-        for (h, _) in late { pending[vq][h] = nil }
-        return late.map { ($0.key, $0.value) }.sorted { $0.head < $1.head }
+    /// Heads whose deadline passed at `now`, per vq; each is reported once.
+    public mutating func overdue(now: UInt64) -> [(vq: Int, head: UInt16, since: UInt64)] {
+        guard !timeUnusable else { return [] }
+        var out: [(vq: Int, head: UInt16, since: UInt64)] = []
+        for (q, first) in earliest where now >= first && now - first > Self.bound {
+            let late = pending[q].filter { now >= $0.value && now - $0.value > Self.bound }
+            for (h, t) in late { pending[q][h] = nil; out.append((q, h, t)) }
+            earliest[q] = pending[q].values.min()
+        }
+        return out.sorted { ($0.vq, $0.head) < ($1.vq, $1.head) }
     }
 }
