@@ -251,7 +251,7 @@ public struct Rule: Sendable {
              sampling: "judged on exact traces only"),
         Rule(id: .vhostVringBaseRange,
              specRef: "vhost-user.rst VHOST_USER_GET_VRING_BASE (returns the next avail index to process); drivers/vhost/vhost.c VHOST_GET_VRING_BASE (last_avail_idx)",
-             statement: "The index GET_VRING_BASE returns lies between the ring's used.idx and avail.idx (the device has not returned more than it read, nor read past what was published).",
+             statement: "The index GET_VRING_BASE returns lies between the ring's used.idx and avail.idx (the device has not returned more than it read, nor read past what was published); on kernel vhost judged once the backend is detached, since the ioctl does not stop the ring.",
              proof: "ring-ownership (the device index lies between used and avail)",
              sampling: "judged on exact traces only"),
         Rule(id: .vhostVringBaseResume,
