@@ -61,6 +61,16 @@ struct DevicePre {
 }
 
 extension Checker {
+    /// Runs `body` on ring `q` in place (it must exist).
+    mutating func withQueue<R>(_ q: Int, _ body: (inout SplitVirtqueue) -> R) -> R { body(&queues[q]!) }
+}
+
+/// Concatenates without allocating when either side is empty (the common case: no finding).
+@inline(__always) func join(_ a: [Violation], _ b: [Violation]) -> [Violation] {
+    a.isEmpty ? b : (b.isEmpty ? a : a + b)
+}
+
+extension Checker {
     var exact: Bool { !header.flags.contains(.sampled) }
 
     /// "No fd" in a KICK/CALL/ERR payload: vhost-user bit 8; kernel vhost fd -1.
@@ -280,16 +290,24 @@ extension Checker {
         case .availFlags:
             v += notifyFlags("avail.flags", value: UInt16(truncatingIfNeeded: e.p0), driver: true)
         case .availIdx:
-            guard let old = availBefore, let queue = queues[q], !e.isSampled else { break }
-            let new = queue.cursor.avail
+            guard let old = availBefore, queues[q] != nil, !e.isSampled else { break }
+            let new = queues[q]!.cursor.avail
             queues[q]!.noteAvailPublished(old: old, new: new)
-            var p = old
-            var seen = Set<UInt16>()
-            while p != new {
-                defer { p = p &+ 1 }
-                guard let h = queue.availHead(at: p), seen.insert(h).inserted, queue.isInFlight(head: h) else { continue }
-                req.exposedAt[q][h] = eventsSeen
-                v += exposureChecks(q, head: h, queue: queue)
+            // The chains just exposed, read in place: a local copy of the ring would retain every array
+            // of the model on each publication.
+            let exposed = withQueue(q) { ring -> [(UInt16, (buffers: [Descriptor], tables: [Descriptor])?)] in
+                var out: [(UInt16, (buffers: [Descriptor], tables: [Descriptor])?)] = []
+                var p = old
+                while p != new {
+                    if let h = ring.availHead(at: p), ring.isInFlight(head: h) { out.append((h, ring.chainBuffers(head: h))) }
+                    p = p &+ 1
+                }
+                return out
+            }
+            let logging = req.log.active
+            for (h, chain) in exposed {
+                if logging { req.exposedAt[q][h] = eventsSeen }
+                v += exposureChecks(q, head: h, chain: chain)
                 let ring = device.rings[q]
                 if profile == .vhostUser, case .tx = role(q), ring.started, !ring.enabled, !ring.stopped {
                     req.drain.exposed(vq: q, head: h, at: e.timestamp)
@@ -310,8 +328,10 @@ extension Checker {
     }
 
     /// Checks on a chain just made available (exact traces): addresses and virtio-net framing.
-    func exposureChecks(_ q: Int, head h: UInt16, queue: SplitVirtqueue) -> [Violation] {
-        guard let (buffers, tables) = queue.chainBuffers(head: h) else { return [] }
+    // Mutating although it changes nothing: called from the event path, a non-mutating call made the
+    // compiler copy the whole checker per exposure.
+    mutating func exposureChecks(_ q: Int, head h: UInt16, chain: (buffers: [Descriptor], tables: [Descriptor])?) -> [Violation] {
+        guard let (buffers, tables) = chain else { return [] }
         var v: [Violation] = []
         if req.memory.complete && !features.has(.accessPlatform) {
             if let bad = (buffers + tables).first(where: { !req.memory.coversGuest($0.addr, UInt64($0.len)) }) {
@@ -348,13 +368,13 @@ extension Checker {
 
     mutating func beforeDevice(_ e: TraceEvent, vq q: Int) -> DevicePre {
         var pre = DevicePre()
-        guard e.kind == .usedIdx, let queue = queues[q] else { return pre }
-        pre.usedBefore = queue.cursor.used
+        guard e.kind == .usedIdx, queues[q] != nil else { return pre }
+        let old = queues[q]!.cursor.used
+        pre.usedBefore = old
         guard exact else { return pre }
         let new = UInt16(truncatingIfNeeded: e.p0)
-        let old = queue.cursor.used
-        guard SplitRing.distance(from: old, to: new) <= UInt16(truncatingIfNeeded: queue.size) else { return pre }
-        if req.log.active { pre.violations += logChecks(q, old: old, new: new, queue: queue) }
+        guard UInt32(SplitRing.distance(from: old, to: new)) <= queues[q]!.size else { return pre }
+        if req.log.active { pre.violations += logChecks(q, old: old, new: new) }
         if case .rx(let k) = role(q) { pre.violations += rxPublishChecks(q, k: k, old: old, new: new) }
         return pre
     }
@@ -368,25 +388,31 @@ extension Checker {
             let now = eventsSeen
             req.log.mark(addr: e.p0, len: e.p1, serial: now, keepSince: req.exposedAt.lazy.flatMap(\.values).min() ?? now)
         case .usedEntry:
-            guard exact, let queue = queues[q] else { break }
+            guard exact, queues[q] != nil else { break }
+            // Kept only where a rule reads them: RX rings, and any ring while dirty logging is on.
+            guard isRX(q) || req.log.active else { break }
             let pos = UInt16(truncatingIfNeeded: e.p0)
             let id = UInt16(truncatingIfNeeded: e.p1), len = UInt32(truncatingIfNeeded: e.p2)
+            let (size, live, w) = withQueue(q) { ring in
+                (ring.size, UInt32(id) < ring.size && ring.isInFlight(head: id), UInt32(id) < ring.size ? ring.writableBytes(head: id) : nil)
+            }
             // A completion of a head not in flight is VQ-USED-ID's; nothing more is judged of it.
-            guard UInt32(id) < queue.size, queue.isInFlight(head: id) else { break }
-            let w = queue.writableBytes(head: id)
-            if req.usedElems[q].count < Int(queue.size) || req.usedElems[q][pos] != nil { req.usedElems[q][pos] = (id, len, w) }
+            guard live else { break }
+            if req.usedElems[q].count < Int(size) || req.usedElems[q][pos] != nil { req.usedElems[q][pos] = (id, len, w) }
             if case .rx(let k) = role(q) { v += rxElementChecks(q, k: k, pos: pos) }
         case .usedIdx:
-            guard let old = pre.usedBefore, let queue = queues[q] else { break }
+            guard let old = pre.usedBefore, queues[q] != nil else { break }
+            let used = queues[q]!.cursor.used
             var p = old
-            while p != queue.cursor.used {
+            let anything = !req.usedElems[q].isEmpty || !req.rxPackets[q].isEmpty || !req.rxInterior[q].isEmpty
+            while anything && p != used {
                 if let el = req.usedElems[q].removeValue(forKey: p) { req.exposedAt[q][el.id] = nil }
                 req.rxPackets[q][p] = nil
                 req.rxInterior[q][p] = nil
                 p = p &+ 1
             }
             if req.drain.anyPending {
-                for h in req.drain.pendingHeads(vq: q) where !queue.isInFlight(head: h) { req.drain.used(vq: q, head: h) }
+                for h in req.drain.pendingHeads(vq: q) where !queues[q]!.isInFlight(head: h) { req.drain.used(vq: q, head: h) }
             }
         case .rxHeader:
             guard exact, case .rx(let k) = role(q) else { break }
@@ -398,7 +424,8 @@ extension Checker {
     }
 
     /// VHOST-LOG-BEFORE-USED for the elements used.idx is about to publish.
-    func logChecks(_ q: Int, old: UInt16, new: UInt16, queue: SplitVirtqueue) -> [Violation] {
+    func logChecks(_ q: Int, old: UInt16, new: UInt16) -> [Violation] {
+        guard let queue = queues[q] else { return [] } // logging on: the copy is the price of this rare path
         var v: [Violation] = []
         var p = old
         while p != new {
@@ -426,6 +453,12 @@ extension Checker {
     }
 
     // MARK: virtio-net receive
+
+    /// A plain test, not a closure: a closure here would capture (copy) the whole checker per event.
+    func isRX(_ q: Int) -> Bool {
+        if case .rx = role(q) { return true }
+        return false
+    }
 
     func hdrSize() -> UInt32 { NetHeader.size(features) }
 

@@ -106,7 +106,7 @@ public struct Checker {
         let ctx = Recent(index: index, offset: offset, event: e)
         if let vq { history[vq].push(ctx) } else { deviceHistory.push(ctx) }
 
-        let violations = tick(e) + apply(e, vq: vq)
+        let violations = join(tick(e), apply(e, vq: vq))
         for v in violations {
             // Rules already reported are only counted: a systematic bug in a long trace must not
             // cost a rendered finding per event.
@@ -143,13 +143,13 @@ public struct Checker {
 
     private mutating func apply(_ e: TraceEvent, vq: Int?) -> [Violation] {
         switch e.kind.plane {
-        case .control: return control(e, vq: vq) + controlChecks(e, vq: vq)
+        case .control: return join(control(e, vq: vq), controlChecks(e, vq: vq))
         case .driver:
             let pre = beforeDriver(e, vq: vq!)
-            return driver(e, vq: vq!) + afterDriver(e, vq: vq!, pre)
+            return join(driver(e, vq: vq!), afterDriver(e, vq: vq!, pre))
         case .device:
             let pre = beforeDevice(e, vq: vq!)
-            return pre.violations + deviceAction(e, vq: vq!) + afterDevice(e, vq: vq!, pre)
+            return join(pre.violations, join(deviceAction(e, vq: vq!), afterDevice(e, vq: vq!, pre)))
         case .worker: return worker(e, vq: vq!)
         case .observation: return observation(e, vq: vq!)
         }

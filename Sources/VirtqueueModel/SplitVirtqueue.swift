@@ -617,7 +617,9 @@ public struct SplitVirtqueue: Sendable {
     /// nil when the chain is not in flight or an indirect table was never described.
     public func chainBuffers(head: UInt16) -> (buffers: [Descriptor], tables: [Descriptor])? {
         guard inFlight[head] != nil else { return nil }
-        return ChainWalker.buffers(head: head, table: table) { indirect[$0] }
+        // Capture the indirect tables only: a closure over self would copy the whole ring model.
+        let tables = indirect
+        return ChainWalker.buffers(head: head, table: table) { tables[$0] }
     }
 
     /// Device-writable bytes of the chain in flight with head `head` (nil: unknown).
