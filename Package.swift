@@ -3,7 +3,10 @@ import PackageDescription
 
 // Layers (each imports only those below it):
 //   conformance (CLI)
+//   LiveCheck (a trace sink that tees into the checker: record --check, check --live)
 //   Checker | Proofs | Recorder | TraceTools (stats, mutate)
+//   VhostUser (framing, typed payloads, fds, memory table, guarded reads)
+//   PolledSemantics (judging polled observations, over the exact ring model)
 //   VirtqueueModel | VhostModel | TraceFormat
 //   VirtioProtocol (constants, layouts, rule catalogue)
 let package = Package(
@@ -20,27 +23,46 @@ let package = Package(
         .target(name: "VirtqueueModel", dependencies: ["VirtioProtocol"]),
         .target(name: "VhostModel", dependencies: ["VirtioProtocol"]),
         .target(name: "TraceFormat", dependencies: ["VirtioProtocol"]),
-        .target(name: "Checker", dependencies: ["VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat"]),
+        .target(name: "PolledSemantics", dependencies: ["VirtioProtocol", "VirtqueueModel"]),
+        .target(name: "Checker", dependencies: ["VirtioProtocol", "VirtqueueModel", "PolledSemantics", "VhostModel", "TraceFormat"]),
         .target(name: "Simulator", dependencies: ["VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat"]),
         .systemLibrary(name: "CZ3", pkgConfig: "z3", providers: [.apt(["libz3-dev"])]),
         .target(name: "Proofs", dependencies: ["CZ3", "VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat"]),
         .target(name: "CSupport"),
-        .target(name: "Recorder", dependencies: ["CSupport", "VirtioProtocol", "TraceFormat", "Checker"]),
-        .target(name: "TraceTools", dependencies: ["VirtioProtocol", "TraceFormat"]),
+        .target(name: "VhostUser", dependencies: ["CSupport", "VirtioProtocol"]),
+        .target(name: "Recorder", dependencies: ["CSupport", "VirtioProtocol", "TraceFormat", "VhostUser", "PolledSemantics"]),
+        .target(name: "LiveCheck", dependencies: ["Recorder", "Checker", "TraceFormat"]),
+        .target(name: "TraceTools", dependencies: ["VirtioProtocol", "TraceFormat", "PolledSemantics"]),
+        // The fuzz harness (scripts/fuzz.sh builds it with libFuzzer into .build-fuzz; the normal
+        // build makes a replayer for the saved crashes). Above every layer it drives.
+        .target(name: "FuzzTargets", dependencies: ["VirtioProtocol", "TraceFormat", "Checker", "TraceTools"]),
+        .target(name: "CFuzzerDriver"),
+        .executableTarget(name: "conformance-fuzz", dependencies: ["FuzzTargets", "TraceFormat", "CFuzzerDriver"]),
         .executableTarget(
             name: "conformance",
             dependencies: [
-                "VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat", "Checker", "Simulator", "Proofs", "Recorder", "TraceTools",
+                "VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat", "Checker", "Simulator", "Proofs", "Recorder", "LiveCheck", "TraceTools",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .target(name: "TestSupport", path: "Tests/Support"),
+        // Test peers that misbehave on purpose (guest memory, rings, raw sockets): shared by the
+        // recorder's tests and the hostile-peer suite, and meant for `serve`'s tests as well.
+        .target(name: "HostilePeers", dependencies: ["VhostUser", "CSupport", "VirtioProtocol", "TraceFormat", "Checker"], path: "Tests/HostilePeers"),
         .testTarget(name: "VirtqueueModelTests", dependencies: ["VirtqueueModel", "Simulator"]),
+        .testTarget(name: "PolledSemanticsTests", dependencies: ["PolledSemantics", "VirtqueueModel", "VirtioProtocol"],
+                    // The exhaustive interleaving enumeration runs in debug builds too: optimize it.
+                    swiftSettings: [.unsafeFlags(["-O"])]),
         .testTarget(name: "VhostModelTests", dependencies: ["VhostModel"]),
         .testTarget(name: "TraceFormatTests", dependencies: ["TraceFormat", "Simulator"]),
         .testTarget(name: "CheckerTests", dependencies: ["Checker", "TraceFormat", "VirtqueueModel", "Simulator", "TestSupport"]),
         .testTarget(name: "ProofsTests", dependencies: ["Proofs", "Checker", "TraceFormat", "TestSupport"]),
-        .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Checker", "TraceFormat", "TraceTools"]),
+        .testTarget(name: "VhostUserTests", dependencies: ["VhostUser", "CSupport", "VirtioProtocol"]),
+        .testTarget(name: "HostilePeerTests", dependencies: ["HostilePeers", "TestSupport", "Checker", "TraceFormat"]),
+        .testTarget(name: "HostileTraceTests", dependencies: ["Checker", "TraceFormat", "TraceTools", "VirtqueueModel", "VirtioProtocol"]),
+        .testTarget(name: "RecorderTests", dependencies: ["Recorder", "LiveCheck", "Checker", "TraceFormat", "TraceTools", "VhostUser", "CSupport", "HostilePeers"]),
+        // Real QEMU + Linux guest captures through the recorder to testpmd (scripts/guest/).
+        .testTarget(name: "LinuxGuestTests", dependencies: ["CSupport", "TraceFormat", "TraceTools", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: checks every bundled trace under Traces/ and proves the Z3 specs.
 #   Traces/good/*.trace and Traces/real/*.trace must be conformant (exit 0);
-#   Traces/bad/<RULE-ID>[--case].trace must be reported (exit 1) with exactly that rule.
+#   Traces/bad/<RULE-ID>[--case].trace must be reported (exit 1) with exactly that rule;
+#   Traces/incomplete/*.trace must be reported incomplete (exit 3: nothing broken, not all judged).
 # Prints one verdict line per trace, then the proof table; exits 0 only if every verdict is the
 # expected one and every proof holds (every broken variant refuted).
 set -uo pipefail
@@ -17,6 +18,12 @@ for f in Traces/good/*.trace Traces/real/*.trace; do
   n=$((n+1))
   out=$("$bin" check "$f" 2>&1); rc=$?
   if [ $rc -eq 0 ]; then verdict ok "$f" "conformant"; else verdict FAIL "$f" "expected conformant, exit $rc"; echo "$out" | head -20; fail=1; fi
+done
+for f in Traces/incomplete/*.trace; do
+  [ -e "$f" ] || continue
+  n=$((n+1))
+  out=$("$bin" check "$f" 2>&1); rc=$?
+  if [ $rc -eq 3 ]; then verdict ok "$f" "incomplete"; else verdict FAIL "$f" "expected incomplete (exit 3), exit $rc"; echo "$out" | head -20; fail=1; fi
 done
 for f in Traces/bad/*.trace; do
   [ -e "$f" ] || continue

@@ -1,4 +1,5 @@
 import VirtioProtocol
+import PolledSemantics
 import TraceFormat
 
 /// Checks one trace file end to end, streaming.
@@ -14,6 +15,10 @@ public struct CheckReport: Sendable {
     public var error: TraceError?
     /// What could not be judged (rings the recorder lost, formats not modelled).
     public var notJudged: [String] = []
+    /// For traces with polled rings: how much of what the recorder saw could be judged.
+    public var polled: PolledCoverage?
+    /// Polls whose entries were not judged, judging starting again after them (first few).
+    public var resyncNotes: [String] = []
 
     /// No finding, and everything in the trace was judged.
     public var conformant: Bool { error == nil && totalFindings == 0 && notJudged.isEmpty }
@@ -48,9 +53,11 @@ public enum CheckExit {
 
 public enum CheckRun {
     /// - Parameters:
-    ///   - all: keep every finding (default: the first per rule).
-    ///   - onFinding: called for each kept finding as it is found (for streaming output).
-    public static func check(path: String, profile: Profile? = nil, all: Bool = false,
+    ///   - all: report every finding (default: the first per rule).
+    ///   - retainAll: with `all`, also keep every finding in the report (json and junit need them;
+    ///     text output streams them through `onFinding`, so memory stays flat). Default: `all`.
+    ///   - onFinding: called for each reported finding as it is found (for streaming output).
+    public static func check(path: String, profile: Profile? = nil, all: Bool = false, retainAll: Bool? = nil,
                              onFinding: (Finding) -> Void = { _ in }) -> CheckReport {
         let reader: TraceReader
         do { reader = try TraceReader(path: path) } catch let e as TraceError {
@@ -58,6 +65,13 @@ public enum CheckRun {
         } catch {
             var r = CheckReport(path: path, profile: profile); r.error = TraceError(offset: 0, "\(error)"); return r
         }
+        return check(reader: reader, path: path, profile: profile, all: all, retainAll: retainAll, onFinding: onFinding)
+    }
+
+    /// Checks what `reader` reads; `path` only names it in the report.
+    public static func check(reader: TraceReader, path: String, profile: Profile? = nil, all: Bool = false, retainAll: Bool? = nil,
+                             onFinding: (Finding) -> Void = { _ in }) -> CheckReport {
+        let retain = retainAll ?? all
         var report = CheckReport(path: path, profile: profile ?? reader.header.profile)
         if let p = profile, !p.allows(reader.header.layout) {
             report.error = TraceError(offset: 13, "--profile \(p) does not fit the trace's layout \(reader.header.layout) (its queues come in RX/TX pairs)")
@@ -68,8 +82,9 @@ public enum CheckRun {
         func keep(_ fs: [Finding]) {
             for f in fs {
                 report.totalFindings += 1
-                if all || seenRules.insert(f.rule).inserted {
-                    report.findings.append(f)
+                let first = seenRules.insert(f.rule).inserted
+                if all || first {
+                    if first || retain { report.findings.append(f) }
                     onFinding(f)
                     if !all { checker.suppressed.insert(f.rule) }
                 }
@@ -90,6 +105,9 @@ public enum CheckRun {
         report.events = reader.index
         report.totalFindings += checker.suppressedCount
         report.notJudged = checker.notJudged
+        report.resyncNotes = checker.resyncNotes
+        let c = checker.polledCoverage
+        if c.exposures + c.completions > 0 { report.polled = c }
         return report
     }
 }

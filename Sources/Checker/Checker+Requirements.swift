@@ -88,8 +88,20 @@ extension Checker {
 
     func featureDependencies(_ f: Features) -> [Violation] {
         // QEMU never tells a vhost-user back-end about CTRL_VQ (it keeps the control queue), so a
-        // dependency on it cannot be judged there.
-        NetFeatureDependencies.broken(f, judgeCtrlVQ: profile != .vhostUser).map { d in
+        // dependency on it cannot be judged there. And on vhost-user SET_FEATURES is the guest's
+        // acceptance of an offer the back-end itself shaped, relayed by QEMU: DPDK's vhost PMD
+        // without TSO offers HOST_ECN without HOST_TSO4/6, QEMU passes that offer on and Linux
+        // accepts it. The acceptance is judged only where the traced offer (get_features) met the
+        // dependency, so the front-end's side chose to break it.
+        var broken = NetFeatureDependencies.broken(f, judgeCtrlVQ: profile != .vhostUser)
+        if profile == .vhostUser {
+            let offer = req.gating.offeredFeatures.map(Features.init)
+            broken = broken.filter { d in
+                guard let offer else { return false }
+                return NetFeatureDependencies.broken(offer, judgeCtrlVQ: false).allSatisfy { $0.feature != d.feature }
+            }
+        }
+        return broken.map { d in
             let needs = d.all.map { "\($0)" } + (d.any.isEmpty ? [] : ["one of " + d.any.map { "\($0)" }.joined(separator: "/")])
             return Violation(.netFeatureDeps, "feature \(d.feature) (bit \(d.feature.rawValue)) is negotiated without \(needs.joined(separator: " and ")), which it requires")
         }
@@ -173,14 +185,14 @@ extension Checker {
             if ok { req.log.setLogBase() }
         case .setVringNum:
             guard ok else { break }
-            if profile != .vhostUser && device.rings[vq!].backendAttached {
+            if profile != .vhostUser && device.ring(vq!).backendAttached {
                 v.append(Violation(.vhostRingBusy, "SET_VRING_NUM on vq \(vq!) succeeded while a backend is attached (vhost: -EBUSY, \"Resizing ring with an active backend?\")"))
             }
             v += checkRingRange(vq!)
         case .setVringBase:
             guard ok else { break }
             let q = vq!
-            if profile != .vhostUser && device.rings[q].backendAttached {
+            if profile != .vhostUser && device.ring(q).backendAttached {
                 v.append(Violation(.vhostRingBusy, "SET_VRING_BASE on vq \(q) succeeded while a backend is attached (vhost: -EBUSY, \"Moving base with an active backend?\")"))
             }
             if exact { v += req.handover.setBase(vq: q, base: UInt16(truncatingIfNeeded: e.p0)) }
@@ -191,7 +203,7 @@ extension Checker {
             // Kernel vhost answers GET_VRING_BASE without stopping the ring: a worker still running could
             // move used.idx past the value between the ioctl and its trace event. Judged there only once
             // the backend is detached (as QEMU does before it asks).
-            if exact, profile == .vhostUser || device.rings[q].stopped, let ring = queues[q] {
+            if exact, profile == .vhostUser || device.ring(q).stopped, let ring = queues[q] {
                 let c = ring.cursor
                 if SplitRing.distance(from: c.used, to: b) > SplitRing.distance(from: c.used, to: c.avail) {
                     v.append(Violation(.vhostVringBaseRange, "GET_VRING_BASE on vq \(q) returned \(b), outside [used.idx \(c.used), avail.idx \(c.avail)]: the device cannot have read past what was published, nor returned more than it read"))
@@ -265,9 +277,9 @@ extension Checker {
     /// what it holds; an enabled one stops it.
     mutating func enableChanged(_ q: Int) {
         guard exact, profile == .vhostUser, case .tx = role(q) else { return }
-        let ring = device.rings[q]
+        let ring = device.ring(q)
         guard !ring.enabled, ring.started, !ring.stopped, let queue = queues[q] else { req.drain.clear(vq: q); return }
-        for h in queue.inFlightHeads { req.drain.exposed(vq: q, head: h, at: req.lastTime) }
+        for h in queue.inFlightHeadSet { req.drain.exposed(vq: q, head: h, at: req.lastTime) }
     }
 
     // MARK: driver
@@ -308,7 +320,7 @@ extension Checker {
             for (h, chain) in exposed {
                 if logging { req.exposedAt[q][h] = eventsSeen }
                 v += exposureChecks(q, head: h, chain: chain)
-                let ring = device.rings[q]
+                let ring = device.ring(q)
                 if profile == .vhostUser, case .tx = role(q), ring.started, !ring.enabled, !ring.stopped {
                     req.drain.exposed(vq: q, head: h, at: e.timestamp)
                 }

@@ -1,5 +1,6 @@
 import VirtioProtocol
 import VirtqueueModel
+import PolledSemantics
 import VhostModel
 import TraceFormat
 
@@ -16,6 +17,15 @@ public struct Checker {
 
     var device: VhostDevice
     var queues: [SplitVirtqueue?]
+    /// Rings observed by polling (sampled events): judged by `PolledSemantics` over the exact model.
+    private var polled: [PolledRing?]
+    /// Findings of polled rings, with the event each is reported at (set by `apply`).
+    private var polledOut: [PolledViolation] = []
+    /// What polled rings let the checker judge (summed over rings that ended).
+    private var polledCoverageDone = PolledCoverage()
+    /// Per vq: disabled when its last poll ended, and not enabled since (RX completions seen by the
+    /// next poll then certainly happened on a disabled ring).
+    private var disabledAtLastPoll: [Bool]
     var sizes: [UInt32]
     var bases: [UInt16]
     var features: Features
@@ -26,11 +36,42 @@ public struct Checker {
     /// Ring state the checker allocates at most (slots over all rings, about 25 bytes each):
     /// 256 rings of the largest size. Beyond it the trace is refused as input, never half-judged.
     public static let slotBudget = 1 << 23
+    /// Indirect-table memory over all rings, in descriptor-sized units (`IndirectTable.cost`: 16 bytes
+    /// for an entry, about twice that for one described out of order) plus `indirectTableCost` per
+    /// table. Each ring forgets tables the device does not own beyond its own
+    /// `SplitVirtqueue.indirectBudget`, but nothing bounded the sum: tables the device owns were kept
+    /// whatever their number. Beyond this budget every ring forgets its idle tables; if the tables the
+    /// device owns still need more than half of it, the trace is refused (exit 2), never half-judged.
+    public static let indirectBudget = 1 << 23
+    /// This checker's budget (`indirectBudget` unless a test asks for a smaller one).
+    public let indirectBudget: Int
+    /// What one table costs beyond its entries (array header, allocation, dictionary slot), in entries.
+    public static let indirectTableCost = 4
+    private var indirectHeld = 0
+    /// Indirect-table memory held now over all rings, in the units of `indirectBudget`.
+    public var indirectHeldCost: Int { indirectHeld }
+    /// Workers VHOST_NEW_WORKER may have alive at once before the trace is refused: the model keeps
+    /// every live id, so a trace of NEW_WORKER events would otherwise grow it without end.
+    public static let liveWorkerBudget = 1 << 16
     /// Set when the trace cannot be judged within the budget; the run stops with exit status 2.
     public private(set) var fatal: String?
     /// What the trace did not let the checker judge (a ring the recorder lost, a ring format the
     /// model does not cover). A trace with no finding but something here is incomplete, not conformant.
-    public private(set) var notJudged: [String] = []
+    /// At most `notJudgedListed` notes are kept; the rest are counted in a last line.
+    public var notJudged: [String] {
+        notes + (unlistedNotes > 0 ? ["and \(unlistedNotes) more: see the trace's ring_gap events"] : [])
+    }
+    public static let notJudgedListed = 32
+    private var notes: [String] = []
+    private var noteSet: Set<String> = []
+    private var unlistedNotes = 0
+    private var packedNoted = false
+    /// Polls of followed rings that were not judged, judging starting again right after them (the
+    /// coverage figures count them; they do not make a trace incomplete).
+    public private(set) var resyncNotes: [String] = []
+    static let maxNotes = 20
+    /// Per vq: a `ring_gap` not yet followed by a poll.
+    private var openGaps: [Int: String] = [:]
     private var history: [History]
     private var deviceHistory = History()
     var pendingHeaderFindings: [Finding]
@@ -41,12 +82,15 @@ public struct Checker {
     private var confirmedPairs = 1
     private var pairsCommandSeen = false
     var lastOffset: UInt64 = 0
+    /// Index of the event being processed (polled findings name earlier events).
+    private var currentIndex: UInt64 = 0
 
     /// Events kept per vq for a finding's context.
     public static let contextDepth = 6
 
-    public init(header: TraceHeader, profile: Profile? = nil) {
+    public init(header: TraceHeader, profile: Profile? = nil, indirectBudget: Int = Checker.indirectBudget) {
         self.header = header
+        self.indirectBudget = indirectBudget
         self.profile = profile ?? header.profile
         let n = header.queueCount
         let preset = header.flags.contains(.preset)
@@ -55,6 +99,8 @@ public struct Checker {
         sizes = header.queueSizes.map(UInt32.init)
         bases = Array(repeating: 0, count: n)
         queues = Array(repeating: nil, count: n)
+        polled = Array(repeating: nil, count: n)
+        disabledAtLastPoll = Array(repeating: false, count: n)
         history = Array(repeating: History(), count: n)
         pendingHeaderFindings = []
         lastOffset = UInt64(header.encodedSize)
@@ -83,19 +129,94 @@ public struct Checker {
         return true
     }
 
+    /// The polled-ring state of vq `q`, allocated on its first observation (same budget as `queue`).
+    private mutating func polledRing(_ q: Int) -> Bool {
+        if polled[q] != nil { return true }
+        guard SplitRing.isValidQueueSize(sizes[q]), fatal == nil else { return false }
+        guard slots + Int(sizes[q]) <= Self.slotBudget else {
+            fatal = "vq \(q) needs \(sizes[q]) more ring slots, beyond the checker's budget of \(Self.slotBudget) slots over all rings"
+            return false
+        }
+        slots += Int(sizes[q])
+        polled[q] = PolledRing(size: sizes[q], base: bases[q], indirectAllowed: features.has(.indirectDesc),
+                               eventIdx: features.has(.eventIdx), inOrder: features.has(.inOrder))
+        return true
+    }
+
+    /// Observation of polled ring `q` ends (restart, gap, resize): what it left undecided is counted.
+    private mutating func endPolledRing(_ q: Int) {
+        guard var r = polled[q] else { return }
+        indirectHeld -= polledIndirectCost(q)
+        r.finish()
+        polledCoverageDone += r.coverage
+        slots -= Int(r.size)
+        polled[q] = nil
+    }
+
+    /// What polled rings let the checker judge so far.
+    public var polledCoverage: PolledCoverage {
+        var c = polledCoverageDone
+        for r in polled { if var r { r.finish(); c += r.coverage } }
+        return c
+    }
+
     /// vq `q` changes size: its ring state starts over.
     private mutating func resize(_ q: Int, to n: UInt32) {
         if let old = queues[q] {
             if old.size == n { return }
-            slots -= Int(old.size)
-            queues[q] = nil
+            drop(q)
         }
+        if let p = polled[q], p.size != n { endPolledRing(q) }
         sizes[q] = n
+    }
+
+    /// Frees the ring state of vq `q` and returns its memory to the budgets.
+    private mutating func drop(_ q: Int) {
+        guard let old = queues[q] else { return }
+        slots -= Int(old.size)
+        indirectHeld -= Self.indirectCost(old)
+        queues[q] = nil
+    }
+
+    static func indirectCost(_ q: SplitVirtqueue) -> Int {
+        q.indirectEntriesHeld + indirectTableCost * q.indirectTablesHeld
+    }
+
+    /// An indirect entry is written on vq `q`: account for it, and enforce `indirectBudget`.
+    private mutating func writeIndirect(_ q: Int, _ e: TraceEvent) -> [Violation] {
+        let before = Self.indirectCost(queues[q]!)
+        let v = queues[q]!.writeIndirectEntry(parent: UInt16(truncatingIfNeeded: e.p2), entry: e.aux,
+                                               Descriptor(addr: e.descAddr, len: e.descLen, flags: e.descFlags, next: e.descNext))
+        indirectHeld += Self.indirectCost(queues[q]!) - before
+        enforceIndirectBudget()
+        return v
+    }
+
+    /// Indirect tables of a polled ring's model.
+    private func polledIndirectCost(_ q: Int) -> Int { polled[q]?.ring.map(Self.indirectCost) ?? 0 }
+
+    private mutating func enforceIndirectBudget() {
+        guard indirectHeld > indirectBudget else { return }
+        // Forgetting idle tables everywhere brings the sum down to what the device owns; refusing
+        // above half the budget keeps this pass rare (amortised constant work per event).
+        indirectHeld = 0
+        for r in queues.indices where queues[r] != nil {
+            queues[r]!.forgetIdleIndirectTables()
+            indirectHeld += Self.indirectCost(queues[r]!)
+        }
+        for r in polled.indices where polled[r] != nil {
+            polled[r]!.forgetIdleIndirectTables()
+            indirectHeld += polledIndirectCost(r)
+        }
+        if indirectHeld > indirectBudget / 2 {
+            fatal = "indirect tables the device owns hold \(indirectHeld) entries' worth over all rings, beyond the checker's budget of \(indirectBudget / 2) (about \((indirectBudget / 2 * 16) >> 20) MiB of descriptors)"
+        }
     }
 
     /// Feeds one event; returns the findings it caused (usually none).
     public mutating func process(_ e: TraceEvent, index: UInt64, offset: UInt64) -> [Finding] {
         eventsSeen += 1
+        currentIndex = index
         lastOffset = offset + UInt64(TraceEvent.size)
         if fatal != nil { return [] }
         var findings = pendingHeaderFindings
@@ -107,11 +228,14 @@ public struct Checker {
         if let vq { history[vq].push(ctx) } else { deviceHistory.push(ctx) }
 
         let violations = join(tick(e), apply(e, vq: vq))
-        for v in violations {
+        let located = violations.map { (index, offset, $0) }
+            + polledOut.map { ($0.ref, UInt64(header.encodedSize) + $0.ref * UInt64(TraceEvent.size), $0.violation) }
+        polledOut = []
+        for (i, off, v) in located {
             // Rules already reported are only counted: a systematic bug in a long trace must not
             // cost a rendered finding per event.
             if suppressed.contains(v.rule) { suppressedCount += 1; continue }
-            findings.append(Finding(rule: v.rule, eventIndex: index, offset: offset, vq: vq.map(UInt16.init), message: v.message,
+            findings.append(Finding(rule: v.rule, eventIndex: i, offset: off, vq: vq.map(UInt16.init), message: v.message,
                                     context: vq.map { history[$0].events } ?? deviceHistory.events))
         }
         return findings
@@ -121,11 +245,20 @@ public struct Checker {
     public mutating func finish() -> [Finding] {
         var findings = pendingHeaderFindings
         pendingHeaderFindings = []
+        for (_, g) in openGaps.sorted(by: { $0.key < $1.key }) { noteNotJudged(g) }
+        openGaps = [:]
+        let atEnd = closeLegacyPolls().map { (nil as UInt64?, lastOffset, $0) }
+            + polledOut.map { (Optional($0.ref), UInt64(header.encodedSize) + $0.ref * UInt64(TraceEvent.size), $0.violation) }
+        polledOut = []
+        for (i, off, v) in atEnd {
+            if suppressed.contains(v.rule) { suppressedCount += 1; continue }
+            findings.append(Finding(rule: v.rule, eventIndex: i, offset: off, vq: nil, message: v.message))
+        }
         // A recorder's trace can end mid-pass, so only exact traces are held to this at the end;
         // and not inside an open pass (its deadline never came), nor where the ring has no call fd.
         if !header.flags.contains(.sampled) {
             for (q, queue) in queues.enumerated() {
-                if let queue, let owed = queue.interruptOwed, device.rings[q].canInterrupt, device.servicing[q] == nil {
+                if let queue, let owed = queue.interruptOwed, device.ring(q).canInterrupt, device.servicingWorker(q) == nil {
                     findings.append(Finding(rule: .vqInterruptMissed, eventIndex: nil, offset: lastOffset, vq: UInt16(q),
                         message: "trace ends without the interrupt the driver asked for when used.idx reached \(owed) (\(notificationReason(queue)))",
                         context: history[q].events))
@@ -142,8 +275,20 @@ public struct Checker {
     // MARK: dispatch
 
     private mutating func apply(_ e: TraceEvent, vq: Int?) -> [Violation] {
+        if let q = vq, e.kind.plane == .observation || (e.isSampled && (e.kind.plane == .driver || e.kind.plane == .device)) {
+            return polledEvent(e, vq: q)
+        }
+        if e.kind == .ringGap {
+            // Device-wide: a vring the trace has no vq for was configured (and not recorded).
+            noteNotJudged("a vring beyond the trace's \(queues.count) queues was configured at event \(currentIndex); nothing on it was recorded")
+            return []
+        }
+        // A poll of an old-style trace is closed by its next poll; a control event must not be
+        // judged before the observations made before it.
+        var closed: [Violation] = []
+        if e.kind.plane == .control { closed = closeLegacyPolls() }
         switch e.kind.plane {
-        case .control: return join(control(e, vq: vq), controlChecks(e, vq: vq))
+        case .control: return join(closed, join(control(e, vq: vq), controlChecks(e, vq: vq)))
         case .driver:
             let pre = beforeDriver(e, vq: vq!)
             return join(driver(e, vq: vq!), afterDriver(e, vq: vq!, pre))
@@ -151,29 +296,112 @@ public struct Checker {
             let pre = beforeDevice(e, vq: vq!)
             return join(pre.violations, join(deviceAction(e, vq: vq!), afterDevice(e, vq: vq!, pre)))
         case .worker: return worker(e, vq: vq!)
-        case .observation: return observation(e, vq: vq!)
+        case .observation: return []
         }
     }
 
-    /// `poll` delimits a recorder's snapshots; `ring_gap` breaks a ring's observations.
-    private mutating func observation(_ e: TraceEvent, vq q: Int) -> [Violation] {
-        guard e.kind == .ringGap else { return [] }
-        let why = RingGapReason(rawValue: UInt8(truncatingIfNeeded: e.p0)).map(\.description) ?? "reason \(e.p0)"
-        noteNotJudged("vq \(q): observations break (\(why)); what happened there until the ring was followed again was not judged")
-        // Nothing seen before the gap may be held against what is seen after it.
-        if let old = queues[q] {
-            slots -= Int(old.size)
-            queues[q] = nil
+    // MARK: polled rings
+
+    /// A sampled data-plane event, a `poll` or a `ring_gap`: an observation of a polled ring.
+    private mutating func polledEvent(_ e: TraceEvent, vq q: Int) -> [Violation] {
+        if e.kind == .ringGap {
+            // Nothing seen before the gap may be held against what is seen after it. If the ring is
+            // never observed again, the rest of it was not judged (`finish`).
+            let why = RingGapReason(rawValue: UInt8(truncatingIfNeeded: e.p0)).map(\.description) ?? "reason \(e.p0)"
+            openGaps[q] = "vq \(q): not followed after event \(currentIndex) (\(why))"
+            indirectHeld -= polledIndirectCost(q)
+            polled[q]?.gap()
+            return []
         }
-        return []
+        guard polledRing(q) else { return [] } // size unknown: nothing the model can follow yet
+        if e.kind == .poll, openGaps[q] != nil {
+            openGaps[q] = nil
+            indirectHeld -= polledIndirectCost(q)
+            polled[q]!.gap()
+        }
+        let obs: PolledRing.Observation
+        switch e.kind {
+        case .desc:
+            obs = .descriptor(DescriptorRead(.table(e.aux), Descriptor(addr: e.descAddr, len: e.descLen, flags: e.descFlags, next: e.descNext)))
+        case .indirectDesc:
+            obs = .descriptor(DescriptorRead(.indirect(parent: UInt16(truncatingIfNeeded: e.p2), entry: e.aux),
+                                             Descriptor(addr: e.descAddr, len: e.descLen, flags: e.descFlags, next: e.descNext)))
+        case .availEntry: obs = .availEntry(pos: UInt16(truncatingIfNeeded: e.p0), head: e.aux)
+        case .usedEntry: obs = .usedEntry(pos: UInt16(truncatingIfNeeded: e.p0), id: UInt32(truncatingIfNeeded: e.p1), len: UInt32(truncatingIfNeeded: e.p2))
+        case .poll: obs = .poll(avail: UInt16(truncatingIfNeeded: e.p0), used: UInt16(truncatingIfNeeded: e.p1))
+        case .usedSlot: obs = .usedSlot(slot: UInt16(truncatingIfNeeded: e.p0), id: UInt32(truncatingIfNeeded: e.p1), len: UInt32(truncatingIfNeeded: e.p2))
+        case .availIdx: obs = .legacyAvailIndex(UInt16(truncatingIfNeeded: e.p0))
+        case .usedIdx: obs = .legacyUsedIndex(UInt16(truncatingIfNeeded: e.p0))
+        case .interrupt:
+            polled[q]!.interrupt()
+            return []
+        default:
+            // Flags, event indices and kicks observed by polling are not judged (notifications
+            // are judged on exact traces only).
+            return []
+        }
+        let before = polledIndirectCost(q)
+        let outcome = polled[q]!.observe(obs, ref: currentIndex)
+        indirectHeld += polledIndirectCost(q) - before
+        enforceIndirectBudget()
+        guard let outcome else { return [] }
+        return judge(outcome, vq: q)
     }
 
+    /// What a closed poll means beyond the ring itself: ring state and active queues.
+    private mutating func judge(_ outcome: PolledRing.PollOutcome, vq q: Int) -> [Violation] {
+        polledOut += outcome.violations
+        if let a = outcome.anomaly {
+            noteNotJudged("vq \(q): \(a); the ring is judged no further until it restarts")
+        }
+        if let r = outcome.resynchronized, resyncNotes.count < Self.maxNotes {
+            resyncNotes.append("vq \(q): \(r)")
+        }
+        var v: [Violation] = []
+        let ring = device.ring(q)
+        let disabledThroughout = disabledAtLastPoll[q] && !ring.enabled
+        disabledAtLastPoll[q] = !ring.enabled
+        if outcome.completed > 0 {
+            if ring.stopped {
+                v.append(Violation(.vhostRingStopped, "device completes \(outcome.completed) buffer(s) on vq \(q) after GET_VRING_BASE stopped the ring"))
+            } else if !ring.ready {
+                v.append(Violation(.vhostRingNotReady, "device completes buffers on vq \(q) before the ring was set up (missing: \(ring.missing.joined(separator: ", ")))"))
+            }
+            if case .rx(let k) = role(q) {
+                // The poll before this one already saw the ring disabled, so these completions,
+                // published after it, certainly came while the ring was disabled.
+                if disabledThroughout {
+                    v.append(Violation(.netRxqInactive, "device completes \(outcome.completed) receive buffer(s) on RX[\(k)] (vq \(q)), but SET_VRING_ENABLE disabled that ring"))
+                } else if ring.enabled, let why = inactiveReason(rx: k, vq: q) {
+                    v.append(Violation(.netRxqInactive, "device completes receive buffers on RX[\(k)] (vq \(q)), \(why)"))
+                }
+            }
+        }
+        if outcome.exposed > 0, case .tx(let k) = role(q), let why = inactiveReason(tx: k, vq: q) {
+            v.append(Violation(.netTxqInactive, "driver makes \(outcome.exposed) buffer(s) available on TX[\(k)] (vq \(q)), \(why)"))
+        }
+        return v
+    }
+
+    /// Closes every open poll of an old-style (legacy) sampled trace.
+    private mutating func closeLegacyPolls() -> [Violation] {
+        var v: [Violation] = []
+        for q in polled.indices where polled[q] != nil {
+            if let outcome = polled[q]!.closeLegacyPoll() { v += judge(outcome, vq: q) }
+        }
+        return v
+    }
+
+    /// Callers note each thing once (per ring, per format), so the list is bounded by the queue
+    /// count; only the first `notJudgedListed` are kept as text.
     mutating func noteNotJudged(_ s: String) {
-        if !notJudged.contains(s) { notJudged.append(s) }
+        guard !noteSet.contains(s) else { return }
+        if notes.count < Self.notJudgedListed { notes.append(s); noteSet.insert(s) } else { unlistedNotes += 1 }
     }
 
     private mutating func noteRingFormat(_ f: Features) {
-        if f.has(.ringPacked) {
+        if f.has(.ringPacked) && !packedNoted {
+            packedNoted = true
             noteNotJudged("VIRTIO_F_RING_PACKED is negotiated: packed virtqueues are not modelled yet, so no ring of this trace was judged")
         }
     }
@@ -196,6 +424,9 @@ public struct Checker {
                     queues[q]!.indirectAllowed = features.has(.indirectDesc)
                     queues[q]!.eventIdx = features.has(.eventIdx)
                     queues[q]!.inOrder = features.has(.inOrder)
+                }
+                for q in polled.indices where polled[q] != nil {
+                    polled[q]!.setFeatures(indirect: features.has(.indirectDesc), eventIdx: features.has(.eventIdx), inOrder: features.has(.inOrder))
                 }
                 device.featuresNegotiated(protocolFeatures: features.has(.protocolFeatures))
             }
@@ -225,6 +456,7 @@ public struct Checker {
             if ok {
                 bases[q] = UInt16(truncatingIfNeeded: e.p0)
                 if queues[q] != nil { queues[q]!.setBase(bases[q]) }
+                if polled[q] != nil { polled[q]!.setBase(bases[q]) }
             }
             return v
         case .getVringBase:
@@ -236,9 +468,9 @@ public struct Checker {
             // A recorder starts following a ring afresh from its base at every kick it forwards
             // (after a stop, a reconnect or a device reset the ring may be rebuilt), so a sampled
             // trace restarts that ring's model there too.
-            if ok && header.flags.contains(.sampled), let old = queues[vq!] {
-                slots -= Int(old.size)
-                queues[vq!] = nil
+            if ok && header.flags.contains(.sampled) {
+                drop(vq!)
+                endPolledRing(vq!)
             }
             // "No fd": the back-end polls the ring, which is then started at once (vhost-user.rst).
             let polls = Self.noFd(e.p0, profile: profile)
@@ -250,6 +482,7 @@ public struct Checker {
             if ok && can { queues[vq!]?.interrupt() }
             return device.ringMessage("SET_VRING_CALL", vq: vq!, result: r) { $0.canInterrupt = can }
         case .setVringEnable:
+            if ok && e.p0 != 0 { disabledAtLastPoll[vq!] = false }
             return device.ringMessage("SET_VRING_ENABLE", vq: vq!, result: r) { $0.enabled = e.p0 != 0; $0.enableSent = true }
         case .setBackend:
             let detach = e.p0 == UInt64.max
@@ -258,6 +491,10 @@ public struct Checker {
                 ring.backendAttached = !detach
             }
         case .newWorker:
+            if ok && device.liveWorkers.count >= Self.liveWorkerBudget && !device.liveWorkers.contains(Int(clamping: e.p0)) {
+                fatal = "VHOST_NEW_WORKER would make more than \(Self.liveWorkerBudget) workers alive at once, beyond the checker's budget"
+                return []
+            }
             return device.newWorker(id: Int(clamping: e.p0), result: r)
         case .freeWorker:
             return device.freeWorker(id: Int(clamping: e.p0), result: r)
@@ -291,17 +528,15 @@ public struct Checker {
 
     private mutating func driver(_ e: TraceEvent, vq q: Int) -> [Violation] {
         guard queue(q) else { return [] } // size unknown: nothing the model can follow yet
-        let s = e.isSampled
         switch e.kind {
         case .desc:
-            return queues[q]!.writeDescriptor(e.aux, Descriptor(addr: e.descAddr, len: e.descLen, flags: e.descFlags, next: e.descNext), sampled: s)
+            return queues[q]!.writeDescriptor(e.aux, Descriptor(addr: e.descAddr, len: e.descLen, flags: e.descFlags, next: e.descNext))
         case .indirectDesc:
-            return queues[q]!.writeIndirectEntry(parent: UInt16(truncatingIfNeeded: e.p2), entry: e.aux,
-                                                 Descriptor(addr: e.descAddr, len: e.descLen, flags: e.descFlags, next: e.descNext), sampled: s)
+            return writeIndirect(q, e)
         case .availEntry:
-            return queues[q]!.writeAvailEntry(pos: UInt16(truncatingIfNeeded: e.p0), head: e.aux, sampled: s)
+            return queues[q]!.writeAvailEntry(pos: UInt16(truncatingIfNeeded: e.p0), head: e.aux)
         case .availIdx:
-            var (v, exposed) = queues[q]!.publishAvail(UInt16(truncatingIfNeeded: e.p0), sampled: s)
+            var (v, exposed) = queues[q]!.publishAvail(UInt16(truncatingIfNeeded: e.p0))
             if exposed > 0, case .tx(let k) = role(q), let why = inactiveReason(tx: k, vq: q) {
                 v.append(Violation(.netTxqInactive, "driver makes \(exposed) buffer(s) available on TX[\(k)] (vq \(q)), \(why)"))
             }
@@ -319,28 +554,27 @@ public struct Checker {
 
     private mutating func deviceAction(_ e: TraceEvent, vq q: Int) -> [Violation] {
         var v: [Violation] = []
-        let ring = device.rings[q]
+        let ring = device.ring(q)
         _ = queue(q)
         if isVMMControlQueue(q) {
             // linux-upstream: the VMM serves the control queue; vhost ring setup does not apply.
         } else if ring.stopped {
             v.append(Violation(.vhostRingStopped, "device \(e.kind.name) on vq \(q) after GET_VRING_BASE stopped the ring"))
-        } else if !ring.ready || queues[q] == nil {
-            let missing = ring.missing + (queues[q] == nil && ring.sizeSet ? ["a valid size"] : [])
+        } else if !ring.ready || (queues[q] == nil && polled[q] == nil) {
+            let missing = ring.missing + (queues[q] == nil && polled[q] == nil && ring.sizeSet ? ["a valid size"] : [])
             v.append(Violation(.vhostRingNotReady, "device \(e.kind.name) on vq \(q) before the ring was set up (missing: \(missing.joined(separator: ", ")))"))
         }
         // Sending an interrupt consumes nothing: a notifier thread may send it (issue 10, false positive 2).
         if e.worker != TraceEvent.none && e.kind != .interrupt { v += device.checkDeviceWork(vq: q, worker: Int(e.worker)) }
         guard queues[q] != nil else { return v }
-        let s = e.isSampled
         switch e.kind {
         case .availRead:
             v += queues[q]!.deviceRead(pos: UInt16(truncatingIfNeeded: e.p0), head: e.aux)
         case .usedEntry:
-            v += queues[q]!.writeUsed(pos: UInt16(truncatingIfNeeded: e.p0), id: UInt32(truncatingIfNeeded: e.p1), len: UInt32(truncatingIfNeeded: e.p2), sampled: s)
+            v += queues[q]!.writeUsed(pos: UInt16(truncatingIfNeeded: e.p0), id: UInt32(truncatingIfNeeded: e.p1), len: UInt32(truncatingIfNeeded: e.p2))
         case .usedIdx:
             let before = queues[q]!.cursor.used
-            v += queues[q]!.publishUsed(UInt16(truncatingIfNeeded: e.p0), sampled: s)
+            v += queues[q]!.publishUsed(UInt16(truncatingIfNeeded: e.p0))
             if queues[q]!.cursor.used != before, case .rx(let k) = role(q), let why = inactiveReason(rx: k, vq: q) {
                 v.append(Violation(.netRxqInactive, "device completes receive buffers on RX[\(k)] (vq \(q)), \(why)"))
             }
@@ -366,7 +600,7 @@ public struct Checker {
             var v: [Violation] = []
             // The pass deadline is kernel vhost's (vhost_notify runs in the pass that published);
             // vhost-user sets no deadline but the trace end (issue 10, false positive 4).
-            if profile != .vhostUser, let queue = queues[q], let owed = queue.interruptOwed, !e.isSampled, device.rings[q].canInterrupt {
+            if profile != .vhostUser, let queue = queues[q], let owed = queue.interruptOwed, !e.isSampled, device.ring(q).canInterrupt {
                 v.append(Violation(.vqInterruptMissed, "worker \(w) ends its pass on vq \(q) without the interrupt the driver asked for when used.idx reached \(owed) (\(notificationReason(queue)))"))
                 queues[q]!.interrupt() // report once per missed notification
             }
@@ -404,7 +638,7 @@ public struct Checker {
     }
 
     private func inactiveReason(rx k: Int, vq: Int) -> String? {
-        if !device.rings[vq].enabled { return "but SET_VRING_ENABLE disabled that ring" }
+        if !device.ring(vq).enabled { return "but SET_VRING_ENABLE disabled that ring" }
         if layout == .mq && profile != .vhostUser && k >= rxPairs {
             return "but only \(rxPairs) receive queue(s) are active until the device uses a VQ_PAIRS_SET for more"
         }

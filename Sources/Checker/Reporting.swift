@@ -1,4 +1,5 @@
 import VirtioProtocol
+import PolledSemantics
 import TraceFormat
 
 /// Renders check reports for people (text), for tools (json) and for CI dashboards (junit).
@@ -26,15 +27,26 @@ public enum Reporting {
 
     public static func textSummary(_ r: CheckReport, all: Bool) -> String {
         if let e = r.error { return "\(r.path): \(e)\n" }
-        if r.conformant { return "\(r.path): conformant (\(r.events) events, profile \(r.profile.map(String.init(describing:)) ?? "?"))\n" }
+        if r.conformant { return "\(r.path): conformant (\(r.events) events, profile \(r.profile.map(String.init(describing:)) ?? "?"))\n" + coverage(r) }
         if r.incomplete {
             return "\(r.path): INCOMPLETE: no rule broken in what was judged, but not everything was (\(r.events) events):\n"
-                + r.notJudged.map { "  not judged: \($0)\n" }.joined()
+                + r.notJudged.map { "  not judged: \($0)\n" }.joined() + coverage(r)
         }
         let rules = Set(r.findings.map(\.rule)).sorted().map(\.rawValue).joined(separator: ", ")
         let hidden = r.totalFindings - r.findings.count
         return "\(r.path): NOT conformant: \(r.totalFindings) finding(s), rules \(rules) (\(r.events) events)"
             + (hidden > 0 && !all ? "; \(hidden) more hidden, use --all\n" : "\n")
+    }
+
+    /// What the polled rings of a trace let the checker judge (nothing for exact traces).
+    public static func coverage(_ r: CheckReport) -> String {
+        guard let c = r.polled else { return "" }
+        var s = "  polled rings: \(c.exposures) exposures seen, \(c.chainsJudged) of them read while the device certainly owned the chain (judged for the chain rules and used length); \(c.completions) completions seen"
+        if c.completionsUndecided > 0 { s += ", \(c.completionsUndecided) left unexplained when observation ended (not judged)" }
+        if c.restarts > 0 { s += "; judging started again \(c.restarts) time(s) after a poll that could not be trusted" }
+        s += "\n"
+        for n in r.resyncNotes { s += "  not judged: \(n)\n" }
+        return s
     }
 
     // MARK: json
@@ -52,6 +64,10 @@ public enum Reporting {
                 fields.append("\"error\": {\"offset\": \(e.offset), \"message\": \(q(e.message))}")
             }
             fields.append("\"not_judged\": [" + r.notJudged.map(q).joined(separator: ", ") + "]")
+            if let c = r.polled {
+                fields.append("\"polled\": {\"exposures\": \(c.exposures), \"chains_judged\": \(c.chainsJudged), \"completions\": \(c.completions), "
+                    + "\"completions_undecided\": \(c.completionsUndecided), \"restarts\": \(c.restarts), \"restart_notes\": [" + r.resyncNotes.map(q).joined(separator: ", ") + "]}")
+            }
             fields.append("\"findings\": [" + r.findings.map(json).joined(separator: ", ") + "]")
             return "{" + fields.joined(separator: ", ") + "}"
         }

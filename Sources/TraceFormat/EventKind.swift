@@ -60,6 +60,7 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
     // Observation: what a polling recorder saw and could not see (see "Snapshots" in trace-format.md).
     case poll = 0x50
     case ringGap = 0x51
+    case usedSlot = 0x52
 
     /// Code ranges, so that new kinds land in the right plane: 0x01-0x1F and 0x60-0x7F control,
     /// 0x20-0x2F driver, 0x30-0x3F device, 0x40-0x4F worker, 0x50-0x5F observation.
@@ -129,6 +130,7 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
         case .serviceEnd: return "service_end"
         case .poll: return "poll"
         case .ringGap: return "ring_gap"
+        case .usedSlot: return "used_slot"
         }
     }
 
@@ -144,6 +146,9 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
         // linux-upstream has one vhost device per queue pair: SET_OWNER/RESET_OWNER may name a vq
         // of the pair whose device they address.
         case .setOwner, .resetOwner:
+            return .optional
+        // A vring beyond the header's queue count has no vq to name.
+        case .ringGap:
             return .optional
         case .setFeatures, .setProtocolFeatures, .getQueueNum, .setMemTable,
              .newWorker, .freeWorker, .mqPairsSet, .mqPairsAck, .setStatus, .getStatus, .setBackendReqFd,
@@ -222,7 +227,10 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
                                 Field("len", .p1, width: 32, note: "bytes marked: every 4 KiB page overlapping [addr, addr+len) is dirty")]
         case .poll: return [Field("avail", .p0, width: 16, note: "avail.idx read at the start of this poll of the ring"),
                             Field("used", .p1, width: 16, note: "used.idx read after every avail-side read of this poll")]
-        case .ringGap: return [Field("reason", .p0, width: 8, note: "why the ring's observations break here: 1 lap, 2 unmapped, 3 format not followed, 4 memory fault, 5 work bound, 6 beyond the header's queues")]
+        case .ringGap: return [Field("reason", .p0, width: 8, note: "why the ring's observations break here: 1 lap, 2 unmapped, 3 format not followed, 4 memory fault, 5 work bound, 6 a vring beyond the header's queue count (vq 0xFFFF)")]
+        case .usedSlot: return [Field("slot", .p0, width: 16, note: "used ring slot (0 to N-1)"),
+                                Field("id", .p1, width: 32, note: "id the slot held when the ring's observation began"),
+                                Field("len", .p2, width: 32, note: "len the slot held then")]
         }
     }
 }

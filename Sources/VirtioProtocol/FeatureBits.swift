@@ -58,6 +58,7 @@ public enum ProtocolFeatureBit: UInt8, Sendable, CaseIterable {
     case logShmfd = 1
     case replyAck = 3
     case backendReq = 5
+    case config = 9
     case inflightShmfd = 12
     case resetDevice = 13
     case inbandNotifications = 14
@@ -71,6 +72,7 @@ public enum ProtocolFeatureBit: UInt8, Sendable, CaseIterable {
         case .logShmfd: return "LOG_SHMFD"
         case .replyAck: return "REPLY_ACK"
         case .backendReq: return "BACKEND_REQ"
+        case .config: return "CONFIG"
         case .inflightShmfd: return "INFLIGHT_SHMFD"
         case .resetDevice: return "RESET_DEVICE"
         case .inbandNotifications: return "INBAND_NOTIFICATIONS"

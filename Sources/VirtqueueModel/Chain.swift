@@ -12,6 +12,24 @@ public struct Chain: Equatable, Sendable {
     public var busy: UInt16?
 }
 
+/// Where a chain walk reads main-table descriptors from: the model's table, or the table as one poll
+/// of a recorder read it (`OverlaidTable`). The chain rules are defined once, over any source.
+public protocol DescriptorSource {
+    var count: Int { get }
+    subscript(_ i: Int) -> Descriptor { get }
+}
+
+extension Array: DescriptorSource where Element == Descriptor {}
+
+/// A descriptor table with some entries replaced: what the walk sees if those writes happen now.
+public struct OverlaidTable<Base: DescriptorSource>: DescriptorSource {
+    public let base: Base
+    public let overrides: [UInt16: Descriptor]
+    public init(base: Base, overrides: [UInt16: Descriptor]) { self.base = base; self.overrides = overrides }
+    public var count: Int { base.count }
+    public subscript(_ i: Int) -> Descriptor { overrides[UInt16(truncatingIfNeeded: i)] ?? base[i] }
+}
+
 /// Walks chains through a descriptor table. Pure: reads the table, never changes it.
 public enum ChainWalker {
     /// Walks the chain starting at `head`.
@@ -22,10 +40,19 @@ public enum ChainWalker {
     ///     again is the violation, and walking on would only cost time); reported in `Chain.busy`.
     ///   - seen: scratch marks, one per table entry, reused across walks so loop detection costs
     ///     the chain's length rather than N steps; `stamp` must differ from every earlier walk's.
-    public static func walk(head: UInt16, table: [Descriptor], indirectAllowed: Bool, inOrder: Bool = false,
+    public static func walk<Table: DescriptorSource>(head: UInt16, table: Table, indirectAllowed: Bool, inOrder: Bool = false,
                             stopAt: (UInt16) -> Bool = { _ in false },
                             seen: inout [UInt32], stamp: UInt32,
                             indirectTable: (UInt16) -> [Descriptor]?) -> Chain {
+        walk(head: head, table: table, indirectAllowed: indirectAllowed, inOrder: inOrder, stopAt: stopAt, seen: &seen, stamp: stamp,
+             indirectTables: { indirectTable($0).map(IndirectTable.init) })
+    }
+
+    /// `walk`, with the indirect tables as the ring keeps them (sparse beyond what was described).
+    public static func walk<Table: DescriptorSource>(head: UInt16, table: Table, indirectAllowed: Bool, inOrder: Bool = false,
+                            stopAt: (UInt16) -> Bool = { _ in false },
+                            seen: inout [UInt32], stamp: UInt32,
+                            indirectTables: (UInt16) -> IndirectTable?) -> Chain {
         var chain = Chain()
         let n = table.count
         guard Int(head) < n else {
@@ -33,6 +60,8 @@ public enum ChainWalker {
             return chain
         }
         var seenWritable = false
+        // One order finding per chain: a long or looping chain must not yield one per descriptor.
+        var orderReported = false
         var writable: UInt64 = 0
         var unknown = false
         // Buffers (descriptors that are not a pointer to an indirect table) and their bytes, for
@@ -59,9 +88,10 @@ public enum ChainWalker {
                 }
                 if d.len == 0 || d.len % SplitRing.descriptorSize != 0 || d.len / SplitRing.descriptorSize > SplitRing.maxIndirectEntries {
                     chain.violations.append(Violation(.vqIndirectLen, "indirect descriptor \(i) has len \(d.len): not a non-zero multiple of 16 covering at most 65536 entries"))
-                } else if let entries = indirectTable(UInt16(i)) {
+                } else if let entries = indirectTables(UInt16(i)) {
                     walkIndirect(parent: UInt16(i), count: Int(d.len / SplitRing.descriptorSize), entries: entries, inOrder: inOrder,
-                                 seenWritable: &seenWritable, writable: &writable, counted: &count, into: &chain)
+                                 seenWritable: &seenWritable, orderReported: &orderReported, writable: &writable,
+                                 counted: &count, into: &chain)
                 } else {
                     unknown = true
                 }
@@ -73,7 +103,8 @@ public enum ChainWalker {
             if d.flags.contains(.write) {
                 seenWritable = true
                 writable += UInt64(d.len)
-            } else if seenWritable {
+            } else if seenWritable && !orderReported {
+                orderReported = true
                 chain.violations.append(Violation(.vqChainOrder, "descriptor \(i) is device-readable but follows a device-writable descriptor in the chain from head \(head)"))
             }
             guard d.flags.contains(.next) else { break }
@@ -108,9 +139,11 @@ public enum ChainWalker {
 
     /// The buffers of the chain from `head`, as a device reads them: main-table descriptors, and for
     /// the descriptor that has INDIRECT the entries of its table in chain order; plus the indirect
-    /// table descriptors themselves. Bounded like `walk` (at most N main steps, len/16 entries).
+    /// table descriptors themselves. Bounded like `walk` (at most N main steps, at most
+    /// min(len/16, described) + 1 indirect entries, as `walkIndirect`).
     /// nil when an indirect table was never described.
-    public static func buffers(head: UInt16, table: [Descriptor], indirectTable: (UInt16) -> [Descriptor]?) -> (buffers: [Descriptor], tables: [Descriptor])? {
+    public static func buffers<Table: DescriptorSource>(head: UInt16, table: Table,
+                                                        indirectTable: (UInt16) -> IndirectTable?) -> (buffers: [Descriptor], tables: [Descriptor])? {
         // nil as well for a chain `walk` reports as malformed: its own rule says what is wrong,
         // and no buffer list is the one a device would use.
         var out: [Descriptor] = []
@@ -128,11 +161,13 @@ public enum ChainWalker {
                       let entries = indirectTable(UInt16(i)) else { return nil }
                 tables.append(d)
                 let count = Int(d.len / SplitRing.descriptorSize)
+                // Past min(count, described) + 1 NEXT steps the walk has come back to an entry (see walkIndirect).
+                let limit = min(count, entries.described) + 1
                 var j = 0, visited = 0
                 while true {
-                    guard j < count, visited < count else { return nil }
+                    guard j < count, visited < count, visited < limit else { return nil }
                     visited += 1
-                    let e = j < entries.count ? entries[j] : .zero
+                    let e = entries[j]
                     guard !e.flags.contains(.indirect) else { return nil }
                     out.append(e)
                     guard e.flags.contains(.next) else { break }
@@ -146,15 +181,21 @@ public enum ChainWalker {
         }
     }
 
-    static func walkIndirect(parent: UInt16, count: Int, entries: [Descriptor], inOrder: Bool, seenWritable: inout Bool,
-                             writable: inout UInt64, counted: inout Counted, into chain: inout Chain) {
+    static func walkIndirect(parent: UInt16, count: Int, entries: IndirectTable, inOrder: Bool, seenWritable: inout Bool,
+                             orderReported: inout Bool, writable: inout UInt64, counted: inout Counted, into chain: inout Chain) {
         // Entries never described are zero descriptors, as a zeroed table would read.
-        func entry(_ j: Int) -> Descriptor { j < entries.count ? entries[j] : .zero }
+        func entry(_ j: Int) -> Descriptor { entries[j] }
+        // Only described entries can have NEXT, so a walk that has followed NEXT from more than
+        // min(count, described) entries has come back to one: it loops, and would until `count`.
+        // Stopping there keeps a two-entry loop in a 65536-entry table from costing 65536 steps
+        // per exposure, with the same findings (the repeated entry is walked twice, so an order
+        // violation the second lap would show is already seen).
+        let limit = min(count, entries.described) + 1
         var j = 0
         var visited = 0
         while true {
             visited += 1
-            if visited > count {
+            if visited > count || visited > limit {
                 chain.violations.append(Violation(.vqChainLoop, "indirect table of descriptor \(parent) visits more than its \(count) entries: a loop"))
                 return
             }
@@ -167,7 +208,8 @@ public enum ChainWalker {
             if d.flags.contains(.write) {
                 seenWritable = true
                 writable += UInt64(d.len)
-            } else if seenWritable {
+            } else if seenWritable && !orderReported {
+                orderReported = true
                 chain.violations.append(Violation(.vqChainOrder, "entry \(j) of the indirect table of descriptor \(parent) is device-readable but follows a device-writable descriptor"))
             }
             guard d.flags.contains(.next) else { return }

@@ -1,14 +1,14 @@
 import VirtioProtocol
 
 /// One split virtqueue seen from both sides: the descriptor table, the avail and used rings,
-/// and who owns every descriptor at every step. Each operation is one driver or device action;
-/// it updates the state and returns the rules the action broke (empty when conformant).
+/// and who owns every descriptor at every step. Each operation is one driver or device action,
+/// in the order it happened; it updates the state and returns the rules the action broke (empty
+/// when conformant). The index guards are `RingCursor`'s, the relation `prove` proves.
 ///
-/// Two modes. Exact: every action is reported in the order it happened (an instrumented
-/// implementation or a hand-written trace). Sampled: values were observed by polling shared memory
-/// (avail side first, then used side, per poll), so completions can be seen after re-exposures
-/// that followed them, and exposures after completions of what they exposed. Sampled mode defers
-/// exactly those judgements to the next poll instead of guessing; see `Specs/model.md`.
+/// The model is exact: it judges a sequence of actions. Observations made by polling shared memory
+/// are turned into such a sequence, where one exists, by `PolledSemantics`, which uses the extra
+/// entry points at the end of this file (chains whose content was not observed, buffers in flight
+/// before observation began).
 public struct SplitVirtqueue: Sendable {
     public let size: UInt32
     public var indirectAllowed: Bool
@@ -20,7 +20,7 @@ public struct SplitVirtqueue: Sendable {
     public private(set) var owner: [Owner]
 
     /// Entries written for the indirect table of a main-table descriptor.
-    private var indirect: [UInt16: [Descriptor]] = [:]
+    private var indirect: [UInt16: IndirectTable] = [:]
     private var indirectEntries = 0
     /// Indirect entries kept per queue before tables the device does not own are forgotten
     /// (a forgotten table is "not described": its chain's checks are skipped, never guessed).
@@ -33,8 +33,6 @@ public struct SplitVirtqueue: Sendable {
     /// returned are skipped when met.
     private var exposureOrder: [(head: UInt16, serial: UInt64)] = []
     private var exposureStart = 0
-    /// Sampled IN_ORDER: positions published without an element before any exposure explained them.
-    private var pendingRetirements = 0
     /// Used elements written and not yet published, by free-running position.
     private var usedWritten: [UInt16: UsedElement] = [:]
     /// Whether the trace shows the device reading avail entries (a recorder cannot).
@@ -42,6 +40,10 @@ public struct SplitVirtqueue: Sendable {
     /// No action has happened on this ring yet: SET_VRING_BASE may re-base all three indices.
     public private(set) var pristine = true
     private var exposureSerial: UInt64 = 0
+    /// Descriptors the device owns (chains in flight with known heads).
+    public private(set) var deviceOwned = 0
+    /// For each descriptor the device owns, the head of the chain it belongs to (-1 when none).
+    private var chainOf: [Int32]
     private var walkMarks: [UInt32]
     private var walkStamp: UInt32 = 0
 
@@ -58,53 +60,48 @@ public struct SplitVirtqueue: Sendable {
     public var interruptOwedFrom: UInt16? { owedWindow?.start }
     /// Used positions [start, end) whose publication obliged an interrupt not yet sent.
     private var owedWindow: (start: UInt16, end: UInt16)?
-
-    // Sampled-mode deferrals.
-    private var generation: UInt64 = 0
-    private var pendingExposures: [PendingExposure] = []
-    private var pendingDescWrites: [PendingDescWrite] = []
-    private var awaitingUsed: [AwaitingUsed] = []
-    private var lastAvailObserved: UInt16?
-    /// Sampled: the poller lost track (an index moved more than N between polls); heads in flight
-    /// before this avail index are unknown, so completions of them are not judged.
-    private var untrackedBefore: UInt16?
+    /// Avail positions [start, end) whose publication obliged a kick not yet sent.
+    private var owedKick: (start: UInt16, end: UInt16)?
+    /// The trace shows kicks on this ring, so a missing one can be judged (a trace may leave them out).
+    public private(set) var kicksSeen = false
 
     struct InFlight: Sendable {
         var descriptors: [UInt16]
+        /// nil when the chain's content is unknown (an indirect table never described, or a chain
+        /// whose exposure was not observed): its used length is then not judged.
         var writableBytes: UInt64?
         var completing = false
         var serial: UInt64
-        /// Sampled: the poll generation in which the chain was observed exposed.
-        var observedIn: UInt64?
+        /// The chain's descriptors were never observed as exposed: only its head is known to be owned.
+        var opaque = false
     }
-    /// Sampled: chain findings held until the poll that read the chain has shown its used side.
-    struct HeldFindings: Sendable { var head: UInt16; var serial: UInt64; var generation: UInt64; var violations: [Violation] }
-    private var heldFindings: [HeldFindings] = []
     struct UsedElement: Sendable {
-        var id: UInt32; var len: UInt32; var known: Bool
+        var id: UInt32; var len: UInt32
         /// Already reported as a bad completion; publishing it is not a second violation.
         var rejected = false
     }
-    struct PendingExposure: Sendable { var head: UInt16; var chain: Chain; var generation: UInt64 }
-    struct PendingDescWrite: Sendable { var index: UInt16; var head: UInt16; var serial: UInt64; var generation: UInt64 }
-    struct AwaitingUsed: Sendable { var id: UInt32; var len: UInt32 }
 
-    /// - Parameter start: initial value of all three indices (SET_VRING_BASE).
-    public init(size: UInt32, start: UInt16 = 0, indirectAllowed: Bool = false, eventIdx: Bool = false, inOrder: Bool = false) {
+    /// - Parameters:
+    ///   - start: initial value of all three indices (SET_VRING_BASE).
+    ///   - availStart: avail.idx when observation begins, if it is ahead of `start`: the buffers in
+    ///     between are in flight with unknown heads (see `adoptUnknownInFlight`).
+    public init(size: UInt32, start: UInt16 = 0, availStart: UInt16? = nil, indirectAllowed: Bool = false, eventIdx: Bool = false, inOrder: Bool = false) {
         precondition(SplitRing.isValidQueueSize(size), "queue size must be validated by the caller")
         self.size = size
         self.indirectAllowed = indirectAllowed
         self.eventIdx = eventIdx
         self.inOrder = inOrder
-        cursor = RingCursor(size: size, start: start)
+        cursor = RingCursor(size: size, avail: availStart ?? start, next: start, used: start)
         table = Array(repeating: .zero, count: Int(size))
         owner = Array(repeating: .driver, count: Int(size))
         availRing = Array(repeating: -1, count: Int(size))
         walkMarks = Array(repeating: 0, count: Int(size))
+        chainOf = Array(repeating: -1, count: Int(size))
         signalledUsed = start
+        if availStart != nil { pristine = false }
     }
 
-    /// Number of chains the device owns.
+    /// Number of chains the device owns whose heads are known.
     public var chainsInFlight: Int { inFlight.count }
 
     // MARK: control plane
@@ -124,55 +121,48 @@ public struct SplitVirtqueue: Sendable {
     // MARK: driver actions
 
     /// The driver writes main-table descriptor `index`.
-    public mutating func writeDescriptor(_ index: UInt16, _ d: Descriptor, sampled: Bool = false) -> [Violation] {
+    public mutating func writeDescriptor(_ index: UInt16, _ d: Descriptor) -> [Violation] {
         guard Int(index) < table.count else {
             return [Violation(.vqDescIndex, "driver writes descriptor \(index), outside the table (queue size \(size))")]
         }
         pristine = false
-        let out = driverTouches(index, what: "descriptor \(index)", sampled: sampled)
+        let out = driverTouches(index, what: "descriptor \(index)")
         if owner[Int(index)] != .device { owner[Int(index)] = .driver }
         table[Int(index)] = d
         return out
     }
 
     /// The driver changes main-table descriptor `index` (or the indirect table it points to):
-    /// a violation while the device owns it. Sampled: the completion that freed it may only show
-    /// up in this poll's used observation, so the judgement waits for the next poll.
-    private mutating func driverTouches(_ index: UInt16, what: String, sampled: Bool) -> [Violation] {
+    /// a violation while the device owns it.
+    private func driverTouches(_ index: UInt16, what: String) -> [Violation] {
         guard owner[Int(index)] == .device else { return [] }
-        if sampled, let head = headOwning(index) {
-            pendingDescWrites.append(PendingDescWrite(index: index, head: head, serial: inFlight[head]!.serial, generation: generation))
-            return []
-        }
-        return untracked ? [] : [Violation(.vqDriverOwnership, "driver changes \(what) while the device owns it (exposed and not yet used)")]
+        return [Violation(.vqDriverOwnership, "driver changes \(what) while the device owns it (exposed and not yet used)")]
     }
 
     /// The driver writes entry `entry` of the indirect table that main-table descriptor `parent` points to.
-    public mutating func writeIndirectEntry(parent: UInt16, entry: UInt16, _ d: Descriptor, sampled: Bool = false) -> [Violation] {
+    public mutating func writeIndirectEntry(parent: UInt16, entry: UInt16, _ d: Descriptor) -> [Violation] {
         guard Int(parent) < table.count else {
             return [Violation(.vqDescIndex, "indirect table parent \(parent) is outside the descriptor table (queue size \(size))")]
         }
         pristine = false
-        let out = driverTouches(parent, what: "entry \(entry) of the indirect table of descriptor \(parent)", sampled: sampled)
-        var t = indirect.removeValue(forKey: parent) ?? []
-        if Int(entry) >= t.count {
-            let grow = Int(entry) + 1 - t.count
-            if indirectEntries + grow > Self.indirectBudget { forgetIndirectTables() }
-            indirectEntries += grow
-            t += Array(repeating: .zero, count: grow)
-        }
-        t[Int(entry)] = d
+        let out = driverTouches(parent, what: "entry \(entry) of the indirect table of descriptor \(parent)")
+        var t = indirect.removeValue(forKey: parent) ?? IndirectTable()
+        let before = t.cost
+        t.set(entry, d)
+        let grow = t.cost - before
+        if grow > 0 && indirectEntries + grow > Self.indirectBudget { forgetIndirectTables() }
+        indirectEntries += grow
         indirect[parent] = t
         return out
     }
 
     /// The driver writes `head` into the avail ring at free-running position `pos`.
-    public mutating func writeAvailEntry(pos: UInt16, head: UInt16, sampled: Bool = false) -> [Violation] {
+    public mutating func writeAvailEntry(pos: UInt16, head: UInt16) -> [Violation] {
         pristine = false
         var out: [Violation] = []
         let d = UInt32(SplitRing.distance(from: cursor.used, to: pos))
         // The slot of `pos` still holds a published, unreturned entry: the device may be reading it.
-        if !sampled && !untracked && d % size < cursor.inFlight {
+        if d % size < cursor.inFlight {
             out.append(Violation(.vqDriverOwnership, "driver overwrites avail slot \(cursor.slot(pos)) (position \(pos)) while it still holds a published entry the device owns"))
         }
         availRing[cursor.slot(pos)] = Int32(head)
@@ -180,24 +170,15 @@ public struct SplitVirtqueue: Sendable {
     }
 
     /// The driver publishes avail.idx = `idx`. Returns the violations and the heads it exposed.
-    public mutating func publishAvail(_ idx: UInt16, sampled: Bool = false) -> (violations: [Violation], exposed: Int) {
+    public mutating func publishAvail(_ idx: UInt16) -> (violations: [Violation], exposed: Int) {
         pristine = false
         var out: [Violation] = []
-        if sampled { out += expireDeferredExposures() }
         let old = cursor.avail
         let k = SplitRing.distance(from: old, to: idx)
-        if sampled && UInt32(k) > size {
-            // The poller fell a lap behind: slots were overwritten before it read them.
-            resync(avail: idx)
-            lastAvailObserved = idx
-            generation += 1
-            return (out, 0)
-        }
         // Entries past the in-flight bound reuse slots of live entries; exposing them would only
-        // repeat the one violation as ownership noise. Sampled: used may run ahead of the avail
-        // value last observed, so no cap applies.
-        let room = sampled ? Int(size) : Int(size) - Int(min(cursor.inFlight, size))
-        if !sampled && cursor.inFlight + UInt32(k) > size {
+        // repeat the one violation as ownership noise.
+        let room = Int(size) - Int(min(cursor.inFlight, size))
+        if !cursor.allows(.publish(k)) {
             let wouldBe = UInt32(SplitRing.distance(from: cursor.used, to: idx))
             out.append(Violation(.vqInflight, "avail.idx moves \(old) -> \(idx) with used.idx at \(cursor.used): \(wouldBe) buffers in flight, more than the queue size \(size)"))
         }
@@ -209,12 +190,7 @@ public struct SplitVirtqueue: Sendable {
             p = p &+ 1
             guard h >= 0 else { continue }
             exposed += 1
-            out += expose(head: UInt16(h), sampled: sampled)
-        }
-        if sampled {
-            lastAvailObserved = idx
-            out += resolveAwaitingUsed()
-            generation += 1
+            out += expose(head: UInt16(h))
         }
         return (out, exposed)
     }
@@ -253,13 +229,13 @@ public struct SplitVirtqueue: Sendable {
             cursor.next = pos &+ 1
             return checkHead(pos: pos, head: head)
         }
-        if cursor.pending == 0 || SplitRing.distance(from: cursor.next, to: pos) >= UInt16(truncatingIfNeeded: cursor.pending) {
+        if !cursor.allows(.consume) || SplitRing.distance(from: cursor.next, to: pos) >= UInt16(truncatingIfNeeded: cursor.pending) {
             return [Violation(.vqAvailRead, "device reads avail position \(pos) but the driver has published avail.idx \(cursor.avail) (next unread position \(cursor.next)): at or past the avail index")]
         }
         if pos != cursor.next {
             return [Violation(.vqAvailRead, "device reads avail position \(pos) out of order: the next unread position is \(cursor.next)")]
         }
-        cursor.next = pos &+ 1
+        cursor = cursor.applying(.consume)!
         return checkHead(pos: pos, head: head)
     }
 
@@ -272,10 +248,10 @@ public struct SplitVirtqueue: Sendable {
     }
 
     /// The device writes used element {id, len} at free-running used position `pos`.
-    public mutating func writeUsed(pos: UInt16, id: UInt32, len: UInt32, sampled: Bool = false) -> [Violation] {
+    public mutating func writeUsed(pos: UInt16, id: UInt32, len: UInt32) -> [Violation] {
         pristine = false
         let d = SplitRing.distance(from: cursor.used, to: pos)
-        guard UInt32(d) < size || sampled else {
+        guard UInt32(d) < size else {
             return [Violation(.vqUsedIdx, "device writes a used element at position \(pos), outside the window [\(cursor.used), \(cursor.used &+ UInt16(truncatingIfNeeded: size))) of unpublished used slots")]
         }
         guard id < size else {
@@ -283,16 +259,7 @@ public struct SplitVirtqueue: Sendable {
         }
         let head = UInt16(id)
         guard let c = inFlight[head], !c.completing else {
-            if untracked {
-                usedWritten[pos] = UsedElement(id: id, len: len, known: false, rejected: true)
-                return []
-            }
-            if sampled {
-                // The exposure may have happened after this poll read avail.idx; judge at the next one.
-                usedWritten[pos] = UsedElement(id: id, len: len, known: false)
-                return []
-            }
-            usedWritten[pos] = UsedElement(id: id, len: len, known: false, rejected: true)
+            usedWritten[pos] = UsedElement(id: id, len: len, rejected: true)
             let why: String
             if inFlight[head] != nil { why = "already has a used element waiting to be published (double completion)" }
             else if owner[Int(id)] == .device { why = "is not the head of a chain the device owns (it is inside another chain)" }
@@ -301,82 +268,67 @@ public struct SplitVirtqueue: Sendable {
             return [Violation(.vqUsedId, "used element names head \(id), which \(why)")]
         }
         var out: [Violation] = []
-        if let w = c.writableBytes, UInt64(len) > w, !contentUnreliable(c) {
+        if let w = c.writableBytes, UInt64(len) > w {
             out.append(Violation(.vqUsedLen, "used element for head \(id) has len \(len), more than the chain's \(w) device-writable bytes"))
         }
         inFlight[head]!.completing = true
-        usedWritten[pos] = UsedElement(id: id, len: len, known: true)
+        usedWritten[pos] = UsedElement(id: id, len: len)
         return out
     }
 
     /// The device publishes used.idx = `idx`. Returns the violations; afterwards `interruptOwed`
     /// says whether the driver asked to be interrupted for what was just published.
-    public mutating func publishUsed(_ idx: UInt16, sampled: Bool = false) -> [Violation] {
+    public mutating func publishUsed(_ idx: UInt16) -> [Violation] {
         pristine = false
         var out: [Violation] = []
         let old = cursor.used
         let k = SplitRing.distance(from: old, to: idx)
         if UInt32(k) > size {
-            if sampled {
-                resync(avail: lastAvailObserved ?? cursor.avail)
-                cursor.used = idx
-                if !deviceReadsVisible { cursor.next = idx }
-                return out
-            }
             return [Violation(.vqUsedIdx, "used.idx moves \(old) -> \(idx): \(k) entries at once, more than the queue size \(size)")]
         }
         let rejected = (0..<k).contains { usedWritten[old &+ $0]?.rejected == true }
-        if !sampled && !rejected && !inOrder && deviceReadsVisible && UInt32(k) > cursor.consumed {
+        if !rejected && !inOrder && deviceReadsVisible && !cursor.allows(.complete(k)) {
             out.append(Violation(.vqUsedIdx, "used.idx moves \(old) -> \(idx) but the device has read only \(cursor.consumed) entries it has not returned"))
         }
         var p = old
         while p != idx {
             defer { p = p &+ 1 }
             guard let e = usedWritten.removeValue(forKey: p) else {
-                if inOrder && !untracked {
+                if inOrder {
                     // IN_ORDER: a position without an element retires the oldest exposed buffer
-                    // (one element may stand for a whole batch). Sampled: it may not be seen yet.
+                    // (one element may stand for a whole batch).
                     if !retireOldest() {
-                        if sampled { pendingRetirements += 1 }
-                        else { out.append(Violation(.vqUsedIdx, "used.idx moves \(old) -> \(idx) over position \(p), where no element was written and no exposed buffer is left to retire (IN_ORDER)")) }
+                        out.append(Violation(.vqUsedIdx, "used.idx moves \(old) -> \(idx) over position \(p), where no element was written and no exposed buffer is left to retire (IN_ORDER)"))
                     }
-                } else if !sampled && !untracked {
+                } else {
                     out.append(Violation(.vqUsedIdx, "used.idx moves \(old) -> \(idx) over position \(p), where no used element was written"))
                 }
                 continue
             }
             if e.rejected { continue }
-            if e.known {
-                if inOrder && !sampled, let oldest = oldestInFlight(), oldest != UInt16(e.id) {
-                    out.append(Violation(.vqUsedId, "used element at position \(p) names head \(e.id), but with IN_ORDER the buffer retired there is head \(oldest)"))
-                }
-                release(head: UInt16(e.id))
-            } else {
-                awaitingUsed.append(AwaitingUsed(id: e.id, len: e.len))
+            if inOrder, let oldest = oldestInFlight(), oldest != UInt16(e.id) {
+                out.append(Violation(.vqUsedId, "used element at position \(p) names head \(e.id), but with IN_ORDER the buffer retired there is head \(oldest)"))
             }
+            release(head: UInt16(e.id))
         }
         cursor.used = idx
         // Without traced reads the device's next index is unknown; keep it at used so that the
         // cursor stays within its invariant.
         if !deviceReadsVisible { cursor.next = idx }
-        if let h = untrackedBefore, SplitRing.distance(from: h, to: idx) < 0x8000 { untrackedBefore = nil }
-        if sampled, let a = lastAvailObserved {
-            // Avail was read before this used value, so this under-estimates in-flight: sound.
-            let lower = UInt32(SplitRing.distance(from: idx, to: a))
-            if lower > size && lower <= 0x8000 {
-                out.append(Violation(.vqInflight, "avail.idx \(a) observed before used.idx \(idx): at least \(lower) buffers were in flight, more than the queue size \(size)"))
-            }
-        }
-        // Each publication is one notification check (vhost_notify): the window is what it just
-        // published, as the spec's "used_event ... the index of the entry just placed".
-        if k > 0 && notificationRequired(new: idx, old: old) {
-            owedWindow = (owedWindow?.start ?? old, idx)
-        }
+        notePublication(old: old, new: idx)
         return out
     }
 
+    /// Each publication is one notification check (vhost_notify): the window is what it just
+    /// published, as the spec's "used_event ... the index of the entry just placed".
+    private mutating func notePublication(old: UInt16, new: UInt16) {
+        if old != new && notificationRequired(new: new, old: old) {
+            owedWindow = (owedWindow?.start ?? old, new)
+        }
+    }
+
     /// IN_ORDER: the oldest exposed chain still in flight.
-    private mutating func oldestInFlight() -> UInt16? {
+    public mutating func oldestInFlight() -> UInt16? {
         while exposureStart < exposureOrder.count {
             let (h, serial) = exposureOrder[exposureStart]
             if let c = inFlight[h], c.serial == serial { return h }
@@ -422,167 +374,49 @@ public struct SplitVirtqueue: Sendable {
 
     // MARK: internals
 
-    private var untracked: Bool { untrackedBefore != nil }
-
-    /// Sampled: a chain completed within the poll that observed it exposed. The poller read its
-    /// descriptors after reading avail.idx, so the driver may already have reclaimed and rewritten
-    /// them: what was read says nothing reliable about the chain the device used.
-    private func contentUnreliable(_ c: InFlight) -> Bool {
-        guard let seen = c.observedIn else { return false }
-        return generation <= seen + 1
-    }
-
-    private func headOwning(_ index: UInt16) -> UInt16? {
-        for (h, c) in inFlight where c.descriptors.contains(index) { return h }
-        return nil
-    }
-
-    private mutating func expose(head: UInt16, sampled: Bool, generation deferredSince: UInt64? = nil) -> [Violation] {
+    private mutating func nextWalkStamp() -> UInt32 {
         walkStamp &+= 1
         if walkStamp == 0 { walkMarks = Array(repeating: 0, count: walkMarks.count); walkStamp = 1 }
+        return walkStamp
+    }
+
+    private mutating func expose(head: UInt16) -> [Violation] {
+        let stamp = nextWalkStamp()
         let owner = self.owner
         let indirect = self.indirect
         let chain = ChainWalker.walk(head: head, table: table, indirectAllowed: indirectAllowed, inOrder: inOrder,
-                                     stopAt: { owner[Int($0)] == .device }, seen: &walkMarks, stamp: walkStamp) { indirect[$0] }
+                                     stopAt: { owner[Int($0)] == .device }, seen: &walkMarks, stamp: stamp,
+                                     indirectTables: { indirect[$0] })
         var out = chain.violations
         // A head outside the table exposes nothing the device could own.
         guard Int(head) < table.count else { return out }
         if let busy = chain.busy {
-            if sampled {
-                // The chain is walked again once the completion that frees it shows up; its
-                // findings come from that full walk.
-                pendingExposures.append(PendingExposure(head: head, chain: chain, generation: deferredSince ?? generation))
-                return []
-            }
-            if !untracked {
-                out.append(Violation(.vqDriverOwnership, "driver re-exposes descriptor \(busy) (chain head \(head)) while the device still owns it"))
-            }
+            out.append(Violation(.vqDriverOwnership, "driver re-exposes descriptor \(busy) (chain head \(head)) while the device still owns it"))
             return out
         }
-        adopt(head: head, chain: chain, sampled: sampled)
-        if sampled && !out.isEmpty {
-            heldFindings.append(HeldFindings(head: head, serial: exposureSerial, generation: generation, violations: out))
-            return []
-        }
+        adopt(head: head, descriptors: chain.descriptors, writableBytes: chain.writableBytes)
         return out
     }
 
-    private mutating func adopt(head: UInt16, chain: Chain, sampled: Bool = false) {
-        for d in chain.descriptors { owner[Int(d)] = .device }
+    private mutating func adopt(head: UInt16, descriptors: [UInt16], writableBytes: UInt64?, opaque: Bool = false) {
+        for d in descriptors where owner[Int(d)] != .device { owner[Int(d)] = .device; deviceOwned += 1; chainOf[Int(d)] = Int32(head) }
         exposureSerial += 1
-        inFlight[head] = InFlight(descriptors: chain.descriptors, writableBytes: chain.writableBytes, serial: exposureSerial,
-                                  observedIn: sampled ? generation : nil)
-        if inOrder { exposureOrder.append((head, exposureSerial)) }
+        inFlight[head] = InFlight(descriptors: descriptors, writableBytes: writableBytes, serial: exposureSerial, opaque: opaque)
+        if inOrder { exposureOrder.append((head, exposureSerial)); compactExposureOrder() }
     }
 
     private mutating func release(head: UInt16) {
         guard let c = inFlight.removeValue(forKey: head) else { return }
-        if contentUnreliable(c) { heldFindings.removeAll { $0.head == head && $0.serial == c.serial } }
-        for d in c.descriptors { owner[Int(d)] = .used }
-        // A re-exposure seen before this completion (sampled) can now take effect. It is walked
-        // again (the first walk stopped at the busy descriptor); its chain findings were already
-        // reported then, so the second walk's are dropped.
-        if pendingExposures.contains(where: { $0.chain.busy.map { owner[Int($0)] != .device } ?? true }) {
-            let all = pendingExposures
-            pendingExposures = []
-            for p in all {
-                if p.chain.busy.map({ owner[Int($0)] != .device }) ?? true {
-                    _ = expose(head: p.head, sampled: true, generation: p.generation)
-                } else {
-                    pendingExposures.append(p)
-                }
-            }
-        }
-    }
-
-    /// Sampled, fell behind: forget ownership and judge again from fresh observations.
-    private mutating func resync(avail: UInt16) {
-        owner = Array(repeating: .driver, count: owner.count)
-        inFlight = [:]
-        usedWritten = [:]
-        exposureOrder = []
-        exposureStart = 0
-        pendingRetirements = 0
-        heldFindings = []
-        pendingExposures = []
-        pendingDescWrites = []
-        awaitingUsed = []
-        owedWindow = nil
-        cursor.avail = avail
-        untrackedBefore = avail
+        for d in c.descriptors where owner[Int(d)] == .device { owner[Int(d)] = .used; deviceOwned -= 1; chainOf[Int(d)] = -1 }
     }
 
     private mutating func forgetIndirectTables() {
         for parent in Array(indirect.keys) where owner[Int(parent)] != .device {
-            indirectEntries -= indirect.removeValue(forKey: parent)?.count ?? 0
+            indirectEntries -= indirect.removeValue(forKey: parent)?.cost ?? 0
         }
-    }
-
-    /// Sampled: re-exposures and descriptor writes from an earlier poll whose completion never came.
-    private mutating func expireDeferredExposures() -> [Violation] {
-        var out: [Violation] = []
-        // Chains whose poll ended without their completion: what was read was what the device got.
-        heldFindings.removeAll { h in
-            guard h.generation < generation else { return false }
-            out += h.violations
-            return true
-        }
-        pendingExposures.removeAll { p in
-            guard p.generation < generation else { return false }
-            out.append(Violation(.vqDriverOwnership, "driver re-exposed chain head \(p.head) while the device still owned it, and no completion followed"))
-            return true
-        }
-        pendingDescWrites.removeAll { w in
-            guard w.generation < generation else { return false }
-            if let c = inFlight[w.head], c.serial == w.serial {
-                out.append(Violation(.vqDriverOwnership, "driver changed descriptor \(w.index) while the device owned it (chain head \(w.head)), and no completion followed"))
-            }
-            return true
-        }
-        return out
-    }
-
-    /// Sampled: used elements whose head was unknown when observed must be explained by now.
-    private mutating func resolveAwaitingUsed() -> [Violation] {
-        var out: [Violation] = []
-        for a in awaitingUsed {
-            // The chain was read after its completion was seen: its length proves nothing.
-            if inFlight[UInt16(a.id)] != nil {
-                release(head: UInt16(a.id))
-            } else if !untracked {
-                out.append(Violation(.vqUsedId, "used element names head \(a.id), which was never made available"))
-            }
-        }
-        awaitingUsed = []
-        // IN_ORDER positions published before the exposures they retire were observed.
-        while pendingRetirements > 0 {
-            pendingRetirements -= 1
-            if !retireOldest() && !untracked {
-                out.append(Violation(.vqUsedIdx, "used.idx moved over a position with no element, and no exposed buffer was there to retire (IN_ORDER)"))
-            }
-        }
-        // Unpublished elements with unknown heads: resolve them the same way.
-        for (pos, e) in usedWritten where !e.known && !e.rejected {
-            if let c = inFlight[UInt16(e.id)], !c.completing {
-                inFlight[UInt16(e.id)]!.completing = true
-                usedWritten[pos]!.known = true
-            } else {
-                usedWritten[pos] = nil
-                if !untracked { out.append(Violation(.vqUsedId, "used element names head \(e.id), which was never made available")) }
-            }
-        }
-        return out
     }
 
     // MARK: kicks (available buffer notifications) and chain views
-
-    /// Avail positions [start, end) whose publication obliged a kick not yet sent.
-    private var owedKick: (start: UInt16, end: UInt16)?
-    /// The trace shows kicks on this ring, so a missing one can be judged (a trace may leave them out).
-    public private(set) var kicksSeen = false
-
-    /// The kick owed, as the avail window it is for.
-    public var kickOwed: (start: UInt16, end: UInt16)? { owedKick }
 
     /// The driver published avail positions [old, new): one publication, which the driver's
     /// notification check may cover alone, so the window is this publication's (as for interrupts).
@@ -600,8 +434,11 @@ public struct SplitVirtqueue: Sendable {
     /// The ring stopped or was rebuilt: nothing the driver published before is owed a kick here.
     public mutating func releaseKick() { owedKick = nil }
 
-    /// Heads of the chains in flight.
-    public var inFlightHeads: [UInt16] { Array(inFlight.keys) }
+    /// The kick owed, as the avail window it is for.
+    public var kickOwed: (start: UInt16, end: UInt16)? { owedKick }
+
+    /// Heads of the chains in flight (any order).
+    public var inFlightHeadSet: [UInt16] { Array(inFlight.keys) }
 
     /// Whether the chain with head `head` is in flight (made available, not yet returned).
     public func isInFlight(head: UInt16) -> Bool { inFlight[head] != nil }
@@ -614,9 +451,10 @@ public struct SplitVirtqueue: Sendable {
 
     /// The buffers of the chain in flight with head `head`, in chain order (an indirect table's
     /// entries in place of the descriptor that points to it), and the indirect tables themselves;
-    /// nil when the chain is not in flight or an indirect table was never described.
+    /// nil when the chain is not in flight, is opaque (polled: its descriptors were not observed),
+    /// or an indirect table was never described.
     public func chainBuffers(head: UInt16) -> (buffers: [Descriptor], tables: [Descriptor])? {
-        guard inFlight[head] != nil else { return nil }
+        guard let c = inFlight[head], !c.opaque else { return nil }
         // Capture the indirect tables only: a closure over self would copy the whole ring model.
         let tables = indirect
         return ChainWalker.buffers(head: head, table: table) { tables[$0] }
@@ -624,5 +462,158 @@ public struct SplitVirtqueue: Sendable {
 
     /// Device-writable bytes of the chain in flight with head `head` (nil: unknown).
     public func writableBytes(head: UInt16) -> UInt64? { inFlight[head]?.writableBytes }
+}
 
+// MARK: entry points for judging observed (polled) rings
+
+extension SplitVirtqueue {
+    /// Buffers in flight whose heads were never observed (exposed before observation began).
+    public var unknownInFlight: Int { max(0, Int(cursor.inFlight) - inFlight.count) }
+
+    /// Whether the device could now complete head `id`: it heads a chain in flight with no used
+    /// element pending.
+    public func canComplete(_ id: UInt32) -> Bool {
+        guard id < size, let c = inFlight[UInt16(id)] else { return false }
+        return !c.completing
+    }
+
+    /// IN_ORDER: the heads of the chains in flight, oldest first (at most `limit`).
+    public func inFlightHeads(limit: Int) -> [UInt16] {
+        var out: [UInt16] = []
+        var k = exposureStart
+        while k < exposureOrder.count && out.count < limit {
+            let (h, serial) = exposureOrder[k]
+            if let c = inFlight[h], c.serial == serial { out.append(h) }
+            k += 1
+        }
+        return out
+    }
+
+    /// Whether the chain at `head` is in flight with its descriptors known (not opaque).
+    public func isDescribedInFlight(head: UInt16) -> Bool {
+        guard let c = inFlight[head] else { return false }
+        return !c.opaque
+    }
+
+    /// The head of the chain in flight that owns main-table descriptor `index`, if its content is known.
+    public func describedOwner(of index: UInt16) -> UInt16? {
+        guard Int(index) < owner.count, owner[Int(index)] == .device, chainOf[Int(index)] >= 0 else { return nil }
+        let h = UInt16(chainOf[Int(index)])
+        return inFlight[h]?.opaque == false ? h : nil
+    }
+
+    /// Entry `entry` of the indirect table of `parent`, as last written.
+    public func indirectEntry(parent: UInt16, entry: UInt16) -> Descriptor? {
+        indirect[parent]?.entry(entry)
+    }
+
+    /// Why exposing one more chain at `head` now would break a rule, or nil if it would not: the
+    /// in-flight bound, or a descriptor of the chain (read from `table`, which may overlay
+    /// descriptors the driver is about to write) that the device still owns. With `described`
+    /// false only the head is known to belong to the chain.
+    /// `reserved`: heads known to belong to buffers that were in flight before observation began
+    /// and have completed (`reservedCount` of them); the buffers still in flight from then have
+    /// other heads.
+    public mutating func exposureBlocker<Table: DescriptorSource>(head: UInt16, table overlay: Table, described: Bool, reserved: [Bool] = [],
+                                                                 reservedCount: Int = 0, unknownAtOnce: Bool = true) -> String? {
+        if !cursor.allows(.publish(1)) { return "\(cursor.inFlight) buffers are in flight already (queue size \(size))" }
+        guard Int(head) < table.count else { return nil }
+        // Buffers in flight with unknown heads own at least one descriptor each, none of those the
+        // device owns for known chains: the new chain must fit in what is left.
+        let unknown = unknownAtOnce ? unknownInFlight : 0
+        let owners = owner
+        func taken(_ chain: [UInt16]) -> Int {
+            // Cheap bound first: only a nearly full table needs the exact count.
+            if deviceOwned + chain.count + reservedCount + unknown <= table.count { return deviceOwned + chain.count }
+            var n = deviceOwned + chain.filter { !(Int($0) < reserved.count && reserved[Int($0)]) }.count
+            for (i, r) in reserved.enumerated() where r && owners[i] != .device { n += 1 }
+            return n
+        }
+        let noRoom = "no descriptor is left for it and the \(unknown) buffer(s) in flight since before observation began"
+        if !described {
+            if owner[Int(head)] == .device { return "its head descriptor \(head) is still owned by the device" }
+            return unknown > 0 && taken([head]) + unknown > table.count ? noRoom : nil
+        }
+        let stamp = nextWalkStamp()
+        let owner = self.owner
+        let chain = ChainWalker.walk(head: head, table: overlay, indirectAllowed: indirectAllowed,
+                                     stopAt: { owner[Int($0)] == .device }, seen: &walkMarks, stamp: stamp,
+                                     indirectTables: { _ in nil })
+        if let b = chain.busy { return "descriptor \(b) of its chain is still owned by the device" }
+        return unknown > 0 && taken(chain.descriptors) + unknown > table.count ? noRoom : nil
+    }
+
+    /// The driver exposes, at the next avail position, a chain whose descriptors were not observed
+    /// as they were at that moment: only its head is known to be the device's. Its used length
+    /// and chain rules are not judged.
+    public mutating func exposeOpaque(head: UInt16) -> [Violation] {
+        pristine = false
+        let pos = cursor.avail
+        if !cursor.allows(.publish(1)) {
+            // As `publishAvail`: what lies past the bound is not exposed (one violation, no noise).
+            cursor.avail = pos &+ 1
+            return [Violation(.vqInflight, "avail.idx moves \(pos) -> \(pos &+ 1) with used.idx at \(cursor.used): more than the queue size \(size) buffers in flight")]
+        }
+        availRing[cursor.slot(pos)] = Int32(head)
+        cursor.avail = pos &+ 1
+        guard Int(head) < table.count else {
+            return [Violation(.vqDescIndex, "chain head \(head) is outside the descriptor table (queue size \(size))")]
+        }
+        if owner[Int(head)] == .device {
+            return [Violation(.vqDriverOwnership, "driver re-exposes descriptor \(head) (chain head \(head)) while the device still owns it")]
+        }
+        adopt(head: head, descriptors: [head], writableBytes: nil, opaque: true)
+        return []
+    }
+
+    /// Names head `head` as one of the buffers in flight since before observation began (their
+    /// heads were unknown until the device completed one). False when no such buffer is left or
+    /// the head is busy.
+    public mutating func adoptUnknownInFlight(head: UInt16) -> Bool {
+        guard unknownInFlight > 0, Int(head) < table.count, inFlight[head] == nil, owner[Int(head)] != .device else { return false }
+        // The oldest buffers: with IN_ORDER they retire before anything exposed later.
+        exposureSerial += 1
+        inFlight[head] = InFlight(descriptors: [head], writableBytes: nil, serial: exposureSerial, opaque: true)
+        owner[Int(head)] = .device
+        deviceOwned += 1
+        chainOf[Int(head)] = Int32(head)
+        if inOrder { exposureOrder.insert((head, exposureSerial), at: exposureStart) }
+        return true
+    }
+
+    /// IN_ORDER: the device publishes one used position that retires one of the buffers in flight
+    /// since before observation began (their heads are unknown, so the element says nothing).
+    public mutating func completeUnknown() {
+        precondition(unknownInFlight > 0)
+        pristine = false
+        let old = cursor.used
+        cursor.used = old &+ 1
+        if !deviceReadsVisible { cursor.next = cursor.used }
+        notePublication(old: old, new: cursor.used)
+    }
+}
+
+// MARK: memory bounds (the checker's budgets over all rings)
+
+extension SplitVirtqueue {
+    /// Indirect-table memory this ring holds (`IndirectTable.cost` units), and the tables holding it.
+    public var indirectEntriesHeld: Int { indirectEntries }
+    public var indirectTablesHeld: Int { indirect.count }
+
+    /// Forgets every indirect table whose parent the device does not own, as this ring does itself
+    /// beyond `indirectBudget`; the checker calls it when the sum over all rings is too large.
+    public mutating func forgetIdleIndirectTables() { forgetIndirectTables() }
+
+    /// IN_ORDER: entries of chains already returned stay in `exposureOrder` until the oldest
+    /// live chain is retired, so a chain that is never completed made the list grow with the trace.
+    /// Dropping them is invisible to `oldestInFlight`, which skips them anyway.
+    /// IN_ORDER exposures still listed (for the test that pins the compaction).
+    var exposureOrderLength: Int { exposureOrder.count - exposureStart }
+
+    mutating func compactExposureOrder() {
+        let live = exposureOrder.count - exposureStart
+        guard live > 2 * inFlight.count + 64 else { return }
+        exposureOrder = exposureOrder[exposureStart...].filter { inFlight[$0.head]?.serial == $0.serial }
+        exposureStart = 0
+    }
 }

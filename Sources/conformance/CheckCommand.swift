@@ -60,14 +60,13 @@ struct Check: ParsableCommand {
         if let live, let connect {
             var o = RecordOptions(listenPath: live, connectPath: connect,
                                   outputPath: output ?? NSTemporaryDirectory() + "conformance-live-\(getpid()).trace")
-            o.check = true
-            o.stopOnViolation = stopOnViolation
             o.duration = duration
-            throw ExitCode(Record.runLive(o))
+            throw ExitCode(Record.runLive(o, check: true, stopOnViolation: stopOnViolation))
         }
         var reports: [CheckReport] = []
         for path in files {
-            let r = CheckRun.check(path: path, profile: profile?.value, all: all) { f in
+            // Text streams every finding as it is found; only json and junit need them all kept.
+            let r = CheckRun.check(path: path, profile: profile?.value, all: all, retainAll: all && format != .text) { f in
                 if format == .text { print(Reporting.text(f, path: path), terminator: "") }
             }
             if format == .text {

@@ -45,7 +45,9 @@ struct Mutate: ParsableCommand {
     func run() throws {
         if listFaults {
             for f in BugClass.allCases {
-                print(verbose ? "\(f.name)\t\(f.expectedRule.rawValue)\t\(f.summary)" : f.name)
+                let rule = f.expectedRule(inOrder: false) == f.expectedRule(inOrder: true) ? f.expectedRule().rawValue
+                    : "\(f.expectedRule(inOrder: false).rawValue) (with IN_ORDER: \(f.expectedRule(inOrder: true).rawValue))"
+                print(verbose ? "\(f.name)\t\(rule)\t\(f.summary)" + (Mutator.needs(f).map { " (needs \($0))" } ?? "") : f.name)
             }
             return
         }

@@ -7,10 +7,18 @@ import VirtioProtocol
 /// Every bundled trace tells one story: good ones are conformant, each bad one breaks exactly the
 /// rule it is named after.
 @Suite struct BundledTraceTests {
-    @Test("every good trace is conformant", arguments: TraceCorpus.files("good", suffix: ".trace.txt"))
+    @Test("every good trace is conformant, everything in it judged", arguments: TraceCorpus.files("good", suffix: ".trace.txt"))
     func goodTraceIsConformant(_ url: URL) throws {
-        let findings = try TraceCorpus.checkText(url)
+        let (findings, notJudged) = try TraceCorpus.judgeText(url)
         #expect(findings.isEmpty, "\(url.lastPathComponent): \(findings.map { "\($0.rule.rawValue) @\($0.eventIndex.map(String.init) ?? "end"): \($0.message)" })")
+        #expect(notJudged.isEmpty, "\(url.lastPathComponent): \(notJudged)")
+    }
+
+    @Test("every incomplete trace breaks no rule and says what it could not judge", arguments: TraceCorpus.files("incomplete", suffix: ".trace.txt"))
+    func incompleteTraceIsNeverConformant(_ url: URL) throws {
+        let (findings, notJudged) = try TraceCorpus.judgeText(url)
+        #expect(findings.isEmpty, "\(url.lastPathComponent): \(findings.map(\.message))")
+        #expect(!notJudged.isEmpty, "\(url.lastPathComponent) was judged in full")
     }
 
     @Test("every bad trace breaks exactly the rule it is named after", arguments: TraceCorpus.files("bad", suffix: ".trace.txt"))

@@ -6,6 +6,7 @@ import TraceFormat
 /// What people read must be what the code does.
 @Suite struct DocsAgreeTests {
     static let textSources = TraceCorpus.files("good", suffix: ".trace.txt") + TraceCorpus.files("bad", suffix: ".trace.txt")
+        + TraceCorpus.files("incomplete", suffix: ".trace.txt")
 
     @Test("each hand-written trace's binary is its text source, compiled", arguments: textSources)
     func binaryMatchesTextSource(_ txt: URL) throws {

@@ -17,6 +17,11 @@ enum TraceCorpus {
 
     /// Runs the checker over a parsed text trace and returns every finding.
     static func check(header: TraceHeader, events: [TraceEvent], profile: Profile? = nil) -> [Finding] {
+        judge(header: header, events: events, profile: profile).findings
+    }
+
+    /// Every finding, and what the trace did not let the checker judge.
+    static func judge(header: TraceHeader, events: [TraceEvent], profile: Profile? = nil) -> (findings: [Finding], notJudged: [String]) {
         var c = Checker(header: header, profile: profile)
         var out: [Finding] = []
         var offset = UInt64(header.encodedSize)
@@ -24,12 +29,15 @@ enum TraceCorpus {
             out += c.process(e, index: UInt64(i), offset: offset)
             offset += UInt64(TraceEvent.size)
         }
-        return out + c.finish()
+        out += c.finish()
+        return (out, c.notJudged)
     }
 
-    static func checkText(_ url: URL) throws -> [Finding] {
+    static func checkText(_ url: URL) throws -> [Finding] { try judgeText(url).findings }
+
+    static func judgeText(_ url: URL) throws -> (findings: [Finding], notJudged: [String]) {
         let (h, ev) = try TextForm.parse(String(contentsOf: url, encoding: .utf8))
-        return check(header: h, events: ev)
+        return judge(header: h, events: ev)
     }
 
     /// Rule a bad trace is named after: `<RULE-ID>.trace` or `<RULE-ID>--<case>.trace`.

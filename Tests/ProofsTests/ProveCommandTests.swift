@@ -37,8 +37,9 @@ import TestSupport
             }
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".trace") }.count == 16)
-        // The whole run stays well inside the 10 s budget even in a debug build.
-        #expect((json["seconds"] as? Double ?? 99) < 10)
+        // How long it takes is measured by scripts/bench-prove.sh (a ratio to the 10 s target), not
+        // asserted here: a loaded CI machine must not fail a correct proof.
+        #expect(json["seconds"] is Double)
     }
 
     /// A timeout is `unknown`, and `unknown` fails the run with exit 1: never a pass.

@@ -91,45 +91,6 @@ import Simulator
         #expect(q.publishUsed(1).isEmpty && q.owner[0] == .used)
         #expect(q.writeDescriptor(0, Descriptor(len: 64)).isEmpty, "the driver reclaims it")
     }
-
-    @Test("sampled: a re-exposure seen before the completion that allowed it is not a violation")
-    func sampledReexposure() {
-        var q = SplitVirtqueue(size: 4)
-        _ = q.writeDescriptor(0, Descriptor(len: 64), sampled: true)
-        _ = q.writeAvailEntry(pos: 0, head: 0, sampled: true)
-        #expect(q.publishAvail(1, sampled: true).violations.isEmpty)
-        // Between two polls the device completed head 0 and the driver exposed it again:
-        // the poll reads avail first (re-exposure), then used (completion).
-        #expect(q.writeDescriptor(0, Descriptor(len: 64), sampled: true).isEmpty)
-        #expect(q.writeAvailEntry(pos: 1, head: 0, sampled: true).isEmpty)
-        #expect(q.publishAvail(2, sampled: true).violations.isEmpty)
-        #expect(q.writeUsed(pos: 0, id: 0, len: 0, sampled: true).isEmpty)
-        #expect(q.publishUsed(1, sampled: true).isEmpty)
-        #expect(q.publishAvail(2, sampled: true).violations.isEmpty, "next poll: nothing left unexplained")
-        #expect(q.owner[0] == .device, "the re-exposure took effect")
-    }
-
-    @Test("sampled: a completion seen before the exposure it completes is judged at the next avail observation, with or without IN_ORDER", arguments: [false, true])
-    func sampledEarlyCompletion(inOrder: Bool) {
-        var q = SplitVirtqueue(size: 4, inOrder: inOrder)
-        #expect(q.publishAvail(0, sampled: true).violations.isEmpty)
-        // Exposed and completed after the avail read of this poll, before its used read.
-        #expect(q.writeUsed(pos: 0, id: 0, len: 0, sampled: true).isEmpty)
-        #expect(q.publishUsed(1, sampled: true).isEmpty)
-        _ = q.writeDescriptor(0, Descriptor(len: 64), sampled: true)
-        _ = q.writeAvailEntry(pos: 0, head: 0, sampled: true)
-        #expect(q.publishAvail(1, sampled: true).violations.isEmpty)
-        #expect(q.owner[0] == .used)
-    }
-
-    @Test("sampled: a completion never explained by an exposure is still caught")
-    func sampledForeignCompletion() {
-        var q = SplitVirtqueue(size: 4)
-        _ = q.publishAvail(0, sampled: true)
-        _ = q.writeUsed(pos: 0, id: 2, len: 0, sampled: true)
-        _ = q.publishUsed(1, sampled: true)
-        #expect(q.publishAvail(0, sampled: true).violations.map(\.rule) == [.vqUsedId])
-    }
 }
 
 typealias SplitMix = SplitMix64
