@@ -335,7 +335,7 @@ final class Worker: @unchecked Sendable {
             }
             // Header (num_buffers = chains used), then the frame, across the chains in order.
             var h = [UInt8](repeating: 0, count: hdr)
-            if hdr == NetHeader.size { h[NetHeader.numBuffersOffset] = UInt8(take & 0xff); h[NetHeader.numBuffersOffset + 1] = UInt8(take >> 8) }
+            if hdr >= NetHeader.numBuffersOffset + 2 { h[NetHeader.numBuffersOffset] = UInt8(take & 0xff); h[NetHeader.numBuffersOffset + 1] = UInt8(take >> 8) }
             var writer = Scatter(chains: v.prefetched, from: v.prefetchHead, count: take)
             let ok = h.withUnsafeBytes { writer.write($0) } && writer.write(frame)
             if !ok { fault = .fault("writing a receive buffer faulted"); break }
