@@ -26,9 +26,6 @@ public struct Checker {
     /// Per vq: disabled when its last poll ended, and not enabled since (RX completions seen by the
     /// next poll then certainly happened on a disabled ring).
     private var disabledAtLastPoll: [Bool]
-    /// vhost-user, per vq: SET_VRING_NUM or SET_VRING_ADDR came while GET_VRING_BASE had it stopped
-    /// (the front-end set the ring up again, as QEMU does at every vhost start).
-    private var reconfiguredWhileStopped: [Bool]
     var sizes: [UInt32]
     var bases: [UInt16]
     var features: Features
@@ -104,7 +101,6 @@ public struct Checker {
         queues = Array(repeating: nil, count: n)
         polled = Array(repeating: nil, count: n)
         disabledAtLastPoll = Array(repeating: false, count: n)
-        reconfiguredWhileStopped = Array(repeating: false, count: n)
         history = Array(repeating: History(), count: n)
         pendingHeaderFindings = []
         lastOffset = UInt64(header.encodedSize)
@@ -443,7 +439,6 @@ public struct Checker {
         case .setVringNum:
             let q = vq!
             var v = device.ringMessage("SET_VRING_NUM", vq: q, result: r) { $0.sizeSet = true }
-            if ok && profile == .vhostUser && device.ring(q).stopped { reconfiguredWhileStopped[q] = true }
             if ok {
                 let n = UInt32(truncatingIfNeeded: e.p0)
                 if SplitRing.isValidQueueSize(n) {
@@ -454,7 +449,6 @@ public struct Checker {
             }
             return v
         case .setVringAddr:
-            if ok && profile == .vhostUser && device.ring(vq!).stopped { reconfiguredWhileStopped[vq!] = true }
             return device.ringMessage("SET_VRING_ADDR", vq: vq!, result: r) { $0.addrSet = true }
         case .setVringBase:
             let q = vq!
@@ -474,13 +468,7 @@ public struct Checker {
             // A recorder starts following a ring afresh from its base at every kick it forwards
             // (after a stop, a reconnect or a device reset the ring may be rebuilt), so a sampled
             // trace restarts that ring's model there too.
-            // An exact vhost-user trace restarts the ring's model too when the ring starts again
-            // after GET_VRING_BASE stopped it and the front-end set it up again meanwhile (new size
-            // or addresses: the ring may have been rebuilt); the device continues from the base
-            // SET_VRING_BASE gave. A ring merely stopped and started keeps what the driver did.
-            let rebuilt = reconfiguredWhileStopped[vq!]
-            if ok { reconfiguredWhileStopped[vq!] = false }
-            if ok && (header.flags.contains(.sampled) || (rebuilt && device.ring(vq!).stopped)) {
+            if ok && header.flags.contains(.sampled) {
                 drop(vq!)
                 endPolledRing(vq!)
             }
