@@ -16,9 +16,10 @@ public struct Checker {
     public private(set) var suppressedCount = 0
 
     private var device: VhostDevice
-    private var queues: [SplitVirtqueue?]
+    /// The exact model of each ring, of the format the features select (allocated on first use).
+    private var queues: [(any RingModel)?]
     /// Rings observed by polling (sampled events): judged by `PolledSemantics` over the exact model.
-    private var polled: [PolledRing?]
+    private var polled: [(any PolledRingModel)?]
     /// Findings of polled rings, with the event each is reported at (set by `apply`).
     private var polledOut: [PolledViolation] = []
     /// What polled rings let the checker judge (summed over rings that ended).
@@ -27,8 +28,11 @@ public struct Checker {
     /// next poll then certainly happened on a disabled ring).
     private var disabledAtLastPoll: [Bool]
     private var sizes: [UInt32]
-    private var bases: [UInt16]
+    /// SET_VRING_BASE values as sent (the ring format decides how to read them).
+    private var bases: [UInt64]
     private var features: Features
+    /// The ring format the negotiated features select.
+    private var format: RingFormat { RingFormat(features: features) }
     /// Ring slots allocated so far, against `slotBudget`.
     private var slots = 0
     /// Ring state the checker allocates at most (slots over all rings, about 25 bytes each):
@@ -77,7 +81,7 @@ public struct Checker {
         pendingHeaderFindings = []
         lastOffset = UInt64(header.encodedSize)
         noteRingFormat(features)
-        for q in 0..<n where sizes[q] != 0 {
+        for q in 0..<n where sizes[q] != 0 && format == .split {
             if !SplitRing.isValidQueueSize(sizes[q]) {
                 pendingHeaderFindings.append(Finding(rule: .vqSize, eventIndex: nil, offset: UInt64(TraceHeader.fixedSize + 2 * q), vq: UInt16(q),
                     message: "header declares vq \(q) with size \(sizes[q]), which is not a power of two in 1...32768"))
@@ -88,28 +92,29 @@ public struct Checker {
     /// The ring state of vq `q`, allocated on first use (a header may declare many idle rings).
     private mutating func queue(_ q: Int) -> Bool {
         if queues[q] != nil { return true }
-        guard SplitRing.isValidQueueSize(sizes[q]), fatal == nil else { return false }
-        guard slots + Int(sizes[q]) <= Self.slotBudget else {
-            fatal = "vq \(q) needs \(sizes[q]) more ring slots, beyond the checker's budget of \(Self.slotBudget) slots over all rings"
-            return false
-        }
+        guard format.isValidQueueSize(sizes[q]), fatal == nil, budget(q) else { return false }
+        guard let r = format.makeModel(size: sizes[q], base: format.base(bases[q]), features: RingFeatures(features)) else { return false }
         slots += Int(sizes[q])
-        queues[q] = SplitVirtqueue(size: sizes[q], start: bases[q], indirectAllowed: features.has(.indirectDesc),
-                                   eventIdx: features.has(.eventIdx), inOrder: features.has(.inOrder))
+        queues[q] = r
         return true
     }
 
     /// The polled-ring state of vq `q`, allocated on its first observation (same budget as `queue`).
     private mutating func polledRing(_ q: Int) -> Bool {
         if polled[q] != nil { return true }
-        guard SplitRing.isValidQueueSize(sizes[q]), fatal == nil else { return false }
+        guard format.isValidQueueSize(sizes[q]), fatal == nil, budget(q) else { return false }
+        guard let r = format.makePolledModel(size: sizes[q], base: format.base(bases[q]), features: RingFeatures(features)) else { return false }
+        slots += Int(sizes[q])
+        polled[q] = r
+        return true
+    }
+
+    /// Whether vq `q`'s ring fits in the slot budget; sets `fatal` when it does not.
+    private mutating func budget(_ q: Int) -> Bool {
         guard slots + Int(sizes[q]) <= Self.slotBudget else {
             fatal = "vq \(q) needs \(sizes[q]) more ring slots, beyond the checker's budget of \(Self.slotBudget) slots over all rings"
             return false
         }
-        slots += Int(sizes[q])
-        polled[q] = PolledRing(size: sizes[q], base: bases[q], indirectAllowed: features.has(.indirectDesc),
-                               eventIdx: features.has(.eventIdx), inOrder: features.has(.inOrder))
         return true
     }
 
@@ -184,9 +189,9 @@ public struct Checker {
         // A recorder's trace can end mid-pass, so only exact traces are held to this at the end.
         if !header.flags.contains(.sampled) {
             for (q, queue) in queues.enumerated() {
-                if let queue, let owed = queue.interruptOwed {
-                    findings.append(Finding(rule: .vqInterruptMissed, eventIndex: nil, offset: lastOffset, vq: UInt16(q),
-                        message: "trace ends without the interrupt the driver asked for when used.idx reached \(owed) (\(notificationReason(queue)))",
+                if let queue, let owed = queue.owedInterrupt {
+                    findings.append(Finding(rule: owed.rule, eventIndex: nil, offset: lastOffset, vq: UInt16(q),
+                        message: "trace ends without the interrupt the driver asked for when \(owed.when) (\(owed.reason))",
                         context: history[q].events))
                 }
             }
@@ -230,7 +235,7 @@ public struct Checker {
             openGaps[q] = nil
             polled[q]!.gap()
         }
-        let obs: PolledRing.Observation
+        let obs: PolledObservation
         switch e.kind {
         case .desc:
             obs = .descriptor(DescriptorRead(.table(e.aux), Descriptor(addr: e.descAddr, len: e.descLen, flags: e.descFlags, next: e.descNext)))
@@ -256,7 +261,7 @@ public struct Checker {
     }
 
     /// What a closed poll means beyond the ring itself: ring state and active queues.
-    private mutating func judge(_ outcome: PolledRing.PollOutcome, vq q: Int) -> [Violation] {
+    private mutating func judge(_ outcome: PollOutcome, vq q: Int) -> [Violation] {
         polledOut += outcome.violations
         if let a = outcome.anomaly {
             noteNotJudged("vq \(q): \(a); the ring is judged no further until it restarts")
@@ -323,13 +328,15 @@ public struct Checker {
             if ok {
                 features = Features(e.p0)
                 noteRingFormat(features)
+                let f = RingFeatures(features)
                 for q in queues.indices where queues[q] != nil {
-                    queues[q]!.indirectAllowed = features.has(.indirectDesc)
-                    queues[q]!.eventIdx = features.has(.eventIdx)
-                    queues[q]!.inOrder = features.has(.inOrder)
+                    // Ring state is of one format: another format starts the ring over.
+                    if queues[q]!.format != format { slots -= Int(queues[q]!.size); queues[q] = nil; continue }
+                    queues[q]!.features = f
                 }
                 for q in polled.indices where polled[q] != nil {
-                    polled[q]!.setFeatures(indirect: features.has(.indirectDesc), eventIdx: features.has(.eventIdx), inOrder: features.has(.inOrder))
+                    if polled[q]!.format != format { endPolledRing(q); continue }
+                    polled[q]!.setFeatures(f)
                 }
                 device.featuresNegotiated(protocolFeatures: features.has(.protocolFeatures))
             }
@@ -344,9 +351,9 @@ public struct Checker {
             var v = device.ringMessage("SET_VRING_NUM", vq: q, result: r) { $0.sizeSet = true }
             if ok {
                 let n = UInt32(truncatingIfNeeded: e.p0)
-                if SplitRing.isValidQueueSize(n) {
+                if format.isValidQueueSize(n) {
                     resize(q, to: n)
-                } else {
+                } else if format == .split {
                     v.append(Violation(.vqSize, "SET_VRING_NUM \(n) on vq \(q) was accepted, but a split queue size must be a power of two in 1...32768 (vhost: -EINVAL)"))
                 }
             }
@@ -357,9 +364,9 @@ public struct Checker {
             let q = vq!
             let v = device.ringMessage("SET_VRING_BASE", vq: q, result: r) { _ in }
             if ok {
-                bases[q] = UInt16(truncatingIfNeeded: e.p0)
-                if queues[q] != nil { queues[q]!.setBase(bases[q]) }
-                if polled[q] != nil { polled[q]!.setBase(bases[q]) }
+                bases[q] = e.p0
+                if queues[q] != nil { queues[q]!.setBase(format.base(bases[q])) }
+                if polled[q] != nil { polled[q]!.setBase(format.base(bases[q])) }
             }
             return v
         case .getVringBase:
@@ -422,30 +429,14 @@ public struct Checker {
     }
 
     private mutating func driver(_ e: TraceEvent, vq q: Int) -> [Violation] {
-        guard queue(q) else { return [] } // size unknown: nothing the model can follow yet
-        switch e.kind {
-        case .desc:
-            return queues[q]!.writeDescriptor(e.aux, Descriptor(addr: e.descAddr, len: e.descLen, flags: e.descFlags, next: e.descNext))
-        case .indirectDesc:
-            return queues[q]!.writeIndirectEntry(parent: UInt16(truncatingIfNeeded: e.p2), entry: e.aux,
-                                                 Descriptor(addr: e.descAddr, len: e.descLen, flags: e.descFlags, next: e.descNext))
-        case .availEntry:
-            return queues[q]!.writeAvailEntry(pos: UInt16(truncatingIfNeeded: e.p0), head: e.aux)
-        case .availIdx:
-            var (v, exposed) = queues[q]!.publishAvail(UInt16(truncatingIfNeeded: e.p0))
-            if exposed > 0, case .tx(let k) = role(q), let why = inactiveReason(tx: k, vq: q) {
-                v.append(Violation(.netTxqInactive, "driver makes \(exposed) buffer(s) available on TX[\(k)] (vq \(q)), \(why)"))
-            }
-            return v
-        case .availFlags:
-            queues[q]!.setAvailFlags(UInt16(truncatingIfNeeded: e.p0))
-            return []
-        case .usedEvent:
-            queues[q]!.setUsedEvent(UInt16(truncatingIfNeeded: e.p0))
-            return []
-        default:
-            return []
+        guard queue(q), let step = Self.ringStep(e) else { return [] } // size unknown: nothing the model can follow yet
+        let r = queues[q]!.apply(step)
+        if r.foreign { noteForeign(e, vq: q); return [] }
+        var v = r.violations
+        if r.exposed > 0, case .tx(let k) = role(q), let why = inactiveReason(tx: k, vq: q) {
+            v.append(Violation(.netTxqInactive, "driver makes \(r.exposed) buffer(s) available on TX[\(k)] (vq \(q)), \(why)"))
         }
+        return v
     }
 
     private mutating func deviceAction(_ e: TraceEvent, vq q: Int) -> [Violation] {
@@ -462,27 +453,44 @@ public struct Checker {
         }
         if e.worker != TraceEvent.none { v += device.checkDeviceWork(vq: q, worker: Int(e.worker)) }
         guard queues[q] != nil else { return v }
-        switch e.kind {
-        case .availRead:
-            v += queues[q]!.deviceRead(pos: UInt16(truncatingIfNeeded: e.p0), head: e.aux)
-        case .usedEntry:
-            v += queues[q]!.writeUsed(pos: UInt16(truncatingIfNeeded: e.p0), id: UInt32(truncatingIfNeeded: e.p1), len: UInt32(truncatingIfNeeded: e.p2))
-        case .usedIdx:
-            let before = queues[q]!.cursor.used
-            v += queues[q]!.publishUsed(UInt16(truncatingIfNeeded: e.p0))
-            if queues[q]!.cursor.used != before, case .rx(let k) = role(q), let why = inactiveReason(rx: k, vq: q) {
-                v.append(Violation(.netRxqInactive, "device completes receive buffers on RX[\(k)] (vq \(q)), \(why)"))
-            }
-        case .interrupt:
+        if e.kind == .interrupt {
             queues[q]!.interrupt()
-        case .usedFlags:
-            queues[q]!.setUsedFlags(UInt16(truncatingIfNeeded: e.p0))
-        case .availEvent:
-            queues[q]!.setAvailEvent(UInt16(truncatingIfNeeded: e.p0))
-        default:
-            break
+            return v
+        }
+        guard let step = Self.ringStep(e) else { return v }
+        let r = queues[q]!.apply(step)
+        if r.foreign { noteForeign(e, vq: q); return v }
+        v += r.violations
+        if r.completed > 0, case .rx(let k) = role(q), let why = inactiveReason(rx: k, vq: q) {
+            v.append(Violation(.netRxqInactive, "device completes receive buffers on RX[\(k)] (vq \(q)), \(why)"))
         }
         return v
+    }
+
+    /// The ring step a data-plane event stands for (nil: kicks and other events the ring model
+    /// does not take).
+    static func ringStep(_ e: TraceEvent) -> RingStep? {
+        let d = Descriptor(addr: e.descAddr, len: e.descLen, flags: e.descFlags, next: e.descNext)
+        switch e.kind {
+        case .desc: return .writeDescriptor(e.aux, d)
+        case .indirectDesc: return .writeIndirect(parent: UInt16(truncatingIfNeeded: e.p2), entry: e.aux, d)
+        case .availEntry: return .writeAvailEntry(pos: UInt16(truncatingIfNeeded: e.p0), head: e.aux)
+        case .availIdx: return .publishAvail(UInt16(truncatingIfNeeded: e.p0))
+        case .availFlags: return .setAvailFlags(UInt16(truncatingIfNeeded: e.p0))
+        case .usedEvent: return .setUsedEvent(UInt16(truncatingIfNeeded: e.p0))
+        case .availRead: return .readAvail(pos: UInt16(truncatingIfNeeded: e.p0), head: e.aux)
+        case .usedEntry: return .writeUsed(pos: UInt16(truncatingIfNeeded: e.p0), id: UInt32(truncatingIfNeeded: e.p1), len: UInt32(truncatingIfNeeded: e.p2))
+        case .usedIdx: return .publishUsed(UInt16(truncatingIfNeeded: e.p0))
+        case .usedFlags: return .setUsedFlags(UInt16(truncatingIfNeeded: e.p0))
+        case .availEvent: return .setAvailEvent(UInt16(truncatingIfNeeded: e.p0))
+        default: return nil
+        }
+    }
+
+    /// An event of the other ring format than the features select: nothing it says about the ring
+    /// can be judged.
+    private mutating func noteForeign(_ e: TraceEvent, vq q: Int) {
+        noteNotJudged("vq \(q): \(e.kind.name) is a \(format == .split ? "packed" : "split")-ring event, but the negotiated features select \(format) rings; such events were not judged")
     }
 
     private mutating func worker(_ e: TraceEvent, vq q: Int) -> [Violation] {
@@ -493,8 +501,8 @@ public struct Checker {
             return device.serviceBegin(vq: q, worker: w)
         case .serviceEnd:
             var v: [Violation] = []
-            if let queue = queues[q], let owed = queue.interruptOwed, !e.isSampled {
-                v.append(Violation(.vqInterruptMissed, "worker \(w) ends its pass on vq \(q) without the interrupt the driver asked for when used.idx reached \(owed) (\(notificationReason(queue)))"))
+            if let queue = queues[q], let owed = queue.owedInterrupt, !e.isSampled {
+                v.append(Violation(owed.rule, "worker \(w) ends its pass on vq \(q) without the interrupt the driver asked for when \(owed.when) (\(owed.reason))"))
                 queues[q]!.interrupt() // report once per missed notification
             }
             if e.worker != TraceEvent.none { device.serviceEnd(vq: q, worker: w) }
@@ -536,11 +544,6 @@ public struct Checker {
             return "but only \(rxPairs) receive queue(s) are active until the device uses a VQ_PAIRS_SET for more"
         }
         return nil
-    }
-
-    private func notificationReason(_ q: SplitVirtqueue) -> String {
-        q.eventIdx ? "EVENT_IDX: used_event \(q.usedEvent) lies in the used positions [\(q.interruptOwedFrom ?? 0), \(q.interruptOwed ?? 0)) just published"
-            : "avail.flags \(q.availFlags) does not suppress interrupts"
     }
 }
 

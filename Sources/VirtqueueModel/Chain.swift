@@ -30,7 +30,56 @@ public struct OverlaidTable<Base: DescriptorSource>: DescriptorSource {
     public subscript(_ i: Int) -> Descriptor { overrides[UInt16(truncatingIfNeeded: i)] ?? base[i] }
 }
 
-/// Walks chains through a descriptor table. Pure: reads the table, never changes it.
+/// The chain rules both formats share, applied to a buffer's descriptors in the order the device
+/// uses them: device-writable elements after device-readable ones (VQ-CHAIN-ORDER), the writable
+/// bytes a used length may claim (VQ-USED-LEN), and the checks on a descriptor that points to an
+/// indirect table (VQ-INDIRECT-FEATURE, VQ-INDIRECT-LEN). Each format's walker decides which
+/// descriptors make up the buffer and in what order (split: `next` links; packed: consecutive
+/// ring positions and every entry of a table) and feeds them here.
+public struct ChainRules: Sendable {
+    public private(set) var violations: [Violation] = []
+    private var seenWritable = false
+    private var writable: UInt64 = 0
+    /// An indirect table was never described: its elements, hence the writable bytes, are unknown.
+    public var unknown = false
+
+    public init() {}
+
+    /// One element of the buffer. `message` describes a readable element found after a writable one.
+    public mutating func element(write: Bool, len: UInt32, misplaced message: @autoclosure () -> String) {
+        if write {
+            seenWritable = true
+            writable += UInt64(len)
+        } else if seenWritable {
+            violations.append(Violation(.vqChainOrder, message()))
+        }
+    }
+
+    /// A violation the format's walker found (a bad index, a loop, a flag misused).
+    public mutating func report(_ v: Violation) { violations.append(v) }
+
+    /// A descriptor `name` carries INDIRECT: allowed only with VIRTIO_F_INDIRECT_DESC.
+    public mutating func indirectFeature(allowed: Bool, name: String) {
+        if !allowed {
+            violations.append(Violation(.vqIndirectFeature, "\(name) has INDIRECT but VIRTIO_F_INDIRECT_DESC (bit 28) was not negotiated"))
+        }
+    }
+
+    /// The length of the indirect descriptor `name`: the table's entry count when it is a non-zero
+    /// multiple of 16 covering at most 65536 entries, else nil (and VQ-INDIRECT-LEN).
+    public mutating func indirectTableEntries(len: UInt32, name: String) -> Int? {
+        if len == 0 || len % SplitRing.descriptorSize != 0 || len / SplitRing.descriptorSize > SplitRing.maxIndirectEntries {
+            violations.append(Violation(.vqIndirectLen, "indirect \(name) has len \(len): not a non-zero multiple of 16 covering at most 65536 entries"))
+            return nil
+        }
+        return Int(len / SplitRing.descriptorSize)
+    }
+
+    /// Total bytes of device-writable elements, or nil when an indirect table was never described.
+    public var writableBytes: UInt64? { unknown ? nil : writable }
+}
+
+/// Walks split chains through a descriptor table. Pure: reads the table, never changes it.
 public enum ChainWalker {
     /// Walks the chain starting at `head`.
     /// - Parameters:
@@ -50,58 +99,49 @@ public enum ChainWalker {
             chain.violations.append(Violation(.vqDescIndex, "chain head \(head) is outside the descriptor table (queue size \(n))"))
             return chain
         }
-        var seenWritable = false
-        var writable: UInt64 = 0
-        var unknown = false
+        var rules = ChainRules()
         var i = Int(head)
         while true {
             if stopAt(UInt16(i)) { chain.busy = UInt16(i); break }
             if seen[i] == stamp {
                 // Revisiting a descriptor: the chain never ends, so it is longer than N.
-                chain.violations.append(Violation(.vqChainLoop, "chain from head \(head) comes back to descriptor \(i): a loop (longer than the queue size \(n))"))
+                rules.report(Violation(.vqChainLoop, "chain from head \(head) comes back to descriptor \(i): a loop (longer than the queue size \(n))"))
                 break
             }
             seen[i] = stamp
             chain.descriptors.append(UInt16(i))
             let d = table[i]
             if d.flags.contains(.indirect) {
-                if !indirectAllowed {
-                    chain.violations.append(Violation(.vqIndirectFeature, "descriptor \(i) has INDIRECT but VIRTIO_F_INDIRECT_DESC (bit 28) was not negotiated"))
-                }
+                rules.indirectFeature(allowed: indirectAllowed, name: "descriptor \(i)")
                 if d.flags.contains(.next) {
-                    chain.violations.append(Violation(.vqIndirectNext, "descriptor \(i) has both INDIRECT and NEXT"))
+                    rules.report(Violation(.vqIndirectNext, "descriptor \(i) has both INDIRECT and NEXT"))
                 }
-                if d.len == 0 || d.len % SplitRing.descriptorSize != 0 || d.len / SplitRing.descriptorSize > SplitRing.maxIndirectEntries {
-                    chain.violations.append(Violation(.vqIndirectLen, "indirect descriptor \(i) has len \(d.len): not a non-zero multiple of 16 covering at most 65536 entries"))
-                } else if let entries = indirectTable(UInt16(i)) {
-                    walkIndirect(parent: UInt16(i), count: Int(d.len / SplitRing.descriptorSize), entries: entries,
-                                 seenWritable: &seenWritable, writable: &writable, into: &chain)
-                } else {
-                    unknown = true
+                if let count = rules.indirectTableEntries(len: d.len, name: "descriptor \(i)") {
+                    if let entries = indirectTable(UInt16(i)) {
+                        walkIndirect(parent: UInt16(i), count: count, entries: entries, rules: &rules)
+                    } else {
+                        rules.unknown = true
+                    }
                 }
                 // The device ignores WRITE on the descriptor that points to the table, and the
                 // chain ends here: INDIRECT must be last.
                 break
             }
-            if d.flags.contains(.write) {
-                seenWritable = true
-                writable += UInt64(d.len)
-            } else if seenWritable {
-                chain.violations.append(Violation(.vqChainOrder, "descriptor \(i) is device-readable but follows a device-writable descriptor in the chain from head \(head)"))
-            }
+            rules.element(write: d.flags.contains(.write), len: d.len,
+                          misplaced: "descriptor \(i) is device-readable but follows a device-writable descriptor in the chain from head \(head)")
             guard d.flags.contains(.next) else { break }
             guard Int(d.next) < n else {
-                chain.violations.append(Violation(.vqDescIndex, "descriptor \(i) points to next \(d.next), outside the descriptor table (queue size \(n))"))
+                rules.report(Violation(.vqDescIndex, "descriptor \(i) points to next \(d.next), outside the descriptor table (queue size \(n))"))
                 break
             }
             i = Int(d.next)
         }
-        chain.writableBytes = unknown ? nil : writable
+        chain.violations = rules.violations
+        chain.writableBytes = rules.writableBytes
         return chain
     }
 
-    static func walkIndirect(parent: UInt16, count: Int, entries: [Descriptor], seenWritable: inout Bool,
-                             writable: inout UInt64, into chain: inout Chain) {
+    static func walkIndirect(parent: UInt16, count: Int, entries: [Descriptor], rules: inout ChainRules) {
         // Entries never described are zero descriptors, as a zeroed table would read.
         func entry(_ j: Int) -> Descriptor { j < entries.count ? entries[j] : .zero }
         var j = 0
@@ -109,23 +149,19 @@ public enum ChainWalker {
         while true {
             visited += 1
             if visited > count {
-                chain.violations.append(Violation(.vqChainLoop, "indirect table of descriptor \(parent) visits more than its \(count) entries: a loop"))
+                rules.report(Violation(.vqChainLoop, "indirect table of descriptor \(parent) visits more than its \(count) entries: a loop"))
                 return
             }
             let d = entry(j)
             if d.flags.contains(.indirect) {
-                chain.violations.append(Violation(.vqIndirectNested, "entry \(j) of the indirect table of descriptor \(parent) has INDIRECT (nested indirect)"))
+                rules.report(Violation(.vqIndirectNested, "entry \(j) of the indirect table of descriptor \(parent) has INDIRECT (nested indirect)"))
                 return
             }
-            if d.flags.contains(.write) {
-                seenWritable = true
-                writable += UInt64(d.len)
-            } else if seenWritable {
-                chain.violations.append(Violation(.vqChainOrder, "entry \(j) of the indirect table of descriptor \(parent) is device-readable but follows a device-writable descriptor"))
-            }
+            rules.element(write: d.flags.contains(.write), len: d.len,
+                          misplaced: "entry \(j) of the indirect table of descriptor \(parent) is device-readable but follows a device-writable descriptor")
             guard d.flags.contains(.next) else { return }
             guard Int(d.next) < count else {
-                chain.violations.append(Violation(.vqDescIndex, "entry \(j) of the indirect table of descriptor \(parent) points to next \(d.next), outside the table's \(count) entries"))
+                rules.report(Violation(.vqDescIndex, "entry \(j) of the indirect table of descriptor \(parent) points to next \(d.next), outside the table's \(count) entries"))
                 return
             }
             j = Int(d.next)
