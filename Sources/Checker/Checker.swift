@@ -28,8 +28,8 @@ public struct Checker {
     /// next poll then certainly happened on a disabled ring).
     private var disabledAtLastPoll: [Bool]
     private var sizes: [UInt32]
-    /// SET_VRING_BASE values as sent (the ring format decides how to read them).
-    private var bases: [UInt64]
+    /// SET_VRING_BASE values as sent (the ring format decides how to read them); nil before any.
+    private var bases: [UInt64?]
     private var features: Features
     /// The ring format the negotiated features select.
     private var format: RingFormat { RingFormat(features: features) }
@@ -73,18 +73,18 @@ public struct Checker {
         device = VhostDevice(profile: self.profile, queueCount: n, preset: preset, presetWorkers: Int(header.workers))
         features = Features(header.features)
         sizes = header.queueSizes.map(UInt32.init)
-        bases = Array(repeating: 0, count: n)
+        bases = Array(repeating: nil, count: n)
         queues = Array(repeating: nil, count: n)
         polled = Array(repeating: nil, count: n)
         disabledAtLastPoll = Array(repeating: false, count: n)
         history = Array(repeating: History(), count: n)
         pendingHeaderFindings = []
         lastOffset = UInt64(header.encodedSize)
-        noteRingFormat(features)
-        for q in 0..<n where sizes[q] != 0 && format == .split {
-            if !SplitRing.isValidQueueSize(sizes[q]) {
-                pendingHeaderFindings.append(Finding(rule: .vqSize, eventIndex: nil, offset: UInt64(TraceHeader.fixedSize + 2 * q), vq: UInt16(q),
-                    message: "header declares vq \(q) with size \(sizes[q]), which is not a power of two in 1...32768"))
+        for q in 0..<n where sizes[q] != 0 {
+            if !format.isValidQueueSize(sizes[q]) {
+                let why = format == .split ? "which is not a power of two in 1...32768" : "but \(format.sizeRequirement)"
+                pendingHeaderFindings.append(Finding(rule: format.sizeRule, eventIndex: nil, offset: UInt64(TraceHeader.fixedSize + 2 * q), vq: UInt16(q),
+                    message: "header declares vq \(q) with size \(sizes[q]), \(why)"))
             }
         }
     }
@@ -92,8 +92,8 @@ public struct Checker {
     /// The ring state of vq `q`, allocated on first use (a header may declare many idle rings).
     private mutating func queue(_ q: Int) -> Bool {
         if queues[q] != nil { return true }
-        guard format.isValidQueueSize(sizes[q]), fatal == nil, budget(q) else { return false }
-        guard let r = format.makeModel(size: sizes[q], base: format.base(bases[q]), features: RingFeatures(features)) else { return false }
+        guard format.isValidQueueSize(sizes[q]), fatal == nil, !baseOutsideRing(q), budget(q) else { return false }
+        guard let r = format.makeModel(size: sizes[q], base: base(q), features: RingFeatures(features)) else { return false }
         slots += Int(sizes[q])
         queues[q] = r
         return true
@@ -102,8 +102,11 @@ public struct Checker {
     /// The polled-ring state of vq `q`, allocated on its first observation (same budget as `queue`).
     private mutating func polledRing(_ q: Int) -> Bool {
         if polled[q] != nil { return true }
-        guard format.isValidQueueSize(sizes[q]), fatal == nil, budget(q) else { return false }
-        guard let r = format.makePolledModel(size: sizes[q], base: format.base(bases[q]), features: RingFeatures(features)) else { return false }
+        guard format.isValidQueueSize(sizes[q]), fatal == nil, !baseOutsideRing(q), budget(q) else { return false }
+        guard let r = format.makePolledModel(size: sizes[q], base: base(q), features: RingFeatures(features)) else {
+            noteNotJudged("vq \(q): \(format) rings observed by polling are not judged")
+            return false
+        }
         slots += Int(sizes[q])
         polled[q] = r
         return true
@@ -308,10 +311,15 @@ public struct Checker {
         if !notJudged.contains(s) { notJudged.append(s) }
     }
 
-    private mutating func noteRingFormat(_ f: Features) {
-        if f.has(.ringPacked) {
-            noteNotJudged("VIRTIO_F_RING_PACKED is negotiated: packed virtqueues are not modelled yet, so no ring of this trace was judged")
-        }
+    /// Where vq `q` starts: its SET_VRING_BASE, or index 0 (packed: with wrap counter 1).
+    private func base(_ q: Int) -> RingBase { bases[q].map(format.base) ?? .start }
+
+    /// A ring base this format cannot place in the ring: nothing on that ring can be judged.
+    private mutating func baseOutsideRing(_ q: Int) -> Bool {
+        let b = base(q)
+        guard format == .packed, sizes[q] != 0, UInt32(b.index) >= sizes[q] else { return false }
+        noteNotJudged("vq \(q): SET_VRING_BASE \(b.packedRaw) (\(b)) names no slot of a packed ring of \(sizes[q]): the ring was not judged")
+        return true
     }
 
     private mutating func control(_ e: TraceEvent, vq: Int?) -> [Violation] {
@@ -327,7 +335,6 @@ public struct Checker {
             // vhost-user negotiates features before SET_OWNER.
             if ok {
                 features = Features(e.p0)
-                noteRingFormat(features)
                 let f = RingFeatures(features)
                 for q in queues.indices where queues[q] != nil {
                     // Ring state is of one format: another format starts the ring over.
@@ -353,8 +360,8 @@ public struct Checker {
                 let n = UInt32(truncatingIfNeeded: e.p0)
                 if format.isValidQueueSize(n) {
                     resize(q, to: n)
-                } else if format == .split {
-                    v.append(Violation(.vqSize, "SET_VRING_NUM \(n) on vq \(q) was accepted, but a split queue size must be a power of two in 1...32768 (vhost: -EINVAL)"))
+                } else {
+                    v.append(Violation(format.sizeRule, "SET_VRING_NUM \(n) on vq \(q) was accepted, but \(format.sizeRequirement) (vhost: -EINVAL)"))
                 }
             }
             return v
@@ -365,8 +372,12 @@ public struct Checker {
             let v = device.ringMessage("SET_VRING_BASE", vq: q, result: r) { _ in }
             if ok {
                 bases[q] = e.p0
-                if queues[q] != nil { queues[q]!.setBase(format.base(bases[q])) }
-                if polled[q] != nil { polled[q]!.setBase(format.base(bases[q])) }
+                if baseOutsideRing(q) {
+                    if let old = queues[q] { slots -= Int(old.size); queues[q] = nil }
+                    endPolledRing(q)
+                }
+                if queues[q] != nil { queues[q]!.setBase(base(q)) }
+                if polled[q] != nil { polled[q]!.setBase(base(q)) }
             }
             return v
         case .getVringBase:
@@ -483,6 +494,16 @@ public struct Checker {
         case .usedIdx: return .publishUsed(UInt16(truncatingIfNeeded: e.p0))
         case .usedFlags: return .setUsedFlags(UInt16(truncatingIfNeeded: e.p0))
         case .availEvent: return .setAvailEvent(UInt16(truncatingIfNeeded: e.p0))
+        case .packedDesc: return .writePacked(slot: e.aux, addr: e.p0, len: e.packedLen, id: e.packedId)
+        case .packedFlags: return .storeAvailFlags(slot: e.aux, e.packedFlags)
+        case .packedIndirectDesc:
+            return .writePackedIndirect(parent: UInt16(truncatingIfNeeded: e.p2), entry: e.aux,
+                                        PackedDescriptor(addr: e.p0, len: e.packedLen, id: e.packedId, flags: e.packedEntryFlags))
+        case .driverEvent: return .setDriverEvent(e.eventSuppression)
+        case .packedRead: return .readPacked(slot: e.aux)
+        case .packedUsed: return .writePackedUsed(slot: e.aux, id: e.packedId, len: e.packedLen)
+        case .packedUsedFlags: return .storeUsedFlags(slot: e.aux, e.packedFlags)
+        case .deviceEvent: return .setDeviceEvent(e.eventSuppression)
         default: return nil
         }
     }

@@ -21,6 +21,14 @@ public enum RingFormat: String, CaseIterable, Sendable, CustomStringConvertible 
         }
     }
 
+    /// The rule a queue size of this format must satisfy.
+    public var sizeRule: RuleID {
+        switch self {
+        case .split: return .vqSize
+        case .packed: return .packedSize
+        }
+    }
+
     /// The valid sizes, in words (for messages).
     public var sizeRequirement: String {
         switch self {

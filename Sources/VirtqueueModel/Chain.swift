@@ -168,3 +168,99 @@ public enum ChainWalker {
         }
     }
 }
+
+/// A packed list as the device sees it when its first descriptor is made available: consecutive
+/// ring positions from `start`, linked by NEXT, the buffer id on the last one.
+public struct PackedChain: Sendable {
+    public var start: UInt64
+    /// Descriptors (consecutive positions) the list occupies.
+    public var count = 0
+    /// The buffer id: the id of the list's last descriptor.
+    public var id: UInt16 = 0
+    /// Total bytes of device-writable elements; nil when an indirect table was never described.
+    public var writableBytes: UInt64? = 0
+    public var violations: [Violation] = []
+    /// The first position of the list that is not available yet: the head went first.
+    public var missing: UInt64?
+    /// The list does not end within the free part of the ring.
+    public var runsOut = false
+    /// Whether the list can be handed to the device (complete and within the free part).
+    public var complete: Bool { missing == nil && !runsOut }
+    public init(start: UInt64) { self.start = start }
+}
+
+/// Walks packed lists. Pure: reads the ring, never changes it.
+public enum PackedChainWalker {
+    /// Walks the list whose first descriptor is at position `start`, through the positions before
+    /// `end` (beyond it the device owns the descriptors). `available(q, d)`: whether descriptor
+    /// `d`, read at position `q`, is marked available for `q`. `indirectTable(s)`: the entries
+    /// written for the indirect table of slot `s`, or nil if none were described.
+    public static func walk<Ring: PackedDescriptorSource>(from start: UInt64, end: UInt64, ring: Ring, indirectAllowed: Bool,
+                                                         available: (UInt64, PackedDescriptor) -> Bool,
+                                                         indirectTable: (UInt16) -> [PackedDescriptor]?) -> PackedChain {
+        var chain = PackedChain(start: start)
+        let n = UInt32(ring.count)
+        var rules = ChainRules()
+        var q = start
+        func slot(_ p: UInt64) -> UInt16 { PackedRing.slot(p, size: n) }
+        while true {
+            if q >= end {
+                if end - start >= UInt64(n) {
+                    rules.report(Violation(.vqChainLoop, "the list from position \(start) (slot \(slot(start))) has NEXT on all \(n) descriptors of the ring: longer than the queue size \(n)"))
+                } else {
+                    rules.report(Violation(.packedDriverOwnership, "the list from position \(start) (slot \(slot(start))) goes on past the \(end - start) free descriptor(s) into ones the device owns (a list must fit in the free part of the ring)"))
+                }
+                chain.runsOut = true
+                break
+            }
+            let s = slot(q)
+            let d = ring[Int(s)]
+            guard available(q, d) else {
+                rules.report(Violation(.packedChainHeadLast, "the list from position \(start) (slot \(slot(start))) was made available while its descriptor at position \(q) (slot \(s)) was not: the first descriptor of a list goes last"))
+                chain.missing = q
+                break
+            }
+            chain.count += 1
+            chain.id = d.id
+            if d.flags.contains(.indirect) {
+                rules.indirectFeature(allowed: indirectAllowed, name: "descriptor \(s)")
+                if d.flags.contains(.next) || q != start {
+                    rules.report(Violation(.vqIndirectNext, "descriptor \(s) has INDIRECT inside a list linked by NEXT (from position \(start))"))
+                }
+                if let count = rules.indirectTableEntries(len: d.len, name: "descriptor \(s)") {
+                    if let entries = indirectTable(s) {
+                        walkIndirect(parent: s, count: count, entries: entries, rules: &rules)
+                    } else {
+                        rules.unknown = true
+                    }
+                }
+            } else {
+                // The device ignores WRITE on a descriptor that points to a table.
+                rules.element(write: d.flags.contains(.write), len: d.len,
+                              misplaced: "descriptor \(s) (position \(q)) is device-readable but follows a device-writable descriptor in the list from position \(start)")
+            }
+            q += 1
+            guard d.flags.contains(.next) else { break }
+        }
+        chain.violations = rules.violations
+        chain.writableBytes = rules.writableBytes
+        return chain
+    }
+
+    /// Every entry of a packed indirect table is used, in order; only WRITE is a valid flag there.
+    static func walkIndirect(parent: UInt16, count: Int, entries: [PackedDescriptor], rules: inout ChainRules) {
+        var flagged = false
+        for j in 0..<min(count, entries.count) {
+            let d = entries[j]
+            let other = d.flags.subtracting(.write)
+            if !other.isEmpty && !flagged {
+                flagged = true
+                rules.report(Violation(.packedIndirectFlags, "entry \(j) of the indirect table of descriptor \(parent) has flags \(other): only WRITE is valid in an indirect table"))
+            }
+            rules.element(write: d.flags.contains(.write), len: d.len,
+                          misplaced: "entry \(j) of the indirect table of descriptor \(parent) is device-readable but follows a device-writable descriptor")
+        }
+        // Entries never described: what they hold (and so the writable bytes) is unknown.
+        if entries.count < count { rules.unknown = true }
+    }
+}

@@ -32,6 +32,23 @@ public enum RingStep: Equatable, Sendable {
     case publishUsed(UInt16)
     case setUsedFlags(UInt16)
     case setAvailEvent(UInt16)
+    // Packed, driver.
+    /// The driver writes a descriptor's addr, len and id (not its flags).
+    case writePacked(slot: UInt16, addr: UInt64, len: UInt32, id: UInt16)
+    /// The driver stores a descriptor's flags: the store that makes it available.
+    case storeAvailFlags(slot: UInt16, PackedRing.Flags)
+    case writePackedIndirect(parent: UInt16, entry: UInt16, PackedDescriptor)
+    /// The driver writes the Driver Event Suppression structure (it controls used buffer notifications).
+    case setDriverEvent(PackedRing.EventSuppression)
+    // Packed, device.
+    /// The device takes the descriptor at the slot for processing.
+    case readPacked(slot: UInt16)
+    /// The device writes a used descriptor's id and len (not its flags).
+    case writePackedUsed(slot: UInt16, id: UInt16, len: UInt32)
+    /// The device stores a descriptor's flags: the store that marks it used.
+    case storeUsedFlags(slot: UInt16, PackedRing.Flags)
+    /// The device writes the Device Event Suppression structure (it controls available buffer notifications).
+    case setDeviceEvent(PackedRing.EventSuppression)
 
     /// The format whose model understands this step.
     public var format: RingFormat {
@@ -39,6 +56,9 @@ public enum RingStep: Equatable, Sendable {
         case .writeDescriptor, .writeIndirect, .writeAvailEntry, .publishAvail, .setAvailFlags, .setUsedEvent,
              .readAvail, .writeUsed, .publishUsed, .setUsedFlags, .setAvailEvent:
             return .split
+        case .writePacked, .storeAvailFlags, .writePackedIndirect, .setDriverEvent,
+             .readPacked, .writePackedUsed, .storeUsedFlags, .setDeviceEvent:
+            return .packed
         }
     }
 }
@@ -97,7 +117,7 @@ extension RingFormat {
             return SplitVirtqueue(size: size, start: base.index, indirectAllowed: features.indirect,
                                   eventIdx: features.eventIdx, inOrder: features.inOrder)
         case .packed:
-            return nil
+            return PackedVirtqueue(size: size, base: base, features: features)
         }
     }
 }

@@ -558,6 +558,9 @@ extension SplitVirtqueue: RingModel {
             return StepResult(v, completed: Int(SplitRing.distance(from: before, to: cursor.used)))
         case .setUsedFlags(let f): setUsedFlags(f); return StepResult()
         case .setAvailEvent(let v): setAvailEvent(v); return StepResult()
+        case .writePacked, .storeAvailFlags, .writePackedIndirect, .setDriverEvent,
+             .readPacked, .writePackedUsed, .storeUsedFlags, .setDeviceEvent:
+            return .foreignStep
         }
     }
 
