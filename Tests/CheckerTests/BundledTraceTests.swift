@@ -68,6 +68,18 @@ import VirtioProtocol
         (.netTxqInactive, "linux-upstream-mq8", [.mqPairsSet]),
         (.netRxqInactive, "linux-upstream-mq8", [.mqPairsAck]),
         (.netMQPairsRange, "linux-upstream-mq8", [.mqPairsSet]),
+        (.packedSize, "packed-vhost-user-setup", [.setVringNum, .setVringBase]),
+        (.packedDriverOwnership, "packed-out-of-order-size3", [.packedFlags, .packedUsedFlags]),
+        (.packedFlagsLast, "packed-out-of-order-size3", [.packedDesc, .packedFlags]),
+        (.packedChainHeadLast, "packed-out-of-order-size3", [.packedFlags]),
+        (.packedWrapCounter, "packed-size1-laps", [.packedFlags, .packedUsedFlags]),
+        (.packedBufferId, "packed-out-of-order-size3", [.packedDesc, .packedFlags]),
+        (.packedDeviceOwnership, "packed-out-of-order-size3", [.packedRead, .packedUsed, .packedUsedFlags]),
+        (.packedDeviceOrder, "packed-in-order-batch", [.packedRead, .packedUsedFlags]),
+        (.packedUsedId, "packed-out-of-order-size3", [.packedUsed, .packedUsedFlags]),
+        (.packedIndirectFlags, "packed-indirect", [.packedIndirectDesc]),
+        (.packedEventFlags, "packed-event-idx", [.driverEvent, .deviceEvent]),
+        (.packedInterruptMissed, "packed-event-idx", [.driverEvent, .interrupt, .serviceEnd]),
     ]
 
     @Test("every rule has a passing trace that exercises it")
