@@ -249,6 +249,13 @@ public struct Checker {
         case .usedEntry: obs = .usedEntry(pos: UInt16(truncatingIfNeeded: e.p0), id: UInt32(truncatingIfNeeded: e.p1), len: UInt32(truncatingIfNeeded: e.p2))
         case .poll: obs = .poll(avail: UInt16(truncatingIfNeeded: e.p0), used: UInt16(truncatingIfNeeded: e.p1))
         case .usedSlot: obs = .usedSlot(slot: UInt16(truncatingIfNeeded: e.p0), id: UInt32(truncatingIfNeeded: e.p1), len: UInt32(truncatingIfNeeded: e.p2))
+        case .packedDesc: obs = .packedDescriptor(slot: e.aux, PackedDescriptor(addr: e.p0, len: e.packedLen, id: e.packedId))
+        case .packedIndirectDesc:
+            obs = .packedIndirect(parent: UInt16(truncatingIfNeeded: e.p2), entry: e.aux,
+                                  PackedDescriptor(addr: e.p0, len: e.packedLen, id: e.packedId, flags: e.packedEntryFlags))
+        case .packedFlags: obs = .packedFlags(slot: e.aux, e.packedFlags)
+        case .packedUsed: obs = .packedUsed(slot: e.aux, id: e.packedId, len: e.packedLen)
+        case .packedUsedFlags: obs = .packedUsedFlags(slot: e.aux, e.packedFlags)
         case .availIdx: obs = .legacyAvailIndex(UInt16(truncatingIfNeeded: e.p0))
         case .usedIdx: obs = .legacyUsedIndex(UInt16(truncatingIfNeeded: e.p0))
         case .interrupt:
@@ -265,6 +272,10 @@ public struct Checker {
 
     /// What a closed poll means beyond the ring itself: ring state and active queues.
     private mutating func judge(_ outcome: PollOutcome, vq q: Int) -> [Violation] {
+        if outcome.foreign {
+            noteNotJudged("vq \(q): a polled observation of the other ring format than the negotiated features select (\(format) rings) was not judged")
+            return []
+        }
         polledOut += outcome.violations
         if let a = outcome.anomaly {
             noteNotJudged("vq \(q): \(a); the ring is judged no further until it restarts")

@@ -132,6 +132,10 @@ public struct PolledRing: PolledRingModel {
             legacy = true
             closed = legacyStart(.usedDone)
             legacyUsed = idx
+        case .packedDescriptor, .packedIndirect, .packedFlags, .packedUsed, .packedUsedFlags:
+            var out = PollOutcome()
+            out.foreign = true
+            closed = out
         }
         return closed
     }

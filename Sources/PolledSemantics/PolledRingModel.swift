@@ -15,6 +15,15 @@ public enum PolledObservation: Sendable {
     /// Traces without `poll` events: `avail_idx` / `used_idx` as the old recorder wrote them.
     case legacyAvailIndex(UInt16)
     case legacyUsedIndex(UInt16)
+    // Packed rings: one descriptor read is its body (addr, len, id), the entries of its indirect
+    // table, then its flags (read first, with acquire semantics; written last in the trace); a
+    // flags read without a body is a descriptor found not available.
+    case packedDescriptor(slot: UInt16, PackedDescriptor)
+    case packedIndirect(parent: UInt16, entry: UInt16, PackedDescriptor)
+    case packedFlags(slot: UInt16, PackedRing.Flags)
+    /// A used descriptor read: its id and len, then its flags.
+    case packedUsed(slot: UInt16, id: UInt16, len: UInt32)
+    case packedUsedFlags(slot: UInt16, PackedRing.Flags)
 }
 
 /// What closing one poll decided.
@@ -61,7 +70,7 @@ extension RingFormat {
         case .split:
             return PolledRing(size: size, base: base.index, indirectAllowed: features.indirect, eventIdx: features.eventIdx, inOrder: features.inOrder)
         case .packed:
-            return nil
+            return PolledPackedRing(size: size, base: base, features: features)
         }
     }
 }

@@ -194,8 +194,12 @@ public enum PackedChainWalker {
     /// Walks the list whose first descriptor is at position `start`, through the positions before
     /// `end` (beyond it the device owns the descriptors). `available(q, d)`: whether descriptor
     /// `d`, read at position `q`, is marked available for `q`. `indirectTable(s)`: the entries
-    /// written for the indirect table of slot `s`, or nil if none were described.
+    /// written for the indirect table of slot `s`, or nil if none were described. `known(q)` false:
+    /// only the flags of the descriptor at position q are known (a poll may have read its addr, len
+    /// and id after the device wrote there): the rules that need its length or table are not
+    /// applied to it, and if it is device-writable the writable bytes are unknown.
     public static func walk<Ring: PackedDescriptorSource>(from start: UInt64, end: UInt64, ring: Ring, indirectAllowed: Bool,
+                                                         known: (UInt64) -> Bool = { _ in true },
                                                          available: (UInt64, PackedDescriptor) -> Bool,
                                                          indirectTable: (UInt16) -> [PackedDescriptor]?) -> PackedChain {
         var chain = PackedChain(start: start)
@@ -227,7 +231,9 @@ public enum PackedChainWalker {
                 if d.flags.contains(.next) || q != start {
                     rules.report(Violation(.vqIndirectNext, "descriptor \(s) has INDIRECT inside a list linked by NEXT (from position \(start))"))
                 }
-                if let count = rules.indirectTableEntries(len: d.len, name: "descriptor \(s)") {
+                if !known(q) {
+                    rules.unknown = true
+                } else if let count = rules.indirectTableEntries(len: d.len, name: "descriptor \(s)") {
                     if let entries = indirectTable(s) {
                         walkIndirect(parent: s, count: count, entries: entries, rules: &rules)
                     } else {
@@ -236,6 +242,7 @@ public enum PackedChainWalker {
                 }
             } else {
                 // The device ignores WRITE on a descriptor that points to a table.
+                if d.flags.contains(.write) && !known(q) { rules.unknown = true }
                 rules.element(write: d.flags.contains(.write), len: d.len,
                               misplaced: "descriptor \(s) (position \(q)) is device-readable but follows a device-writable descriptor in the list from position \(start)")
             }

@@ -40,8 +40,11 @@ public struct PackedVirtqueue: RingModel {
         /// nil when the content is unknown (an indirect table never described, or a list the
         /// polled judge could not read with certainty): its used length is not judged.
         public var writableBytes: UInt64?
-        /// Its id was not read with certainty (polled traces): it matches a used descriptor only by length.
+        /// Its id and content were not read with certainty (polled traces): only its length is known.
         public var opaque = false
+        /// The id a poll read on its last descriptor, certain or not: what a recorder matched used
+        /// descriptors against (equal to `id` unless opaque).
+        public var readId: UInt16 = 0
         var serial: UInt64 = 0
     }
     /// Buffers in flight with a known id, by id.
@@ -185,12 +188,14 @@ public struct PackedVirtqueue: RingModel {
         return r
     }
 
-    /// Exposes every complete list from the driver's position on.
-    private mutating func expose(into r: inout StepResult) {
-        while avail < used + UInt64(size), pendingAvailable(avail) {
+    /// Exposes every complete list from the driver's position on (at most `limit` of them).
+    private mutating func expose(into r: inout StepResult, limit: Int = .max, known: (UInt64) -> Bool = { _ in true }, idKnown: Bool = true, readId: UInt16? = nil) {
+        var n = 0
+        while n < limit, avail < used + UInt64(size), pendingAvailable(avail) {
+            n += 1
             let start = avail
             let table = indirect
-            let chain = PackedChainWalker.walk(from: start, end: used + UInt64(size), ring: ring, indirectAllowed: features.indirect,
+            let chain = PackedChainWalker.walk(from: start, end: used + UInt64(size), ring: ring, indirectAllowed: features.indirect, known: known,
                                                available: { q, d in d.flags.isAvailable(wrap: PackedRing.wrap(q, size: self.size)) }) { table[$0] }
             if !chain.complete {
                 // Reported once; the list is handed over when the rest of it is made available.
@@ -199,10 +204,15 @@ public struct PackedVirtqueue: RingModel {
             }
             headReported = nil
             r.violations += chain.violations
+            if !idKnown {
+                adopt(Buffer(id: 0, start: start, count: chain.count, writableBytes: chain.writableBytes, opaque: true, readId: readId ?? chain.id))
+                r.exposed += 1
+                continue
+            }
             if let other = byId[chain.id] {
                 r.violations.append(Violation(.packedBufferId, "driver makes buffer id \(chain.id) available at \(at(start)) while the buffer with that id made available at \(at(other.start)) is still in flight"))
             }
-            adopt(Buffer(id: chain.id, start: start, count: chain.count, writableBytes: chain.writableBytes))
+            adopt(Buffer(id: chain.id, start: start, count: chain.count, writableBytes: chain.writableBytes, readId: chain.id))
             r.exposed += 1
         }
     }
@@ -438,30 +448,38 @@ public struct PackedVirtqueue: RingModel {
 
     // MARK: entry points for judging observed (polled) rings
 
-    /// Whether a used descriptor with `id` at the device's position, skipping `count` positions,
-    /// can be applied now: a buffer in flight it can stand for (IN_ORDER: the batch of the oldest
-    /// buffers spanning exactly `count` positions, ending at `id` or at a buffer whose id is unknown).
+    /// The buffers in flight, oldest first (IN_ORDER bookkeeping order).
+    private func inFlightInOrder(limit: Int) -> [Buffer] {
+        var out: [Buffer] = []
+        var k = orderStart
+        while k < order.count && out.count < limit {
+            let (s, bid, _) = order[k]
+            k += 1
+            if let bid { if let b = byId[bid], b.serial == s { out.append(b) } }
+            else if let b = opaque.first(where: { $0.serial == s }) { out.append(b) }
+        }
+        return out
+    }
+
+    /// Whether a used descriptor at the device's position, naming `id` as a poll read it and
+    /// spanning `count` positions, can stand for buffers in flight now. Without IN_ORDER: a buffer
+    /// whose id was read as `id` (what the recorder matched it against) and whose list spans
+    /// `count`. With IN_ORDER: the oldest buffers spanning exactly `count` positions.
     public func canComplete(id: UInt16, count: Int) -> Bool {
         if features.inOrder {
-            var k = orderStart, span = 0
-            while k < order.count && span < count {
-                let (s, bid, _) = order[k]
-                k += 1
-                let b: Buffer?
-                if let bid { b = byId[bid].flatMap { $0.serial == s ? $0 : nil } } else { b = opaque.first { $0.serial == s } }
-                guard let b else { continue }
+            var span = 0
+            for b in inFlightInOrder(limit: count) {
                 span += b.count
-                if span == count { return b.opaque || b.id == id }
+                if span >= count { return span == count }
             }
             return false
         }
-        if let b = byId[id] { return b.count == count }
-        return opaque.contains { $0.count == count }
+        if let b = byId[id], b.count == count { return true }
+        return opaque.contains { $0.readId == id && $0.count == count }
     }
 
     /// Applies a used descriptor {id, len, flags} at the device's position that spans `count`
-    /// positions, as a poll read it. A buffer with that id in flight is the one; otherwise a buffer
-    /// whose id is unknown and whose list spans `count` (the oldest such).
+    /// positions, as a poll read it (see `canComplete` for which buffers it retires).
     public mutating func completeObserved(id: UInt16, len: UInt32, flags: PackedRing.Flags, count: Int) -> StepResult {
         pristine = false
         var r = StepResult()
@@ -473,11 +491,18 @@ public struct PackedVirtqueue: RingModel {
             if let b = retired.last, !b.opaque, b.id != id {
                 r.violations.append(Violation(.packedUsedId, "used descriptor at \(at(q)) names buffer id \(id), but the batch it ends (the oldest buffers over its \(count) positions) ends with buffer id \(b.id) (IN_ORDER)"))
             }
+            if retired.isEmpty {
+                r.violations.append(Violation(.packedUsedId, "used descriptor at \(at(q)) names buffer id \(id), but no buffer is in flight"))
+            }
         } else if let b = byId[id], b.count == count {
             byId[id] = nil
             retired = [b]
-        } else if let k = opaque.firstIndex(where: { $0.count == count }) {
-            retired = [opaque.remove(at: k)]
+        } else if let k = opaque.firstIndex(where: { $0.readId == id && $0.count == count }) {
+            // Matched through an id that may not be the driver's: which buffer this is, and so its
+            // writable bytes, is not known (IN_ORDER batches are fixed by position instead).
+            var b = opaque.remove(at: k)
+            b.writableBytes = nil
+            retired = [b]
         } else {
             r.violations.append(Violation(.packedUsedId, "used descriptor at \(at(q)) names buffer id \(id), which is not in flight (never made available, or already used)"))
         }
@@ -501,10 +526,18 @@ public struct PackedVirtqueue: RingModel {
         return nil
     }
 
+    /// Whether the buffer made available at position `start` is still in flight.
+    public func inFlight(start: UInt64) -> Bool {
+        byId.values.contains { $0.start == start } || opaque.contains { $0.start == start }
+    }
+
     /// Makes available, at the driver's position, a list as a poll read it: with its descriptors
     /// (written first, so that the chain rules judge them) or, when the read was not certain, only
     /// its length (`opaque`: id and content unknown).
-    public mutating func exposeObserved(_ descriptors: [PackedDescriptor], indirect tables: [UInt16: [PackedDescriptor]], certain: Bool) -> StepResult {
+    /// `known[k]`: whether the body of the list's k-th descriptor was read with certainty; the id
+    /// is judged when the last one's was.
+    public mutating func exposeObserved(_ descriptors: [PackedDescriptor], indirect tables: [UInt16: [PackedDescriptor]],
+                                        known: [Bool], readId: UInt16) -> StepResult {
         pristine = false
         var r = StepResult()
         let start = avail
@@ -514,19 +547,19 @@ public struct PackedVirtqueue: RingModel {
             r.violations.append(Violation(.packedDriverOwnership, "driver makes a list of \(count) descriptor(s) available at \(at(start)), but only \(used + UInt64(size) - avail) descriptor(s) are free"))
             return r
         }
-        guard certain else {
-            adopt(Buffer(id: 0, start: start, count: count, writableBytes: nil, opaque: true))
-            r.exposed = 1
-            return r
-        }
         for (k, d) in descriptors.enumerated() {
             let s = slot(start + UInt64(k))
             ring[Int(s)] = d
-            if let t = tables[s] {
+            if known[k], let t = tables[s] {
                 for (j, e) in t.enumerated() { _ = writeIndirect(parent: s, entry: UInt16(j), e) }
             }
         }
-        expose(into: &r)
+        // Exactly this list: what the model's ring holds after it is older than what the poll read.
+        // Uncertain: its flags were read reliably (the device writes only id and len before it
+        // publishes), its addr, len, id and tables may not be the driver's.
+        let first = start
+        expose(into: &r, limit: 1, known: { q in q >= first && Int(q - first) < known.count ? known[Int(q - first)] : false },
+               idKnown: known.last ?? false, readId: readId)
         return r
     }
 }
