@@ -41,7 +41,7 @@ public enum Reporting {
     /// What the polled rings of a trace let the checker judge (nothing for exact traces).
     public static func coverage(_ r: CheckReport) -> String {
         guard let c = r.polled else { return "" }
-        var s = "  polled rings: \(c.exposures) exposures seen, \(c.chainsJudged) of them read while the device certainly owned the chain (judged for the chain rules and used length); \(c.completions) completions seen"
+        var s = "  polled rings: \(c.exposures) exposures seen, \(c.chainsJudged) of them read while their content was certain (split: the device owned the chain; packed: beyond the device's reach), judged for the chain rules and used length; \(c.completions) completions seen"
         if c.completionsUndecided > 0 { s += ", \(c.completionsUndecided) left unexplained when observation ended (not judged)" }
         if c.restarts > 0 { s += "; judging started again \(c.restarts) time(s) after a poll that could not be trusted" }
         s += "\n"
