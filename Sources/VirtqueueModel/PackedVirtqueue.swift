@@ -88,6 +88,8 @@ public struct PackedVirtqueue: RingModel {
     }
 
     public var inFlightPositions: UInt64 { avail - used }
+    /// The two positions as implementations hold them: the relation `prove` proves.
+    public var cursor: PackedCursor { PackedCursor(size: size, avail: avail, used: used) }
     public var buffersInFlight: Int { byId.count + opaque.count }
 
     public func slot(_ p: UInt64) -> UInt16 { PackedRing.slot(p, size: size) }
@@ -519,7 +521,7 @@ public struct PackedVirtqueue: RingModel {
     /// Why making available, at the driver's position, a list of `count` descriptors with buffer
     /// id `id` (nil: unknown) would break a rule now, or nil if it would not.
     public func exposureBlocker(count: Int, id: UInt16?) -> String? {
-        if avail + UInt64(count) > used + UInt64(size) {
+        if count > 0 && !cursor.allows(.publish(UInt16(clamping: count))) {
             return "only \(used + UInt64(size) - avail) descriptor(s) are free for its \(count)"
         }
         if let id, let b = byId[id] { return "the buffer with id \(id) made available at \(at(b.start)) is still in flight" }
@@ -542,7 +544,7 @@ public struct PackedVirtqueue: RingModel {
         var r = StepResult()
         let start = avail
         let count = descriptors.count
-        if avail + UInt64(count) > used + UInt64(size) {
+        if !cursor.allows(.publish(UInt16(clamping: count))) {
             // Past the free part of the ring: the finding, whatever the content.
             r.violations.append(Violation(.packedDriverOwnership, "driver makes a list of \(count) descriptor(s) available at \(at(start)), but only \(used + UInt64(size) - avail) descriptor(s) are free"))
             return r
