@@ -21,14 +21,14 @@ let package = Package(
         .target(name: "VirtqueueModel", dependencies: ["VirtioProtocol"]),
         .target(name: "VhostModel", dependencies: ["VirtioProtocol"]),
         .target(name: "TraceFormat", dependencies: ["VirtioProtocol"]),
-        .target(name: "PolledSemantics", dependencies: ["VirtioProtocol", "VirtqueueModel"]),
+        .target(name: "PolledSemantics", dependencies: ["VirtioProtocol", "VirtqueueModel", "TraceFormat"]),
         .target(name: "Checker", dependencies: ["VirtioProtocol", "VirtqueueModel", "PolledSemantics", "VhostModel", "TraceFormat"]),
         .target(name: "Simulator", dependencies: ["VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat"]),
         .systemLibrary(name: "CZ3", pkgConfig: "z3", providers: [.apt(["libz3-dev"])]),
         .target(name: "Proofs", dependencies: ["CZ3", "VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat"]),
         .target(name: "CSupport"),
         .target(name: "Recorder", dependencies: ["CSupport", "VirtioProtocol", "TraceFormat", "Checker"]),
-        .target(name: "TraceTools", dependencies: ["VirtioProtocol", "TraceFormat", "PolledSemantics"]),
+        .target(name: "TraceTools", dependencies: ["VirtioProtocol", "VirtqueueModel", "TraceFormat", "PolledSemantics"]),
         .executableTarget(
             name: "conformance",
             dependencies: [
@@ -46,6 +46,7 @@ let package = Package(
         .testTarget(name: "CheckerTests", dependencies: ["Checker", "TraceFormat", "VirtqueueModel", "Simulator", "TestSupport"]),
         .testTarget(name: "ProofsTests", dependencies: ["Proofs", "Checker", "TraceFormat", "TestSupport"]),
         .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Checker", "TraceFormat", "TraceTools"]),
+        .testTarget(name: "TraceToolsTests", dependencies: ["TraceTools", "Checker", "TraceFormat", "Simulator", "VirtioProtocol"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -451,7 +451,7 @@ public struct Checker {
     }
 
     private mutating func driver(_ e: TraceEvent, vq q: Int) -> [Violation] {
-        guard queue(q), let step = Self.ringStep(e) else { return [] } // size unknown: nothing the model can follow yet
+        guard queue(q), let step = RingStep(event: e) else { return [] } // size unknown: nothing the model can follow yet
         let r = queues[q]!.apply(step)
         if r.foreign { noteForeign(e, vq: q); return [] }
         var v = r.violations
@@ -479,7 +479,7 @@ public struct Checker {
             queues[q]!.interrupt()
             return v
         }
-        guard let step = Self.ringStep(e) else { return v }
+        guard let step = RingStep(event: e) else { return v }
         let r = queues[q]!.apply(step)
         if r.foreign { noteForeign(e, vq: q); return v }
         v += r.violations
@@ -487,36 +487,6 @@ public struct Checker {
             v.append(Violation(.netRxqInactive, "device completes receive buffers on RX[\(k)] (vq \(q)), \(why)"))
         }
         return v
-    }
-
-    /// The ring step a data-plane event stands for (nil: kicks and other events the ring model
-    /// does not take).
-    static func ringStep(_ e: TraceEvent) -> RingStep? {
-        let d = Descriptor(addr: e.descAddr, len: e.descLen, flags: e.descFlags, next: e.descNext)
-        switch e.kind {
-        case .desc: return .writeDescriptor(e.aux, d)
-        case .indirectDesc: return .writeIndirect(parent: UInt16(truncatingIfNeeded: e.p2), entry: e.aux, d)
-        case .availEntry: return .writeAvailEntry(pos: UInt16(truncatingIfNeeded: e.p0), head: e.aux)
-        case .availIdx: return .publishAvail(UInt16(truncatingIfNeeded: e.p0))
-        case .availFlags: return .setAvailFlags(UInt16(truncatingIfNeeded: e.p0))
-        case .usedEvent: return .setUsedEvent(UInt16(truncatingIfNeeded: e.p0))
-        case .availRead: return .readAvail(pos: UInt16(truncatingIfNeeded: e.p0), head: e.aux)
-        case .usedEntry: return .writeUsed(pos: UInt16(truncatingIfNeeded: e.p0), id: UInt32(truncatingIfNeeded: e.p1), len: UInt32(truncatingIfNeeded: e.p2))
-        case .usedIdx: return .publishUsed(UInt16(truncatingIfNeeded: e.p0))
-        case .usedFlags: return .setUsedFlags(UInt16(truncatingIfNeeded: e.p0))
-        case .availEvent: return .setAvailEvent(UInt16(truncatingIfNeeded: e.p0))
-        case .packedDesc: return .writePacked(slot: e.aux, addr: e.p0, len: e.packedLen, id: e.packedId)
-        case .packedFlags: return .storeAvailFlags(slot: e.aux, e.packedFlags)
-        case .packedIndirectDesc:
-            return .writePackedIndirect(parent: UInt16(truncatingIfNeeded: e.p2), entry: e.aux,
-                                        PackedDescriptor(addr: e.p0, len: e.packedLen, id: e.packedId, flags: e.packedEntryFlags))
-        case .driverEvent: return .setDriverEvent(e.eventSuppression)
-        case .packedRead: return .readPacked(slot: e.aux)
-        case .packedUsed: return .writePackedUsed(slot: e.aux, id: e.packedId, len: e.packedLen)
-        case .packedUsedFlags: return .storeUsedFlags(slot: e.aux, e.packedFlags)
-        case .deviceEvent: return .setDeviceEvent(e.eventSuppression)
-        default: return nil
-        }
     }
 
     /// An event of the other ring format than the features select: nothing it says about the ring

@@ -528,6 +528,11 @@ public struct PackedVirtqueue: RingModel {
         return nil
     }
 
+    /// The buffer in flight with id `id`, if its id is known.
+    public func buffer(id: UInt16) -> Buffer? { byId[id] }
+    /// Ids of the buffers in flight whose ids are known.
+    public var inFlightIds: [UInt16] { Array(byId.keys).sorted() }
+
     /// Whether the buffer made available at position `start` is still in flight.
     public func inFlight(start: UInt64) -> Bool {
         byId.values.contains { $0.start == start } || opaque.contains { $0.start == start }
