@@ -49,6 +49,10 @@ public struct Checker {
     static let maxNotes = 20
     /// Per vq: a `ring_gap` not yet followed by a poll.
     private var openGaps: [Int: String] = [:]
+    /// Sampled traces: packed rings started (SET_VRING_KICK) and not observed since. A recorder that
+    /// follows a packed ring writes a first poll at its base; one that does not (today's recorder
+    /// forwards packed sessions without their data plane) leaves the ring unjudged.
+    private var packedUnobserved: Set<Int> = []
     private var history: [History]
     private var deviceHistory = History()
     private var pendingHeaderFindings: [Finding]
@@ -182,6 +186,10 @@ public struct Checker {
         pendingHeaderFindings = []
         for (_, g) in openGaps.sorted(by: { $0.key < $1.key }) { noteNotJudged(g) }
         openGaps = [:]
+        for q in packedUnobserved.sorted() {
+            noteNotJudged("vq \(q): a packed ring was started but the recorder never observed it (no poll): its data plane was not judged")
+        }
+        packedUnobserved = []
         let atEnd = closeLegacyPolls().map { (nil as UInt64?, lastOffset, $0) }
             + polledOut.map { (Optional($0.ref), UInt64(header.encodedSize) + $0.ref * UInt64(TraceEvent.size), $0.violation) }
         polledOut = []
@@ -233,6 +241,7 @@ public struct Checker {
             polled[q]?.gap()
             return []
         }
+        packedUnobserved.remove(q)
         guard polledRing(q) else { return [] } // size unknown: nothing the model can follow yet
         if e.kind == .poll, openGaps[q] != nil {
             openGaps[q] = nil
@@ -406,6 +415,7 @@ public struct Checker {
                     queues[vq!] = nil
                 }
                 endPolledRing(vq!)
+                if format == .packed { packedUnobserved.insert(vq!) }
             }
             return device.ringMessage("SET_VRING_KICK", vq: vq!, result: r) { $0.kickSet = true; $0.stopped = false }
         case .setVringCall:
