@@ -3,7 +3,9 @@ import PackageDescription
 
 // Layers (each imports only those below it):
 //   conformance (CLI)
+//   LiveCheck (a trace sink that tees into the checker: record --check, check --live)
 //   Checker | Proofs | Recorder | TraceTools (stats, mutate)
+//   VhostUser (framing, typed payloads, fds, memory table, guarded reads)
 //   PolledSemantics (judging polled observations, over the exact ring model)
 //   VirtqueueModel | VhostModel | TraceFormat
 //   VirtioProtocol (constants, layouts, rule catalogue)
@@ -27,16 +29,21 @@ let package = Package(
         .systemLibrary(name: "CZ3", pkgConfig: "z3", providers: [.apt(["libz3-dev"])]),
         .target(name: "Proofs", dependencies: ["CZ3", "VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat"]),
         .target(name: "CSupport"),
-        .target(name: "Recorder", dependencies: ["CSupport", "VirtioProtocol", "TraceFormat", "Checker"]),
+        .target(name: "VhostUser", dependencies: ["CSupport", "VirtioProtocol"]),
+        .target(name: "Recorder", dependencies: ["CSupport", "VirtioProtocol", "TraceFormat", "VhostUser", "PolledSemantics"]),
+        .target(name: "LiveCheck", dependencies: ["Recorder", "Checker", "TraceFormat"]),
         .target(name: "TraceTools", dependencies: ["VirtioProtocol", "VirtqueueModel", "TraceFormat", "PolledSemantics"]),
         .executableTarget(
             name: "conformance",
             dependencies: [
-                "VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat", "Checker", "Simulator", "Proofs", "Recorder", "TraceTools",
+                "VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat", "Checker", "Simulator", "Proofs", "Recorder", "LiveCheck", "TraceTools",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .target(name: "TestSupport", path: "Tests/Support"),
+        // Test peers that misbehave on purpose (guest memory, rings, raw sockets): shared by the
+        // recorder's tests and the hostile-peer suite, and meant for `serve`'s tests as well.
+        .target(name: "HostilePeers", dependencies: ["VhostUser", "CSupport", "VirtioProtocol", "TraceFormat", "Checker"], path: "Tests/HostilePeers"),
         .testTarget(name: "VirtqueueModelTests", dependencies: ["VirtqueueModel", "Simulator"]),
         .testTarget(name: "PolledSemanticsTests", dependencies: ["PolledSemantics", "VirtqueueModel", "VirtioProtocol"],
                     // The exhaustive interleaving enumeration runs in debug builds too: optimize it.
@@ -45,7 +52,11 @@ let package = Package(
         .testTarget(name: "TraceFormatTests", dependencies: ["TraceFormat", "Simulator"]),
         .testTarget(name: "CheckerTests", dependencies: ["Checker", "TraceFormat", "VirtqueueModel", "Simulator", "TestSupport"]),
         .testTarget(name: "ProofsTests", dependencies: ["Proofs", "Checker", "TraceFormat", "TestSupport"]),
-        .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Checker", "TraceFormat", "TraceTools"]),
+        .testTarget(name: "VhostUserTests", dependencies: ["VhostUser", "CSupport", "VirtioProtocol"]),
+        .testTarget(name: "HostilePeerTests", dependencies: ["HostilePeers", "TestSupport", "Checker", "TraceFormat"]),
+        .testTarget(name: "RecorderTests", dependencies: ["Recorder", "LiveCheck", "Checker", "TraceFormat", "TraceTools", "VhostUser", "CSupport", "HostilePeers"]),
+        // Real QEMU + Linux guest captures through the recorder to testpmd (scripts/guest/).
+        .testTarget(name: "LinuxGuestTests", dependencies: ["CSupport", "TraceFormat", "TraceTools", "TestSupport"]),
         .testTarget(name: "TraceToolsTests", dependencies: ["TraceTools", "Checker", "TraceFormat", "Simulator", "VirtioProtocol"]),
     ],
     swiftLanguageModes: [.v6]

@@ -216,6 +216,11 @@ public struct Checker {
         if let q = vq, e.kind.plane == .observation || (e.isSampled && (e.kind.plane == .driver || e.kind.plane == .device)) {
             return polledEvent(e, vq: q)
         }
+        if e.kind == .ringGap {
+            // Device-wide: a vring the trace has no vq for was configured (and not recorded).
+            noteNotJudged("a vring beyond the trace's \(queues.count) queues was configured at event \(currentIndex); nothing on it was recorded")
+            return []
+        }
         // A poll of an old-style trace is closed by its next poll; a control event must not be
         // judged before the observations made before it.
         var closed: [Violation] = []

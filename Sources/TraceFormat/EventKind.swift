@@ -142,6 +142,9 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
         // of the pair whose device they address.
         case .setOwner, .resetOwner:
             return .optional
+        // A vring beyond the header's queue count has no vq to name.
+        case .ringGap:
+            return .optional
         case .setFeatures, .setProtocolFeatures, .getQueueNum, .setMemTable,
              .newWorker, .freeWorker, .mqPairsSet, .mqPairsAck, .setStatus, .getStatus, .setBackendReqFd:
             return .none
@@ -215,7 +218,7 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
         case .setBackendReqFd: return [.result]
         case .poll: return [Field("avail", .p0, width: 16, note: "avail.idx read at the start of this poll of the ring (packed: the driver's position the poll reached, wrap counter in bit 15)"),
                             Field("used", .p1, width: 16, note: "used.idx read after every avail-side read of this poll (packed: the first device position the poll found not yet used, wrap counter in bit 15)")]
-        case .ringGap: return [Field("reason", .p0, width: 8, note: "why the ring's observations break here: 1 lap, 2 unmapped, 3 format not followed, 4 memory fault, 5 work bound, 6 beyond the header's queues")]
+        case .ringGap: return [Field("reason", .p0, width: 8, note: "why the ring's observations break here: 1 lap, 2 unmapped, 3 format not followed, 4 memory fault, 5 work bound, 6 a vring beyond the header's queue count (vq 0xFFFF)")]
         case .usedSlot: return [Field("slot", .p0, width: 16, note: "used ring slot (0 to N-1)"),
                                 Field("id", .p1, width: 32, note: "id the slot held when the ring's observation began"),
                                 Field("len", .p2, width: 32, note: "len the slot held then")]

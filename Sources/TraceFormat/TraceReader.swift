@@ -84,6 +84,8 @@ public final class TraceWriter {
     private var buffer: [UInt8] = []
     public private(set) var eventCount: UInt64 = 0
     public let header: TraceHeader
+    /// Set when the file refused a write (disk full, I/O error): the file on disk is then cut short.
+    public private(set) var failure: String?
 
     public init(path: String, header: TraceHeader) throws {
         guard (1...TraceHeader.maxQueueCount).contains(header.queueCount) else {
@@ -106,10 +108,11 @@ public final class TraceWriter {
 
     public func flush() {
         if !buffer.isEmpty {
-            _ = buffer.withUnsafeBytes { fwrite($0.baseAddress!, 1, $0.count, file) }
+            let n = buffer.withUnsafeBytes { fwrite($0.baseAddress!, 1, $0.count, file) }
+            if n != buffer.count && failure == nil { failure = "writing the trace failed: \(String(cString: strerror(errno)))" }
             buffer.removeAll(keepingCapacity: true)
         }
-        fflush(file)
+        if fflush(file) != 0 && failure == nil { failure = "writing the trace failed: \(String(cString: strerror(errno)))" }
     }
 
     public func close() {

@@ -17,6 +17,8 @@ public struct TraceStats: Sendable {
         public var kicks: UInt64 = 0
         public var interrupts: UInt64 = 0
         public var enabled: Bool?
+        /// The trace set this queue up or used it (or its header gave it a size).
+        public var setUp = false
         public var kicksPerBuffer: Double { used == 0 ? 0 : Double(kicks) / Double(used) }
         public var interruptsPerBuffer: Double { used == 0 ? 0 : Double(interrupts) / Double(used) }
     }
@@ -33,6 +35,9 @@ public struct TraceStats: Sendable {
     public var events: UInt64 = 0
     public var controlEvents: UInt64 = 0
     public var queues: [Queue]
+    /// The queues the trace set up or used, in vq order: what the text and JSON list (a recorder's
+    /// header declares 256 queues whatever the front-end uses).
+    public var setUpQueues: [Queue] { queues.filter(\.setUp) }
     /// Buffers made available and used: split rings by their index advances, packed rings (which
     /// have no indices) by the ring model of their format.
     public var workers: [Int: Worker] = [:]
@@ -49,8 +54,9 @@ public struct TraceStats: Sendable {
         profile = header.profile.description
         sampled = header.flags.contains(.sampled)
         queues = (0..<header.queueCount).map { Queue(vq: $0, role: header.layout.role(of: $0, queueCount: header.queueCount).description) }
-        availIdx = Array(repeating: nil, count: header.queueCount)
-        usedIdx = Array(repeating: nil, count: header.queueCount)
+        for q in queues.indices where header.queueSizes[q] != 0 { queues[q].setUp = true }
+        availIdx = Array(repeating: 0, count: header.queueCount)
+        usedIdx = Array(repeating: 0, count: header.queueCount)
         features = Features(header.features)
         sizes = header.queueSizes.map(UInt32.init)
         bases = Array(repeating: nil, count: header.queueCount)
@@ -58,6 +64,7 @@ public struct TraceStats: Sendable {
         polledRings = Array(repeating: nil, count: header.queueCount)
     }
 
+    /// Indices last seen per queue; nil after a `ring_gap` (the next `poll` sets them again).
     private var availIdx: [UInt16?]
     private var usedIdx: [UInt16?]
     // Packed rings have no indices: buffers are counted by the ring model of their format (the
@@ -120,6 +127,7 @@ public struct TraceStats: Sendable {
             rings = rings.map { _ in nil }; polledRings = polledRings.map { _ in nil }
         }
         guard let q else { return }
+        queues[q].setUp = true
         switch e.kind {
         case .setVringNum where e.succeeded:
             sizes[q] = UInt32(truncatingIfNeeded: e.p0); rings[q] = nil; polledRings[q] = nil
@@ -128,6 +136,11 @@ public struct TraceStats: Sendable {
             polledRings[q] = nil
         case .packedDesc, .packedFlags, .packedIndirectDesc, .driverEvent, .packedRead, .packedUsed, .packedUsedFlags, .deviceEvent, .poll, .ringGap:
             packed(e, vq: q)
+            // A packed ring's polls carry positions, not indices: counted above.
+            if RingFormat(features: features) == .packed && (e.kind == .poll || e.kind == .ringGap) {
+                if e.kind == .poll { queues[q].setUp = true }
+                return
+            }
         default: break
         }
         switch e.kind {
@@ -147,6 +160,14 @@ public struct TraceStats: Sendable {
             queues[q].used += n
             usedIdx[q] = v
             if e.worker != TraceEvent.none { workers[Int(e.worker)]!.used += n }
+        case .poll:
+            // A snapshot's indices: what moved since the last observation of this ring.
+            let a = UInt16(truncatingIfNeeded: e.p0), u = UInt16(truncatingIfNeeded: e.p1)
+            if let last = availIdx[q] { queues[q].exposed += UInt64(a &- last) }
+            if let last = usedIdx[q] { queues[q].used += UInt64(u &- last) }
+            availIdx[q] = a; usedIdx[q] = u
+        case .ringGap:
+            availIdx[q] = nil; usedIdx[q] = nil
         case .kick: queues[q].kicks += 1
         case .interrupt: queues[q].interrupts += 1
         default: break
@@ -164,7 +185,7 @@ public struct TraceStats: Sendable {
     public func text() -> String {
         var out = "profile \(profile)\(sampled ? " (sampled: data-plane values observed by polling)" : ""), \(events) events (\(controlEvents) control), span \(String(format3: spanSeconds)) s\n"
         out += "vq  role    on@end   events      exposed     used        kicks/buf  irqs/buf\n"
-        for q in queues {
+        for q in listed {
             let en = q.enabled.map { $0 ? "yes" : "no" } ?? "-"
             out += pad("\(q.vq)", 4) + pad(q.role, 8) + pad(en, 9) + pad("\(q.events)", 12) + pad("\(q.exposed)", 12)
                 + pad("\(q.used)", 12) + pad(String(format3: q.kicksPerBuffer), 11) + String(format3: q.interruptsPerBuffer) + "\n"
@@ -189,7 +210,7 @@ public struct TraceStats: Sendable {
     public func json() -> String {
         var s = "{\"profile\":\"\(profile)\",\"sampled\":\(sampled),\"events\":\(events),\"controlEvents\":\(controlEvents),\"spanSeconds\":\(spanSeconds),"
         s += "\"queues\":["
-        s += queues.map { q in
+        s += listed.map { q in
             "{\"vq\":\(q.vq),\"role\":\"\(q.role)\",\"enabledAtEnd\":\(q.enabled.map { "\($0)" } ?? "null"),\"events\":\(q.events),\"exposed\":\(q.exposed),\"used\":\(q.used),\"kicks\":\(q.kicks),\"interrupts\":\(q.interrupts),\"kicksPerBuffer\":\(q.kicksPerBuffer),\"interruptsPerBuffer\":\(q.interruptsPerBuffer)}"
         }.joined(separator: ",")
         s += "],\"workers\":["
@@ -200,6 +221,9 @@ public struct TraceStats: Sendable {
         s += "],\"unattributedDeviceEvents\":\(unattributedDeviceEvents)}\n"
         return s
     }
+
+    /// The set-up queues, or all of them when the trace names none.
+    private var listed: [Queue] { setUpQueues.isEmpty ? queues : setUpQueues }
 
     private func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s + " " : s + String(repeating: " ", count: w - s.count) }
 }

@@ -22,8 +22,15 @@ public struct Features: Sendable, Hashable {
 }
 
 /// vhost-user protocol feature bits (`VHOST_USER_PROTOCOL_F_*`) the model cares about.
-public enum ProtocolFeatureBit: UInt8, Sendable {
+public enum ProtocolFeatureBit: UInt8, Sendable, CaseIterable {
     case mq = 0
+    case logShmfd = 1
     case replyAck = 3
+    case backendReq = 5
+    case config = 9
+    case inflightShmfd = 12
+    case inbandNotifications = 14
+    case configureMemSlots = 15
+    case status = 16
     public var mask: UInt64 { 1 << UInt64(rawValue) }
 }

@@ -25,15 +25,19 @@ public enum VhostNet {
     public static let vqsPerDevice = 2      // VHOST_NET_VQ_MAX
 }
 
-/// vhost-user front-end message ids (`VHOST_USER_*`).
+/// vhost-user front-end message ids (`VHOST_USER_*`): QEMU `docs/interop/vhost-user.rst` and
+/// `hw/virtio/vhost-user.c` (26-33 and 41-43 from the latter's `VhostUserRequest`).
 public enum VhostUserRequest: UInt32, Sendable, CaseIterable {
     case getFeatures = 1, setFeatures = 2, setOwner = 3, resetOwner = 4, setMemTable = 5
     case setLogBase = 6, setLogFd = 7, setVringNum = 8, setVringAddr = 9, setVringBase = 10
     case getVringBase = 11, setVringKick = 12, setVringCall = 13, setVringErr = 14
     case getProtocolFeatures = 15, setProtocolFeatures = 16, getQueueNum = 17, setVringEnable = 18
     case sendRarp = 19, netSetMtu = 20, setBackendReqFd = 21, iotlbMsg = 22, setVringEndian = 23
-    case getConfig = 24, setConfig = 25, resetDevice = 34, vringKick = 35, getMaxMemSlots = 36
+    case getConfig = 24, setConfig = 25, createCryptoSession = 26, closeCryptoSession = 27
+    case postcopyAdvise = 28, postcopyListen = 29, postcopyEnd = 30, getInflightFd = 31, setInflightFd = 32
+    case gpuSetSocket = 33, resetDevice = 34, vringKick = 35, getMaxMemSlots = 36
     case addMemReg = 37, remMemReg = 38, setStatus = 39, getStatus = 40
+    case getSharedObject = 41, setDeviceStateFd = 42, checkDeviceState = 43
 }
 
 public enum VhostUser {
@@ -45,7 +49,16 @@ public enum VhostUser {
     /// Bit 8 of the KICK/CALL/ERR payload: no fd attached.
     public static let vringNoFdMask: UInt64 = 0x100
     public static let vringIndexMask: UInt64 = 0xff
+    /// Regions one SET_MEM_TABLE carries (`VHOST_MEMORY_BASELINE_NREGIONS`), and so the most fds
+    /// any message carries.
     public static let maxMemRegions = 8
+    /// Regions a table may reach through ADD_MEM_REG (CONFIGURE_MEM_SLOTS): the back-end announces
+    /// its limit in GET_MAX_MEM_SLOTS; QEMU's largest is 509 (`VHOST_USER_MAX_RAM_SLOTS` is 512 in
+    /// libvhost-user). Anything above this is refused as a peer error.
+    public static let maxMemSlots = 512
+    /// Largest vring index SET_VRING_KICK/CALL/ERR can address (8 bits), plus one: the default queue
+    /// count of a recorder's trace.
+    public static let maxKickableVrings = 256
 }
 
 /// errno values the vhost kernel code returns, as they appear (negated) in trace results.

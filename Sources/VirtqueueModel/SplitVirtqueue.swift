@@ -483,7 +483,6 @@ extension SplitVirtqueue {
     public mutating func exposeOpaque(head: UInt16) -> [Violation] {
         pristine = false
         let pos = cursor.avail
-        var out: [Violation] = []
         if !cursor.allows(.publish(1)) {
             // As `publishAvail`: what lies past the bound is not exposed (one violation, no noise).
             cursor.avail = pos &+ 1
@@ -492,14 +491,13 @@ extension SplitVirtqueue {
         availRing[cursor.slot(pos)] = Int32(head)
         cursor.avail = pos &+ 1
         guard Int(head) < table.count else {
-            return out + [Violation(.vqDescIndex, "chain head \(head) is outside the descriptor table (queue size \(size))")]
+            return [Violation(.vqDescIndex, "chain head \(head) is outside the descriptor table (queue size \(size))")]
         }
         if owner[Int(head)] == .device {
-            return out + [Violation(.vqDriverOwnership, "driver re-exposes descriptor \(head) (chain head \(head)) while the device still owns it")]
+            return [Violation(.vqDriverOwnership, "driver re-exposes descriptor \(head) (chain head \(head)) while the device still owns it")]
         }
-        if !out.isEmpty { return out }
         adopt(head: head, descriptors: [head], writableBytes: nil, opaque: true)
-        return out
+        return []
     }
 
     /// Names head `head` as one of the buffers in flight since before observation began (their

@@ -60,10 +60,8 @@ struct Check: ParsableCommand {
         if let live, let connect {
             var o = RecordOptions(listenPath: live, connectPath: connect,
                                   outputPath: output ?? NSTemporaryDirectory() + "conformance-live-\(getpid()).trace")
-            o.check = true
-            o.stopOnViolation = stopOnViolation
             o.duration = duration
-            throw ExitCode(Record.runLive(o))
+            throw ExitCode(Record.runLive(o, check: true, stopOnViolation: stopOnViolation))
         }
         var reports: [CheckReport] = []
         for path in files {

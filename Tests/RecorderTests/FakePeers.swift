@@ -1,6 +1,8 @@
 import CSupport
 import Foundation
 import Glibc
+import HostilePeers
+import LiveCheck
 @testable import Recorder
 import TraceFormat
 
@@ -13,14 +15,14 @@ final class ProxyHarness: @unchecked Sendable {
     var backend: Int32 = -1
     let options: RecordOptions
     private let lock = NSLock()
-    private var _result: RecordResult?
+    private var _result: LiveResult?
     private var _log: [String] = []
     private let done = DispatchSemaphore(value: 0)
 
     var tracePath: String { options.outputPath }
     var log: [String] { lock.withLock { _log } }
 
-    init(tweak: (inout RecordOptions) -> Void = { _ in }) throws {
+    init(check: Bool = false, stopOnViolation: Bool = false, tweak: (inout RecordOptions) -> Void = { _ in }) throws {
         dir = NSTemporaryDirectory() + "rec-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         backendListener = cs_unix_listen(dir + "/be.sock")
@@ -30,11 +32,13 @@ final class ProxyHarness: @unchecked Sendable {
         o.progressInterval = 0
         o.acceptTimeout = 10
         o.pollIntervalMicros = 100
+        // The fake rings are 8 entries: a write-ahead of 32 would put every poll in the lap guard.
+        o.writeAhead = 1
         tweak(&o)
         options = o
         let opts = o
         Thread.detachNewThread { [self] in
-            let r = Recorder.run(opts, log: { line in self.lock.withLock { self._log.append(line) } })
+            let r = LiveRecord.run(opts, check: check, stopOnViolation: stopOnViolation, log: { line in self.lock.withLock { self._log.append(line) } })
             lock.withLock { _result = r }
             done.signal()
         }
@@ -45,7 +49,7 @@ final class ProxyHarness: @unchecked Sendable {
     }
 
     /// Waits for the recorder to end (bounded) and returns its result.
-    func finish(timeout: Double = 10) -> RecordResult? {
+    func finish(timeout: Double = 10) -> LiveResult? {
         _ = done.wait(timeout: .now() + timeout)
         return lock.withLock { _result }
     }
@@ -76,25 +80,13 @@ final class ProxyHarness: @unchecked Sendable {
     }
 
     func send(_ sock: Int32, _ bytes: [UInt8], fds: [Int32] = []) {
-        let r = bytes.withUnsafeBytes { raw in
-            fds.withUnsafeBufferPointer { cs_send_with_fds(sock, raw.baseAddress, raw.count, $0.baseAddress, Int32($0.count)) }
-        }
-        precondition(r == 0, "send failed")
+        precondition(PeerSocket(borrowing: sock).send(bytes, fds: fds), "send failed")
     }
 
     /// Reads one whole message (header and payload) with its fds; nil when the peer closed.
     func receive(_ sock: Int32, timeoutMs: Int32 = 5000) -> (bytes: [UInt8], fds: [Int32])? {
-        var p = pollfd(fd: sock, events: Int16(POLLIN), revents: 0)
-        guard poll(&p, 1, timeoutMs) == 1 else { return nil }
-        var header = [UInt8](repeating: 0, count: 12)
-        var fds = [Int32](repeating: -1, count: 8)
-        var nfds: Int32 = 0, trunc: Int32 = 0
-        let n = header.withUnsafeMutableBytes { h in fds.withUnsafeMutableBufferPointer { cs_recv_with_fds(sock, h.baseAddress, 12, $0.baseAddress, 8, &nfds, &trunc) } }
-        guard n == 12 else { return nil }
-        let size = header.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self) }
-        var payload = [UInt8](repeating: 0, count: Int(size))
-        if size > 0 { guard payload.withUnsafeMutableBytes({ cs_read_full(sock, $0.baseAddress, $0.count) }) == Int(size) else { return nil } }
-        return (header + payload, Array(fds[0..<Int(nfds)]))
+        guard let m = PeerSocket(borrowing: sock).receiveMessage(within: Double(timeoutMs) / 1000) else { return nil }
+        return (m.bytes, m.fds)
     }
 
     func events() throws -> [TraceEvent] {

@@ -84,4 +84,19 @@ import VirtioProtocol
         #expect(s.spanSeconds == 2.0)
         #expect(s.json().contains("\"vq\":1,\"role\":\"TX[0]\""))
     }
+
+    @Test func statsCountSnapshotsFromPollIndicesAndListOnlyTheQueuesSetUp() {
+        let h = TraceHeader(profile: .vhostUser, flags: .sampled, queueSizes: Array(repeating: 0, count: 256))
+        var s = TraceStats(header: h)
+        let poll = { (vq: UInt16, a: UInt16, u: UInt16) in TraceEvent(.poll, vq: vq, p0: UInt64(a), p1: UInt64(u), flags: .sampled) }
+        let events: [TraceEvent] = [
+            .control(.setVringBase, vq: 3, value: 10), poll(3, 13, 10), poll(3, 20, 18),
+            TraceEvent(.ringGap, vq: 3, p0: 1, flags: .sampled), poll(3, 100, 90), poll(3, 101, 95),
+            .control(.setVringNum, vq: 5, value: 8),
+        ]
+        events.forEach { s.add($0) }
+        #expect(s.queues[3].exposed == 10 + 1 && s.queues[3].used == 8 + 5, "nothing counted across the gap")
+        #expect(s.setUpQueues.map(\.vq) == [3, 5])
+        #expect(s.text().split(separator: "\n").filter { $0.first?.isNumber == true }.count == 2)
+    }
 }
