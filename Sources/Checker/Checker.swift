@@ -50,8 +50,9 @@ public struct Checker {
     /// Per vq: a `ring_gap` not yet followed by a poll.
     private var openGaps: [Int: String] = [:]
     /// Sampled traces: packed rings started (SET_VRING_KICK) and not observed since. A recorder that
-    /// follows a packed ring writes a first poll at its base; one that does not (today's recorder
-    /// forwards packed sessions without their data plane) leaves the ring unjudged.
+    /// follows a packed ring writes a first poll at its base; one that does not (one that forwards
+    /// packed sessions without their data plane, as `conformance record` did before it followed
+    /// packed rings) leaves the ring unjudged.
     private var packedUnobserved: Set<Int> = []
     private var history: [History]
     private var deviceHistory = History()
