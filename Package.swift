@@ -33,6 +33,11 @@ let package = Package(
         .target(name: "Recorder", dependencies: ["CSupport", "VirtioProtocol", "TraceFormat", "VhostUser", "PolledSemantics"]),
         .target(name: "LiveCheck", dependencies: ["Recorder", "Checker", "TraceFormat"]),
         .target(name: "TraceTools", dependencies: ["VirtioProtocol", "VirtqueueModel", "TraceFormat", "PolledSemantics"]),
+        // The fuzz harness (scripts/fuzz.sh builds it with libFuzzer into .build-fuzz; the normal
+        // build makes a replayer for the saved crashes). Above every layer it drives.
+        .target(name: "FuzzTargets", dependencies: ["VirtioProtocol", "TraceFormat", "Checker", "TraceTools"]),
+        .target(name: "CFuzzerDriver"),
+        .executableTarget(name: "conformance-fuzz", dependencies: ["FuzzTargets", "TraceFormat", "CFuzzerDriver"]),
         .executableTarget(
             name: "conformance",
             dependencies: [
@@ -54,6 +59,7 @@ let package = Package(
         .testTarget(name: "ProofsTests", dependencies: ["Proofs", "Checker", "TraceFormat", "TestSupport"]),
         .testTarget(name: "VhostUserTests", dependencies: ["VhostUser", "CSupport", "VirtioProtocol"]),
         .testTarget(name: "HostilePeerTests", dependencies: ["HostilePeers", "TestSupport", "Checker", "TraceFormat"]),
+        .testTarget(name: "HostileTraceTests", dependencies: ["Checker", "TraceFormat", "TraceTools", "VirtqueueModel", "VirtioProtocol"]),
         .testTarget(name: "RecorderTests", dependencies: ["Recorder", "LiveCheck", "Checker", "TraceFormat", "TraceTools", "VhostUser", "CSupport", "HostilePeers"]),
         // Real QEMU + Linux guest captures through the recorder to testpmd (scripts/guest/).
         .testTarget(name: "LinuxGuestTests", dependencies: ["CSupport", "TraceFormat", "TraceTools", "TestSupport"]),

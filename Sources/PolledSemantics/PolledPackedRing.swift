@@ -63,7 +63,7 @@ public struct PolledPackedRing: PolledRingModel {
     private var afterGap = false
 
     // The open poll.
-    private struct Read { var slot: UInt16; var body: PackedDescriptor?; var flags: PackedRing.Flags; var entries: [PackedDescriptor]; var ref: UInt64 }
+    private struct Read { var slot: UInt16; var body: PackedDescriptor?; var flags: PackedRing.Flags; var entries: PackedIndirectTable; var ref: UInt64 }
     private var reads: [Read] = []
     private var pendingBody: (slot: UInt16, d: PackedDescriptor)?
     private var pendingEntries: [(parent: UInt16, entry: UInt16, d: PackedDescriptor)] = []
@@ -71,7 +71,7 @@ public struct PolledPackedRing: PolledRingModel {
     private var usedReads: [(slot: UInt16, id: UInt16, len: UInt32, flags: PackedRing.Flags, ref: UInt64)] = []
 
     struct Exposure {
-        var start: UInt64; var descriptors: [PackedDescriptor]; var tables: [UInt16: [PackedDescriptor]]
+        var start: UInt64; var descriptors: [PackedDescriptor]; var tables: [UInt16: PackedIndirectTable]
         /// Per descriptor: whether its body was read with certainty (the last one's decides the id).
         var known: [Bool] = []
         var readId: UInt16; var poll: Int; var ref: UInt64
@@ -107,14 +107,10 @@ public struct PolledPackedRing: PolledRingModel {
             pendingEntries.append((p, e, d))
         case .packedFlags(let s, let f):
             var body: PackedDescriptor?
-            var entries: [PackedDescriptor] = []
+            var entries = PackedIndirectTable()
             if let b = pendingBody, b.slot == s {
                 body = b.d
-                for x in pendingEntries where x.parent == s {
-                    let j = Int(x.entry)
-                    if j >= entries.count { entries += Array(repeating: .zero, count: j + 1 - entries.count) }
-                    entries[j] = x.d
-                }
+                for x in pendingEntries where x.parent == s { entries.set(x.entry, x.d) }
             }
             pendingBody = nil; pendingEntries = []
             reads.append(Read(slot: s, body: body, flags: f, entries: entries, ref: ref))
@@ -140,6 +136,11 @@ public struct PolledPackedRing: PolledRingModel {
         afterGap = true
         clearOpen()
     }
+
+    /// Forgets the indirect tables no buffer in flight uses (the checker's budget over all rings).
+    public mutating func forgetIdleIndirectTables() { ring?.forgetIdleIndirectTables() }
+    public var indirectEntriesHeld: Int { ring?.indirectEntriesHeld ?? 0 }
+    public var indirectTablesHeld: Int { ring?.indirectTablesHeld ?? 0 }
 
     public mutating func finish() {
         coverage.completionsUndecided += UInt64(completions.count - completionHead)
@@ -181,7 +182,7 @@ public struct PolledPackedRing: PolledRingModel {
         var incomplete: (start: UInt64, missing: UInt64, ref: UInt64)?
         scan: while i < reads.count {
             let start = pos
-            var descs: [PackedDescriptor] = [], tables: [UInt16: [PackedDescriptor]] = [:]
+            var descs: [PackedDescriptor] = [], tables: [UInt16: PackedIndirectTable] = [:]
             while true {
                 guard i < reads.count else {
                     // The list goes on past what the poll read (the ring's end as the recorder saw it).
@@ -204,7 +205,7 @@ public struct PolledPackedRing: PolledRingModel {
                 var d = body
                 d.flags = r.flags
                 descs.append(d)
-                if !r.entries.isEmpty { tables[r.slot] = r.entries }
+                if r.entries.described > 0 { tables[r.slot] = r.entries }
                 pos += 1
                 if !r.flags.contains(.next) { break }
             }

@@ -60,6 +60,10 @@ public protocol PolledRingModel: Sendable {
     mutating func gap()
     /// Observation ends: what is still undecided is counted, not judged.
     mutating func finish()
+    /// Indirect-table memory of the judge's exact model (the checker's budget over all rings).
+    var indirectEntriesHeld: Int { get }
+    var indirectTablesHeld: Int { get }
+    mutating func forgetIdleIndirectTables()
 }
 
 extension RingFormat {

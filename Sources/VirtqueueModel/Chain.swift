@@ -39,6 +39,8 @@ public struct OverlaidTable<Base: DescriptorSource>: DescriptorSource {
 public struct ChainRules: Sendable {
     public private(set) var violations: [Violation] = []
     private var seenWritable = false
+    // One order finding per chain: a long or looping chain must not yield one per descriptor.
+    private var orderReported = false
     private var writable: UInt64 = 0
     /// An indirect table was never described: its elements, hence the writable bytes, are unknown.
     public var unknown = false
@@ -50,7 +52,8 @@ public struct ChainRules: Sendable {
         if write {
             seenWritable = true
             writable += UInt64(len)
-        } else if seenWritable {
+        } else if seenWritable && !orderReported {
+            orderReported = true
             violations.append(Violation(.vqChainOrder, message()))
         }
     }
@@ -93,6 +96,15 @@ public enum ChainWalker {
                             stopAt: (UInt16) -> Bool = { _ in false },
                             seen: inout [UInt32], stamp: UInt32,
                             indirectTable: (UInt16) -> [Descriptor]?) -> Chain {
+        walk(head: head, table: table, indirectAllowed: indirectAllowed, stopAt: stopAt, seen: &seen, stamp: stamp,
+             indirectTables: { indirectTable($0).map(IndirectTable.init) })
+    }
+
+    /// `walk`, with the indirect tables as the ring keeps them (sparse beyond what was described).
+    public static func walk<Table: DescriptorSource>(head: UInt16, table: Table, indirectAllowed: Bool,
+                            stopAt: (UInt16) -> Bool = { _ in false },
+                            seen: inout [UInt32], stamp: UInt32,
+                            indirectTables: (UInt16) -> IndirectTable?) -> Chain {
         var chain = Chain()
         let n = table.count
         guard Int(head) < n else {
@@ -117,7 +129,7 @@ public enum ChainWalker {
                     rules.report(Violation(.vqIndirectNext, "descriptor \(i) has both INDIRECT and NEXT"))
                 }
                 if let count = rules.indirectTableEntries(len: d.len, name: "descriptor \(i)") {
-                    if let entries = indirectTable(UInt16(i)) {
+                    if let entries = indirectTables(UInt16(i)) {
                         walkIndirect(parent: UInt16(i), count: count, entries: entries, rules: &rules)
                     } else {
                         rules.unknown = true
@@ -141,14 +153,20 @@ public enum ChainWalker {
         return chain
     }
 
-    static func walkIndirect(parent: UInt16, count: Int, entries: [Descriptor], rules: inout ChainRules) {
+    static func walkIndirect(parent: UInt16, count: Int, entries: IndirectTable, rules: inout ChainRules) {
         // Entries never described are zero descriptors, as a zeroed table would read.
-        func entry(_ j: Int) -> Descriptor { j < entries.count ? entries[j] : .zero }
+        func entry(_ j: Int) -> Descriptor { entries[j] }
+        // Only described entries can have NEXT, so a walk that has followed NEXT from more than
+        // min(count, described) entries has come back to one: it loops, and would until `count`.
+        // Stopping there keeps a two-entry loop in a 65536-entry table from costing 65536 steps
+        // per exposure, with the same findings (the repeated entry is walked twice, so an order
+        // violation the second lap would show is already seen).
+        let limit = min(count, entries.described) + 1
         var j = 0
         var visited = 0
         while true {
             visited += 1
-            if visited > count {
+            if visited > count || visited > limit {
                 rules.report(Violation(.vqChainLoop, "indirect table of descriptor \(parent) visits more than its \(count) entries: a loop"))
                 return
             }
@@ -201,7 +219,7 @@ public enum PackedChainWalker {
     public static func walk<Ring: PackedDescriptorSource>(from start: UInt64, end: UInt64, ring: Ring, indirectAllowed: Bool,
                                                          known: (UInt64) -> Bool = { _ in true },
                                                          available: (UInt64, PackedDescriptor) -> Bool,
-                                                         indirectTable: (UInt16) -> [PackedDescriptor]?) -> PackedChain {
+                                                         indirectTable: (UInt16) -> PackedIndirectTable?) -> PackedChain {
         var chain = PackedChain(start: start)
         let n = UInt32(ring.count)
         var rules = ChainRules()
@@ -255,9 +273,10 @@ public enum PackedChainWalker {
     }
 
     /// Every entry of a packed indirect table is used, in order; only WRITE is a valid flag there.
-    static func walkIndirect(parent: UInt16, count: Int, entries: [PackedDescriptor], rules: inout ChainRules) {
+    static func walkIndirect(parent: UInt16, count: Int, entries: PackedIndirectTable, rules: inout ChainRules) {
         var flagged = false
-        for j in 0..<min(count, entries.count) {
+        // Only the entries described in order are walked: past a gap what the table holds is unknown.
+        for j in 0..<min(count, entries.describedPrefix) {
             let d = entries[j]
             let other = d.flags.subtracting(.write)
             if !other.isEmpty && !flagged {
@@ -268,6 +287,6 @@ public enum PackedChainWalker {
                           misplaced: "entry \(j) of the indirect table of descriptor \(parent) is device-readable but follows a device-writable descriptor")
         }
         // Entries never described: what they hold (and so the writable bytes) is unknown.
-        if entries.count < count { rules.unknown = true }
+        if entries.describedPrefix < count { rules.unknown = true }
     }
 }

@@ -58,7 +58,7 @@ public struct PackedVirtqueue: RingModel {
     private var serial: UInt64 = 0
 
     /// Entries written for the indirect table of a ring slot.
-    private var indirect: [UInt16: [PackedDescriptor]] = [:]
+    private var indirect: [UInt16: PackedIndirectTable] = [:]
     private var indirectEntries = 0
     public static let indirectBudget = 1 << 20
     /// A list whose first descriptor was made available before the rest: reported once, exposed
@@ -236,21 +236,23 @@ public struct PackedVirtqueue: RingModel {
         if let p = deviceOwned(slot: parent) {
             out.append(Violation(.packedDriverOwnership, "driver writes entry \(entry) of the indirect table of descriptor \(parent) while the device owns that buffer (\(at(p)))"))
         }
-        var t = indirect.removeValue(forKey: parent) ?? []
-        if Int(entry) >= t.count {
-            let grow = Int(entry) + 1 - t.count
-            if indirectEntries + grow > Self.indirectBudget { forgetIndirectTables() }
-            indirectEntries += grow
-            t += Array(repeating: .zero, count: grow)
-        }
-        t[Int(entry)] = d
+        var t = indirect.removeValue(forKey: parent) ?? PackedIndirectTable()
+        let before = t.cost
+        t.set(entry, d)
+        let grow = t.cost - before
+        if grow > 0 && indirectEntries + grow > Self.indirectBudget { forgetIndirectTables() }
+        indirectEntries += grow
         indirect[parent] = t
         return out
     }
 
+    public var indirectEntriesHeld: Int { indirectEntries }
+    public var indirectTablesHeld: Int { indirect.count }
+    public mutating func forgetIdleIndirectTables() { forgetIndirectTables() }
+
     private mutating func forgetIndirectTables() {
         for s in Array(indirect.keys) where deviceOwned(slot: s) == nil {
-            indirectEntries -= indirect.removeValue(forKey: s)?.count ?? 0
+            indirectEntries -= indirect.removeValue(forKey: s)?.cost ?? 0
         }
     }
 
@@ -543,7 +545,7 @@ public struct PackedVirtqueue: RingModel {
     /// its length (`opaque`: id and content unknown).
     /// `known[k]`: whether the body of the list's k-th descriptor was read with certainty; the id
     /// is judged when the last one's was.
-    public mutating func exposeObserved(_ descriptors: [PackedDescriptor], indirect tables: [UInt16: [PackedDescriptor]],
+    public mutating func exposeObserved(_ descriptors: [PackedDescriptor], indirect tables: [UInt16: PackedIndirectTable],
                                         known: [Bool], readId: UInt16) -> StepResult {
         pristine = false
         var r = StepResult()
@@ -558,7 +560,7 @@ public struct PackedVirtqueue: RingModel {
             let s = slot(start + UInt64(k))
             ring[Int(s)] = d
             if known[k], let t = tables[s] {
-                for (j, e) in t.enumerated() { _ = writeIndirect(parent: s, entry: UInt16(j), e) }
+                for (j, e) in t.describedEntries { _ = writeIndirect(parent: s, entry: j, e) }
             }
         }
         // Exactly this list: what the model's ring holds after it is older than what the poll read.

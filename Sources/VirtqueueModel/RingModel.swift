@@ -106,6 +106,12 @@ public protocol RingModel: Sendable {
     /// The device notifies the driver (a used buffer notification).
     mutating func interrupt()
     var owedInterrupt: OwedInterrupt? { get }
+    /// Indirect-table memory this ring holds (`SparseTable.cost` units), and the tables holding it:
+    /// the checker's budget over all rings.
+    var indirectEntriesHeld: Int { get }
+    var indirectTablesHeld: Int { get }
+    /// Forgets every indirect table the device does not own (the checker's budget is exceeded).
+    mutating func forgetIdleIndirectTables()
 }
 
 extension RingFormat {
