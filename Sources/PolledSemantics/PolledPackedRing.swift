@@ -24,6 +24,19 @@ public enum PackedSnapshotGuard {
         p >= usedEnd + 1 + UInt64(deviceWriteAhead)
     }
 
+    /// Whether a ring is drained at position `p`, from three flag reads in this order: the
+    /// descriptor at `p - 1` marked used for its lap (`before`), the one at `p` marked used for the
+    /// previous lap (`at`: not made available since), the one at `p - 1` again (`beforeAgain`).
+    /// The first read puts the device's used position at `p` or beyond, hence the driver's too; the
+    /// second, with the third showing the driver had not yet rewritten `p - 1` for the next lap,
+    /// puts the driver's position at `p` exactly when it was made. Between the two reads both
+    /// positions were `p`: every descriptor made available had been used, nothing was in flight.
+    public static func drained(position p: UInt64, size: UInt32, before: PackedRing.Flags, at: PackedRing.Flags, beforeAgain: PackedRing.Flags) -> Bool {
+        guard p > 0 else { return false }
+        let w = PackedRing.wrap(p - 1, size: size)
+        return before.isUsed(wrap: w) && beforeAgain.isUsed(wrap: w) && at.isUsed(wrap: !PackedRing.wrap(p, size: size))
+    }
+
     /// Whether a used descriptor a poll read at position `q` may have been rewritten by the driver
     /// (for position q + N) before the read: the driver's position found by a later scan of the
     /// avail side, plus what it may write ahead, reaches q + N.
@@ -164,7 +177,18 @@ public struct PolledPackedRing: PolledRingModel {
         defer { clearOpen(); poll += 1 }
         if broken != nil { return out }
         if afterGap {
-            return fail("after a ring_gap a packed ring cannot be followed again (where the device's used position is cannot be read from memory)", &out)
+            // A restart: the recorder found the ring drained (`PackedSnapshotGuard.drained`), the
+            // driver's and the device's positions both at the one it reports, nothing in flight.
+            // Judging starts again there; what was pending before the gap is left undecided.
+            guard encA == encU, reads.isEmpty, usedReads.isEmpty else {
+                return fail("after a ring_gap a packed ring restarts only at a poll that finds it drained (avail and used at one position, nothing listed); this one reports avail \(encA), used \(encU) with \(reads.count + usedReads.count) read(s)", &out)
+            }
+            afterGap = false
+            if ring != nil { coverage.restarts += 1 }
+            exposures = []; exposureHead = 0; completions = []; completionHead = 0
+            ring = PackedVirtqueue(size: size, base: RingBase(index: encA & PackedRing.indexMask, wrap: encA & PackedRing.wrapBit != 0), features: features)
+            prevA = ring!.avail; prevU = prevA
+            return out
         }
         if ring == nil {
             ring = PackedVirtqueue(size: size, base: base, features: features)
@@ -212,7 +236,11 @@ public struct PolledPackedRing: PolledRingModel {
             lists.append(Exposure(start: start, descriptors: descs, tables: tables, readId: descs.last!.id, poll: poll, ref: reads[i - 1].ref))
         }
         let listedEnd = lists.last.map { $0.start + UInt64($0.descriptors.count) } ?? prevA
-        guard listedEnd == a else {
+        // A drained block: the recorder found descriptors from `listedEnd` on made available and
+        // used before it could read them (the device overwrites a list in place) and the ring
+        // drained at `a` (`PackedSnapshotGuard.drained`): everything made available up to `a` was used.
+        let drainedBlock = listedEnd < a && a == u
+        guard listedEnd == a || drainedBlock else {
             return fail("a poll reports the driver's position \(a) but lists lists up to position \(listedEnd)", &out)
         }
         // The used side: positions follow from the slots the used descriptors were read at.
@@ -237,6 +265,25 @@ public struct PolledPackedRing: PolledRingModel {
         }
         guard q == u, u <= a else {
             return fail("a poll reports the device's position \(u) but its used descriptors reach \(q) (and the driver's is \(a))", &out)
+        }
+        if drainedBlock {
+            // Which used descriptor ends which buffer is not known (some lists were never read), so
+            // nothing of this poll is held against either side: its lists and used descriptors are
+            // counted, what was pending is left undecided, and judging starts again at `a`, where
+            // nothing is in flight.
+            // Buffers of the block never listed: those used beyond what was listed and still in flight.
+            let listedInFlight = (ring?.buffersInFlight ?? 0) + (exposures.count - exposureHead) + lists.count
+            let unseen = max(0, done.count - listedInFlight)
+            out.exposed = lists.count + unseen
+            out.completed = done.count
+            coverage.exposures += UInt64(lists.count + unseen)
+            coverage.completions += UInt64(done.count)
+            coverage.unseenExposures += UInt64(unseen)
+            finish()
+            exposures = []; exposureHead = 0
+            ring = PackedVirtqueue(size: size, base: RingBase(index: encA & PackedRing.indexMask, wrap: encA & PackedRing.wrapBit != 0), features: features)
+            prevA = ring!.avail; prevU = prevA
+            return out
         }
         // A list read while the device could not yet have written any of it is what the driver made available.
         for k in lists.indices {

@@ -66,8 +66,44 @@ struct PackedRingFollower {
         let w = UInt64(max(0, ctx.writeAhead))
         let a0 = a, u0 = u
         let exposed0 = exposedCount
+        if lost {
+            // After a gap: judging starts again at a poll that finds the ring drained; only that
+            // poll is written (`poll avail=P used=P`, nothing listed).
+            guard let d = try drainedScan(v, budget: &budget) else { return }
+            a = d.end; u = d.end
+            inFlight = []
+            lost = false
+            quietOwed = false
+            firstPoll = false
+            out.append(TraceEvent(.poll, vq: vq, timestamp: ctx.t, p0: UInt64(PackedRing.encode(a, size: size)), p1: UInt64(PackedRing.encode(u, size: size)), flags: .sampled))
+            return
+        }
         // 1. The avail side.
+        blocked = false
         try scanAvail(v, memory: memory, budget: &budget, t: ctx.t, into: &entries)
+        if blocked {
+            // What the driver made available at the recorder's avail position was used before it
+            // was read. If the ring is drained now, everything made available up to its drained
+            // position was used: the used descriptors from the used position to there are read
+            // and written as they are, and the poll ends there (the checker counts that block,
+            // judges nothing of it, and starts again where the ring is drained).
+            guard let d = try drainedScan(v, budget: &budget), d.end >= a else {
+                throw .gap(.lap, "descriptors at the recorder's avail position (slot \(slot(a))) were made available and used before it read them, and the ring was not found drained")
+            }
+            for x in d.used {
+                entries.append(TraceEvent(.packedUsed, vq: vq, aux: slot(x.pos), timestamp: ctx.t, p1: TraceEvent.packPacked(len: x.len, id: x.id), flags: .sampled))
+                entries.append(TraceEvent(.packedUsedFlags, vq: vq, aux: slot(x.pos), timestamp: ctx.t, p0: UInt64(x.flags.rawValue), flags: .sampled))
+            }
+            buffersUsed += UInt64(d.used.count)
+            buffersExposed += UInt64(exposedCount - exposed0) + UInt64(max(0, d.used.count - inFlight.count))
+            inFlight = []
+            a = d.end; u = d.end
+            out.append(contentsOf: entries)
+            out.append(TraceEvent(.poll, vq: vq, timestamp: ctx.t, p0: UInt64(PackedRing.encode(a, size: size)), p1: UInt64(PackedRing.encode(u, size: size)), flags: .sampled))
+            quietOwed = true
+            firstPoll = false
+            return
+        }
         // 2. The used side.
         var rescanned = false
         var usedRead: [UInt64] = []
@@ -137,6 +173,42 @@ struct PackedRingFollower {
         buffersExposed += UInt64(exposedCount - exposed0)
     }
     private var exposedCount = 0
+    /// The avail scan found, at the recorder's avail position, a descriptor already used.
+    private var blocked = false
+    /// A gap was written: the ring is followed again from a poll that finds it drained.
+    private(set) var lost = false
+
+    /// After a gap (the trace's `ring_gap`): what was listed is forgotten, and later polls look for
+    /// a drained position from the used position on.
+    mutating func lose() {
+        lost = true
+        inFlight = []
+    }
+
+    /// From the used position on, the used descriptors (each slot's flags before its id and len)
+    /// up to the first descriptor not made available in its lap, and whether the ring is drained
+    /// there (`PackedSnapshotGuard.drained`, its three flag reads in order). nil: not drained now.
+    private func drainedScan(_ v: PackedRingView, budget: inout WorkBudget) throws(Stop) -> (end: UInt64, used: [(pos: UInt64, id: UInt16, len: UInt32, flags: PackedRing.Flags)])? {
+        var used: [(pos: UInt64, id: UInt16, len: UInt32, flags: PackedRing.Flags)] = []
+        var p = u
+        var before: PackedRing.Flags = []
+        while true {
+            guard p < u + UInt64(size) else { return nil }   // a whole lap made available: not drained
+            do { try budget.spend() } catch { throw error == .stopped ? .stopped : .gap(.workBound, "one poll needed more than its bound of descriptor reads") }
+            guard let f = v.flags(slot(p)) else { throw .fault("reading a descriptor's flags faulted") }
+            if f.isUsed(wrap: wrap(p)) {
+                guard let b = v.body(slot(p)) else { throw .fault("reading a used descriptor faulted") }
+                used.append((p, b.id, b.len, f))
+            } else if !f.isAvailable(wrap: wrap(p)) {
+                // Not made available in this lap: the driver has not got here.
+                guard p > u, used.last?.pos == p - 1, let again = v.flags(slot(p - 1)),
+                      PackedSnapshotGuard.drained(position: p, size: size, before: before, at: f, beforeAgain: again) else { return nil }
+                return (p, used)
+            }
+            before = f
+            p += 1
+        }
+    }
 
     /// Reads lists from the avail position on: complete ones are listed and passed; a list whose
     /// first descriptor is available and a later one not is listed up to that one, and ends the scan.
@@ -145,9 +217,11 @@ struct PackedRingFollower {
             do { try budget.spend() } catch { throw error == .stopped ? .stopped : .gap(.workBound, "one poll needed more than its bound of descriptor reads") }
             guard let f = v.flags(slot(a)) else { throw .fault("reading a descriptor's flags faulted") }
             if f.isUsed(wrap: wrap(a)) {
+                // Made available and used before it was read (the device overwrites in place).
                 // At the first poll this is also what a base whose wrap counter does not match the
-                // ring's memory looks like (zeroed slots read as used in a lap of wrap counter 0).
-                throw .gap(.lap, "the descriptor at the recorder's avail position (slot \(slot(a))) reads as used: made available and overwritten before it was read" + (firstPoll ? ", or the ring's base (\(PackedRing.encode(a, size: size))) does not match its memory" : ""))
+                // ring's memory looks like; the drained test then fails and the ring gets a gap.
+                blocked = true
+                return
             }
             guard f.isAvailable(wrap: wrap(a)) else { return }
             var p = a
@@ -157,7 +231,9 @@ struct PackedRingFollower {
                 guard p < u + UInt64(size) else { return }   // runs past what the recorder may read
                 guard let fl = v.flags(slot(p)) else { throw .fault("reading a descriptor's flags faulted") }
                 guard fl.isAvailable(wrap: wrap(p)) else {
-                    if fl.isUsed(wrap: wrap(p)) { throw .gap(.lap, "a list's descriptor (slot \(slot(p))) was overwritten by a used descriptor before it was read") }
+                    // Overwritten by a used descriptor before it was read: the list was used (the part
+                    // read is dropped).
+                    if fl.isUsed(wrap: wrap(p)) { blocked = true; return }
                     // Its first descriptor available, this one not: listed as read, the scan ends here.
                     out += list
                     out.append(TraceEvent(.packedFlags, vq: vq, aux: slot(p), timestamp: t, p0: UInt64(fl.rawValue), flags: .sampled))

@@ -171,12 +171,17 @@ struct RingFollower {
                 buffersExposed = p.buffersExposed
                 buffersUsed = p.buffersUsed
             } catch {
-                packed = nil
-                phase = .notFollowed
                 switch error {
                 case .stopped: return
-                case .fault(let why): gap(.memoryFault, why, t: ctx.t, out: &out)
-                case .gap(let reason, let why): gap(reason, why, t: ctx.t, out: &out)
+                case .fault(let why):
+                    packed = nil
+                    phase = .notFollowed
+                    gap(.memoryFault, why, t: ctx.t, out: &out)
+                case .gap(let reason, let why):
+                    // Followed again from a poll that finds the ring drained.
+                    p.lose()
+                    packed = p
+                    gap(reason, why, t: ctx.t, out: &out)
                 }
             }
             return
