@@ -87,6 +87,9 @@ public enum Fault: String, CaseIterable, Sendable {
         if !packed { c.inOrder = false }
         switch self {
         case .indirectNext: c.indirect = true
+        case .chainOrder:
+            // Needs a control queue (mq layout): a misordered RX or TX chain also breaks framing.
+            if c.layout == .seed { c.profile = .linuxUpstream }
         case .ownerTwice:
             // vhost-user accepts a SET_OWNER per queue pair; only kernel vhost refuses a second one.
             if c.profile == .vhostUser { c.profile = .linuxWorkers }

@@ -194,12 +194,16 @@ public enum Mutator {
                 let ps = view.polls(of: vq)
                 guard let p = ps.last, p.avail == p.used, let lastDone = ps.last(where: { !$0.completions.isEmpty })?.completions.last else { continue }
                 let n = UInt16(truncatingIfNeeded: sizeOf(vq))
+                let stale = n > 0 ? ps.flatMap(\.completions).last(where: { $0.pos == p.used &- n }) : nil
                 if fault == .doubleCompletion {
+                    // The repeated element must differ from what its slot held a lap earlier:
+                    // otherwise the samples cannot tell it was written at all (VQ-USED-IDX).
+                    if let st = stale, st.id == lastDone.id && st.len == lastDone.len { continue }
                     dropCutShort(vq)
                     appendPolls(vq, last: p, used: [(p.used, lastDone.id, lastDone.len)])
                     return (ev, "after event \(p.end): the device completes head \(lastDone.id) on vq \(vq) again at used position \(p.used), with nothing in flight")
                 }
-                guard n > 0, let stale = ps.flatMap(\.completions).last(where: { $0.pos == p.used &- n }) else { continue }
+                guard let stale else { continue }
                 dropCutShort(vq)
                 appendPolls(vq, last: p, used: [(p.used, stale.id, stale.len)])
                 return (ev, "after event \(p.end): the device publishes used position \(p.used) on vq \(vq) without writing it (the slot still holds id \(stale.id) from position \(stale.pos))")
@@ -283,9 +287,15 @@ public enum Mutator {
             guard sampled else { throw noPlace("only polled traces are edited for this class") }
             // The ring is disabled before a poll, and a later poll still sees RX completions: they
             // were published after the earlier poll, so certainly while the ring was disabled.
+            // No SET_VRING_ENABLE of that vring between the two polls (QEMU re-enables rings when
+            // the guest changes its queue count), or the completions would be legal again.
+            let enables = ev.indices.filter { ev[$0].kind == .setVringEnable }
             for vq in rings where isRX(vq) {
                 let ps = view.polls(of: vq)
-                guard let k = ps.indices.first(where: { $0 > 0 && ps[$0].end > traffic && !ps[$0].completions.isEmpty }) else { continue }
+                guard let k = ps.indices.first(where: { k in
+                    k > 0 && ps[k].end > traffic && !ps[k].completions.isEmpty
+                        && !enables.contains { ev[$0].vq == vq && $0 > ps[k - 1].start && $0 <= ps[k].end }
+                }) else { continue }
                 let before = ps[k - 1]
                 ev.insert(.control(.setVringEnable, vq: vq, value: 0, t: ev[before.start].timestamp), at: before.start)
                 return (ev, "event \(before.start): SET_VRING_ENABLE 0 on RX vq \(vq), two polls before the device completes receive buffers there")
@@ -427,6 +437,10 @@ public enum Mutator {
         switch fault {
         case .inOrderSwap: return "VIRTIO_F_IN_ORDER"
         case .chainFaultOnReusedHead: return "a driver that reuses a head within one poll"
+        // On polled traces: a ring whose last poll shows nothing in flight (a capture cut in the
+        // middle of traffic may have none), and for the missing element a full lap seen.
+        case .doubleCompletion: return "a ring that ends with nothing in flight (polled traces)"
+        case .usedOverMissingElement: return "a ring that ends with nothing in flight after a full lap"
         case .packedReadOutOfOrder: return "an exact packed trace with the device's reads"
         case .packedHeadFirst: return "a packed ring with lists of two or more (exact) or polls"
         case .packedWrapNotFlipped: return "a packed ring used past its end"

@@ -24,7 +24,8 @@ func randomEvent(_ kind: EventKind, _ r: inout Rng, queues: Int) -> TraceEvent {
         case .packedFlagsP0: e.p0 |= r.next() & 0xFFFF
         }
     }
-    if r.below(4) == 0 { e.flags = .sampled }
+    // Control events are exact: the reader refuses the sampled flag on them.
+    if kind.plane != .control && r.below(4) == 0 { e.flags = .sampled }
     return e
 }
 
