@@ -317,6 +317,9 @@ public struct Requirement: Sendable {
                     .device, .yes, [.packedUsedId]),
         Requirement("PACKED-25", .packed, "Multi-buffer requests", .implied,
                     "A device combining buffers marks the first used only after the rest are written.", .device, .yes, [], unruled: packedMultiBufferNote),
+        Requirement("PACKED-26", .packed, "Next Flag: Descriptor Chaining; Placing Available Buffers Into The Descriptor Ring", .implied,
+                    "A buffer's id is on the last descriptor of its list, and no other buffer in flight has it (the used descriptor names the buffer by it).",
+                    .driver, .yes, [.packedBufferId]),
     ]
 
     // MARK: ring feature bits and feature negotiation (content.tex)
