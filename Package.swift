@@ -23,7 +23,7 @@ let package = Package(
         .target(name: "VirtqueueModel", dependencies: ["VirtioProtocol"]),
         .target(name: "VhostModel", dependencies: ["VirtioProtocol"]),
         .target(name: "TraceFormat", dependencies: ["VirtioProtocol"]),
-        .target(name: "PolledSemantics", dependencies: ["VirtioProtocol", "VirtqueueModel"]),
+        .target(name: "PolledSemantics", dependencies: ["VirtioProtocol", "VirtqueueModel", "TraceFormat"]),
         .target(name: "Checker", dependencies: ["VirtioProtocol", "VirtqueueModel", "PolledSemantics", "VhostModel", "TraceFormat"]),
         .target(name: "Simulator", dependencies: ["VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat"]),
         .systemLibrary(name: "CZ3", pkgConfig: "z3", providers: [.apt(["libz3-dev"])]),
@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "LiveCheck", dependencies: ["Recorder", "Checker", "TraceFormat"]),
         // The reference vhost-user net back-end: control plane, worker threads, exact traces.
         .target(name: "Serve", dependencies: ["CSupport", "VirtioProtocol", "VhostModel", "TraceFormat", "VhostUser", "Checker"]),
-        .target(name: "TraceTools", dependencies: ["VirtioProtocol", "TraceFormat", "PolledSemantics"]),
+        .target(name: "TraceTools", dependencies: ["VirtioProtocol", "VirtqueueModel", "TraceFormat", "PolledSemantics"]),
         // The fuzz harness (scripts/fuzz.sh builds it with libFuzzer into .build-fuzz; the normal
         // build makes a replayer for the saved crashes). Above every layer it drives.
         .target(name: "FuzzTargets", dependencies: ["VirtioProtocol", "TraceFormat", "Checker", "TraceTools"]),
@@ -66,6 +66,7 @@ let package = Package(
         .testTarget(name: "RecorderTests", dependencies: ["Recorder", "LiveCheck", "Checker", "TraceFormat", "TraceTools", "VhostUser", "CSupport", "HostilePeers"]),
         // Real QEMU + Linux guest captures through the recorder to testpmd (scripts/guest/).
         .testTarget(name: "LinuxGuestTests", dependencies: ["CSupport", "TraceFormat", "TraceTools", "TestSupport"]),
+        .testTarget(name: "TraceToolsTests", dependencies: ["TraceTools", "Checker", "TraceFormat", "Simulator", "VirtioProtocol"]),
     ],
     swiftLanguageModes: [.v6]
 )

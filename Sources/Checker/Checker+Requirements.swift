@@ -61,8 +61,18 @@ struct DevicePre {
 }
 
 extension Checker {
-    /// Runs `body` on ring `q` in place (it must exist).
-    mutating func withQueue<R>(_ q: Int, _ body: (inout SplitVirtqueue) -> R) -> R { body(&queues[q]!) }
+    /// Split ring `q`'s exact model, if it has one: the rules added for the requirements table are
+    /// split-ring rules (packed rings have their own, judged by `PackedVirtqueue`).
+    func split(_ q: Int) -> SplitVirtqueue? { queues[q] as? SplitVirtqueue }
+
+    /// Runs `body` on split ring `q` in place; nil when it has no split model.
+    mutating func withSplit<R>(_ q: Int, _ body: (inout SplitVirtqueue) -> R) -> R? {
+        guard var ring = queues[q] as? SplitVirtqueue else { return nil }
+        // The box let go first, `ring` is the only reference: mutating it copies no array.
+        queues[q] = nil
+        defer { queues[q] = ring }
+        return body(&ring)
+    }
 }
 
 /// Concatenates without allocating when either side is empty (the common case: no finding).
@@ -163,7 +173,7 @@ extension Checker {
             let q = vq!
             if vu { v += req.gating.inbandMessage("VRING_KICK", vq: q) }
             device.ringKicked(vq: q)
-            queues[q]?.kick()
+            _ = withSplit(q) { $0.kick() }
         case .backendVringCall:
             let q = vq!
             if vu { v += req.gating.inbandMessage("BACKEND_VRING_CALL", vq: q) }
@@ -203,7 +213,7 @@ extension Checker {
             // Kernel vhost answers GET_VRING_BASE without stopping the ring: a worker still running could
             // move used.idx past the value between the ioctl and its trace event. Judged there only once
             // the backend is detached (as QEMU does before it asks).
-            if exact, profile == .vhostUser || device.ring(q).stopped, let ring = queues[q] {
+            if exact, profile == .vhostUser || device.ring(q).stopped, let ring = split(q) {
                 let c = ring.cursor
                 if SplitRing.distance(from: c.used, to: b) > SplitRing.distance(from: c.used, to: c.avail) {
                     v.append(Violation(.vhostVringBaseRange, "GET_VRING_BASE on vq \(q) returned \(b), outside [used.idx \(c.used), avail.idx \(c.avail)]: the device cannot have read past what was published, nor returned more than it read"))
@@ -215,7 +225,7 @@ extension Checker {
             if ok && e.p0 == UInt64.max { ringStopped(vq!) }
         case .resetOwner:
             if ok {
-                for q in queues.indices { req.forgetRing(q); queues[q]?.releaseKick() }
+                for q in queues.indices { req.forgetRing(q); _ = withSplit(q) { $0.releaseKick() } }
                 req.handover.forgetAll()
             }
         default:
@@ -225,11 +235,18 @@ extension Checker {
     }
 
     /// VQ-RING-ALIGN: descriptor table 16, available ring 2, used ring 4.
+    /// Packed rings ("Structure Size and Alignment"): descriptor ring 16, both event suppression structures 4.
     func ringAlignment(_ q: Int, desc: UInt64, avail: UInt64, used: UInt64) -> [Violation] {
         var bad: [String] = []
-        if desc % 16 != 0 { bad.append("descriptor table 0x\(String(desc, radix: 16)) (needs 16)") }
-        if avail % 2 != 0 { bad.append("available ring 0x\(String(avail, radix: 16)) (needs 2)") }
-        if used % 4 != 0 { bad.append("used ring 0x\(String(used, radix: 16)) (needs 4)") }
+        let packed = format == .packed
+        if desc % 16 != 0 { bad.append("\(packed ? "descriptor ring" : "descriptor table") 0x\(String(desc, radix: 16)) (needs 16)") }
+        if packed {
+            if avail % 4 != 0 { bad.append("driver event suppression 0x\(String(avail, radix: 16)) (needs 4)") }
+            if used % 4 != 0 { bad.append("device event suppression 0x\(String(used, radix: 16)) (needs 4)") }
+        } else {
+            if avail % 2 != 0 { bad.append("available ring 0x\(String(avail, radix: 16)) (needs 2)") }
+            if used % 4 != 0 { bad.append("used ring 0x\(String(used, radix: 16)) (needs 4)") }
+        }
         guard !bad.isEmpty else { return [] }
         return [Violation(.vqRingAlign, "SET_VRING_ADDR on vq \(q) was accepted with misaligned \(bad.joined(separator: ", "))")]
     }
@@ -237,10 +254,16 @@ extension Checker {
     /// VHOST-MEM-RING-ADDR, once the ring's addresses, size and a complete memory table are known.
     mutating func checkRingRange(_ q: Int) -> [Violation] {
         guard let a = req.ringAddr[q], req.memory.complete, !features.has(.accessPlatform),
-              SplitRing.isValidQueueSize(sizes[q]) else { return [] }
+              format.isValidQueueSize(sizes[q]) else { return [] }
         req.ringAddr[q] = nil // judged once per SET_VRING_ADDR
         let n = sizes[q], ev = features.has(.eventIdx)
-        let parts: [(String, UInt64, UInt64)] = [
+        // Packed: SET_VRING_ADDR's avail and used name the driver's and the device's event
+        // suppression structures (4 bytes each), desc the ring of 16-byte descriptors.
+        let parts: [(String, UInt64, UInt64)] = format == .packed ? [
+            ("descriptor ring", a.desc, 16 * UInt64(n)),
+            ("driver event suppression", a.avail, 4),
+            ("device event suppression", a.used, 4),
+        ] : [
             ("descriptor table", a.desc, SplitRingExtent.descriptorTable(n)),
             ("available ring", a.avail, SplitRingExtent.availRing(n, eventIdx: ev)),
             ("used ring", a.used, SplitRingExtent.usedRing(n, eventIdx: ev)),
@@ -252,7 +275,7 @@ extension Checker {
     }
 
     mutating func ringStopped(_ q: Int) {
-        queues[q]?.releaseKick()
+        _ = withSplit(q) { $0.releaseKick() }
         req.drain.clear(vq: q)
     }
 
@@ -265,11 +288,8 @@ extension Checker {
 
     /// The ring's model starts over (the driver rebuilt it): indices restart at the next base.
     mutating func dropRing(_ q: Int) {
-        if let old = queues[q] {
-            slots -= Int(old.size)
-            queues[q] = nil
-        }
-        bases[q] = 0
+        drop(q)
+        bases[q] = nil
         req.forgetRing(q)
     }
 
@@ -278,7 +298,7 @@ extension Checker {
     mutating func enableChanged(_ q: Int) {
         guard exact, profile == .vhostUser, case .tx = role(q) else { return }
         let ring = device.ring(q)
-        guard !ring.enabled, ring.started, !ring.stopped, let queue = queues[q] else { req.drain.clear(vq: q); return }
+        guard !ring.enabled, ring.started, !ring.stopped, let queue = split(q) else { req.drain.clear(vq: q); return }
         for h in queue.inFlightHeadSet { req.drain.exposed(vq: q, head: h, at: req.lastTime) }
     }
 
@@ -286,7 +306,7 @@ extension Checker {
 
     /// The avail index before the event, for the publication window.
     func beforeDriver(_ e: TraceEvent, vq q: Int) -> UInt16? {
-        e.kind == .availIdx ? queues[q]?.cursor.avail : nil
+        e.kind == .availIdx ? split(q)?.cursor.avail : nil
     }
 
     mutating func afterDriver(_ e: TraceEvent, vq q: Int, _ availBefore: UInt16?) -> [Violation] {
@@ -297,17 +317,18 @@ extension Checker {
             return []
         case .kick:
             device.ringKicked(vq: q)
-            queues[q]?.kick()
+            _ = withSplit(q) { $0.kick() }
             return []
         case .availFlags:
+            // A split-ring event on a packed ring is not judged (the checker notes it).
+            guard format == .split else { break }
             v += notifyFlags("avail.flags", value: UInt16(truncatingIfNeeded: e.p0), driver: true)
         case .availIdx:
-            guard let old = availBefore, queues[q] != nil, !e.isSampled else { break }
-            let new = queues[q]!.cursor.avail
-            queues[q]!.noteAvailPublished(old: old, new: new)
+            guard let old = availBefore, let new = split(q)?.cursor.avail, !e.isSampled else { break }
+            _ = withSplit(q) { $0.noteAvailPublished(old: old, new: new) }
             // The chains just exposed, read in place: a local copy of the ring would retain every array
             // of the model on each publication.
-            let exposed = withQueue(q) { ring -> [(UInt16, (buffers: [Descriptor], tables: [Descriptor])?)] in
+            let exposed = withSplit(q) { ring -> [(UInt16, (buffers: [Descriptor], tables: [Descriptor])?)] in
                 var out: [(UInt16, (buffers: [Descriptor], tables: [Descriptor])?)] = []
                 var p = old
                 while p != new {
@@ -315,7 +336,7 @@ extension Checker {
                     p = p &+ 1
                 }
                 return out
-            }
+            } ?? []
             let logging = req.log.active
             for (h, chain) in exposed {
                 if logging { req.exposedAt[q][h] = eventsSeen }
@@ -380,8 +401,7 @@ extension Checker {
 
     mutating func beforeDevice(_ e: TraceEvent, vq q: Int) -> DevicePre {
         var pre = DevicePre()
-        guard e.kind == .usedIdx, queues[q] != nil else { return pre }
-        let old = queues[q]!.cursor.used
+        guard e.kind == .usedIdx, let old = split(q)?.cursor.used else { return pre }
         pre.usedBefore = old
         guard exact else { return pre }
         let new = UInt16(truncatingIfNeeded: e.p0)
@@ -395,26 +415,30 @@ extension Checker {
         var v: [Violation] = []
         switch e.kind {
         case .usedFlags:
+            guard format == .split else { break }
             v += notifyFlags("used.flags", value: UInt16(truncatingIfNeeded: e.p0), driver: false)
         case .logDirty:
             let now = eventsSeen
             req.log.mark(addr: e.p0, len: e.p1, serial: now, keepSince: req.exposedAt.lazy.flatMap(\.values).min() ?? now)
         case .usedEntry:
-            guard exact, queues[q] != nil else { break }
+            guard exact, queues[q] is SplitVirtqueue else { break }
             // Kept only where a rule reads them: RX rings, and any ring while dirty logging is on.
             guard isRX(q) || req.log.active else { break }
             let pos = UInt16(truncatingIfNeeded: e.p0)
             let id = UInt16(truncatingIfNeeded: e.p1), len = UInt32(truncatingIfNeeded: e.p2)
-            let (size, live, w) = withQueue(q) { ring in
-                (ring.size, UInt32(id) < ring.size && ring.isInFlight(head: id), UInt32(id) < ring.size ? ring.writableBytes(head: id) : nil)
+            let facts: (UInt32, Bool, UInt64?)? = withSplit(q) { ring in
+                let known = UInt32(id) < ring.size
+                let live = known && ring.isInFlight(head: id)
+                let w: UInt64? = known ? ring.writableBytes(head: id) : nil
+                return (ring.size, live, w)
             }
+            guard let (size, live, w) = facts else { break }
             // A completion of a head not in flight is VQ-USED-ID's; nothing more is judged of it.
             guard live else { break }
             if req.usedElems[q].count < Int(size) || req.usedElems[q][pos] != nil { req.usedElems[q][pos] = (id, len, w) }
             if case .rx(let k) = role(q) { v += rxElementChecks(q, k: k, pos: pos) }
         case .usedIdx:
-            guard let old = pre.usedBefore, queues[q] != nil else { break }
-            let used = queues[q]!.cursor.used
+            guard let old = pre.usedBefore, let used = split(q)?.cursor.used else { break }
             var p = old
             let anything = !req.usedElems[q].isEmpty || !req.rxPackets[q].isEmpty || !req.rxInterior[q].isEmpty
             while anything && p != used {
@@ -424,10 +448,10 @@ extension Checker {
                 p = p &+ 1
             }
             if req.drain.anyPending {
-                for h in req.drain.pendingHeads(vq: q) where !queues[q]!.isInFlight(head: h) { req.drain.used(vq: q, head: h) }
+                for h in req.drain.pendingHeads(vq: q) where split(q)?.isInFlight(head: h) == false { req.drain.used(vq: q, head: h) }
             }
         case .rxHeader:
-            guard exact, case .rx(let k) = role(q) else { break }
+            guard exact, format == .split, case .rx(let k) = role(q) else { break }
             v += rxHeader(q, k: k, e)
         default:
             break
@@ -437,7 +461,7 @@ extension Checker {
 
     /// VHOST-LOG-BEFORE-USED for the elements used.idx is about to publish.
     func logChecks(_ q: Int, old: UInt16, new: UInt16) -> [Violation] {
-        guard let queue = queues[q] else { return [] } // logging on: the copy is the price of this rare path
+        guard let queue = split(q) else { return [] } // logging on: the copy is the price of this rare path
         var v: [Violation] = []
         var p = old
         while p != new {
@@ -568,7 +592,7 @@ extension Checker {
         guard exact else { return [] }
         var out: [(Int?, Violation)] = []
         for (q, queue) in queues.enumerated() {
-            guard let queue, queue.kicksSeen, let w = queue.kickOwed else { continue }
+            guard let queue = queue as? SplitVirtqueue, queue.kicksSeen, let w = queue.kickOwed else { continue }
             let why = queue.eventIdx ? "EVENT_IDX: avail_event \(queue.availEvent) lies in the avail positions [\(w.start), \(w.end)) published"
                 : "used.flags \(queue.usedFlags) does not suppress kicks"
             out.append((q, Violation(.vqKickMissed, "trace ends without the kick the device asked for when avail.idx reached \(w.end) (\(why))")))

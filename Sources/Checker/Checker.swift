@@ -16,9 +16,10 @@ public struct Checker {
     public private(set) var suppressedCount = 0
 
     var device: VhostDevice
-    var queues: [SplitVirtqueue?]
+    /// The exact model of each ring, of the format the features select (allocated on first use).
+    var queues: [(any RingModel)?]
     /// Rings observed by polling (sampled events): judged by `PolledSemantics` over the exact model.
-    private var polled: [PolledRing?]
+    private var polled: [(any PolledRingModel)?]
     /// Findings of polled rings, with the event each is reported at (set by `apply`).
     private var polledOut: [PolledViolation] = []
     /// What polled rings let the checker judge (summed over rings that ended).
@@ -27,8 +28,11 @@ public struct Checker {
     /// next poll then certainly happened on a disabled ring).
     private var disabledAtLastPoll: [Bool]
     var sizes: [UInt32]
-    var bases: [UInt16]
+    /// SET_VRING_BASE values as sent (the ring format decides how to read them); nil before any.
+    var bases: [UInt64?]
     var features: Features
+    /// The ring format the negotiated features select.
+    var format: RingFormat { RingFormat(features: features) }
     /// Ring slots allocated so far, against `slotBudget`.
     var slots = 0
     /// State of the rules added for the requirements table (`Checker+Requirements.swift`).
@@ -65,13 +69,17 @@ public struct Checker {
     private var notes: [String] = []
     private var noteSet: Set<String> = []
     private var unlistedNotes = 0
-    private var packedNoted = false
     /// Polls of followed rings that were not judged, judging starting again right after them (the
     /// coverage figures count them; they do not make a trace incomplete).
     public private(set) var resyncNotes: [String] = []
     static let maxNotes = 20
     /// Per vq: a `ring_gap` not yet followed by a poll.
     private var openGaps: [Int: String] = [:]
+    /// Sampled traces: packed rings started (SET_VRING_KICK) and not observed since. A recorder that
+    /// follows a packed ring writes a first poll at its base; one that does not (one that forwards
+    /// packed sessions without their data plane, as `conformance record` did before it followed
+    /// packed rings) leaves the ring unjudged.
+    private var packedUnobserved: Set<Int> = []
     private var history: [History]
     private var deviceHistory = History()
     var pendingHeaderFindings: [Finding]
@@ -97,7 +105,7 @@ public struct Checker {
         device = VhostDevice(profile: self.profile, queueCount: n, preset: preset, presetWorkers: Int(header.workers))
         features = Features(header.features)
         sizes = header.queueSizes.map(UInt32.init)
-        bases = Array(repeating: 0, count: n)
+        bases = Array(repeating: nil, count: n)
         queues = Array(repeating: nil, count: n)
         polled = Array(repeating: nil, count: n)
         disabledAtLastPoll = Array(repeating: false, count: n)
@@ -105,11 +113,11 @@ public struct Checker {
         pendingHeaderFindings = []
         lastOffset = UInt64(header.encodedSize)
         req = RequirementState(header: header)
-        noteRingFormat(features)
         for q in 0..<n where sizes[q] != 0 {
-            if !SplitRing.isValidQueueSize(sizes[q]) {
-                pendingHeaderFindings.append(Finding(rule: .vqSize, eventIndex: nil, offset: UInt64(TraceHeader.fixedSize + 2 * q), vq: UInt16(q),
-                    message: "header declares vq \(q) with size \(sizes[q]), which is not a power of two in 1...32768"))
+            if !format.isValidQueueSize(sizes[q]) {
+                let why = format == .split ? "which is not a power of two in 1...32768" : "but \(format.sizeRequirement)"
+                pendingHeaderFindings.append(Finding(rule: format.sizeRule, eventIndex: nil, offset: UInt64(TraceHeader.fixedSize + 2 * q), vq: UInt16(q),
+                    message: "header declares vq \(q) with size \(sizes[q]), \(why)"))
             }
         }
         pendingHeaderFindings += headerChecks()
@@ -118,28 +126,32 @@ public struct Checker {
     /// The ring state of vq `q`, allocated on first use (a header may declare many idle rings).
     mutating func queue(_ q: Int) -> Bool {
         if queues[q] != nil { return true }
-        guard SplitRing.isValidQueueSize(sizes[q]), fatal == nil else { return false }
-        guard slots + Int(sizes[q]) <= Self.slotBudget else {
-            fatal = "vq \(q) needs \(sizes[q]) more ring slots, beyond the checker's budget of \(Self.slotBudget) slots over all rings"
-            return false
-        }
+        guard format.isValidQueueSize(sizes[q]), fatal == nil, !baseOutsideRing(q), budget(q) else { return false }
+        guard let r = format.makeModel(size: sizes[q], base: base(q), features: RingFeatures(features)) else { return false }
         slots += Int(sizes[q])
-        queues[q] = SplitVirtqueue(size: sizes[q], start: bases[q], indirectAllowed: features.has(.indirectDesc),
-                                   eventIdx: features.has(.eventIdx), inOrder: features.has(.inOrder))
+        queues[q] = r
         return true
     }
 
     /// The polled-ring state of vq `q`, allocated on its first observation (same budget as `queue`).
     private mutating func polledRing(_ q: Int) -> Bool {
         if polled[q] != nil { return true }
-        guard SplitRing.isValidQueueSize(sizes[q]), fatal == nil else { return false }
+        guard format.isValidQueueSize(sizes[q]), fatal == nil, !baseOutsideRing(q), budget(q) else { return false }
+        guard let r = format.makePolledModel(size: sizes[q], base: base(q), features: RingFeatures(features)) else {
+            noteNotJudged("vq \(q): \(format) rings observed by polling are not judged")
+            return false
+        }
+        slots += Int(sizes[q])
+        polled[q] = r
+        return true
+    }
+
+    /// Whether vq `q`'s ring fits in the slot budget; sets `fatal` when it does not.
+    private mutating func budget(_ q: Int) -> Bool {
         guard slots + Int(sizes[q]) <= Self.slotBudget else {
             fatal = "vq \(q) needs \(sizes[q]) more ring slots, beyond the checker's budget of \(Self.slotBudget) slots over all rings"
             return false
         }
-        slots += Int(sizes[q])
-        polled[q] = PolledRing(size: sizes[q], base: bases[q], indirectAllowed: features.has(.indirectDesc),
-                               eventIdx: features.has(.eventIdx), inOrder: features.has(.inOrder))
         return true
     }
 
@@ -171,29 +183,21 @@ public struct Checker {
     }
 
     /// Frees the ring state of vq `q` and returns its memory to the budgets.
-    private mutating func drop(_ q: Int) {
+    mutating func drop(_ q: Int) {
         guard let old = queues[q] else { return }
         slots -= Int(old.size)
         indirectHeld -= Self.indirectCost(old)
         queues[q] = nil
     }
 
-    static func indirectCost(_ q: SplitVirtqueue) -> Int {
+    static func indirectCost(_ q: any RingModel) -> Int {
         q.indirectEntriesHeld + indirectTableCost * q.indirectTablesHeld
     }
 
-    /// An indirect entry is written on vq `q`: account for it, and enforce `indirectBudget`.
-    private mutating func writeIndirect(_ q: Int, _ e: TraceEvent) -> [Violation] {
-        let before = Self.indirectCost(queues[q]!)
-        let v = queues[q]!.writeIndirectEntry(parent: UInt16(truncatingIfNeeded: e.p2), entry: e.aux,
-                                               Descriptor(addr: e.descAddr, len: e.descLen, flags: e.descFlags, next: e.descNext))
-        indirectHeld += Self.indirectCost(queues[q]!) - before
-        enforceIndirectBudget()
-        return v
-    }
-
     /// Indirect tables of a polled ring's model.
-    private func polledIndirectCost(_ q: Int) -> Int { polled[q]?.ring.map(Self.indirectCost) ?? 0 }
+    private func polledIndirectCost(_ q: Int) -> Int {
+        polled[q].map { $0.indirectEntriesHeld + Self.indirectTableCost * $0.indirectTablesHeld } ?? 0
+    }
 
     private mutating func enforceIndirectBudget() {
         guard indirectHeld > indirectBudget else { return }
@@ -247,6 +251,10 @@ public struct Checker {
         pendingHeaderFindings = []
         for (_, g) in openGaps.sorted(by: { $0.key < $1.key }) { noteNotJudged(g) }
         openGaps = [:]
+        for q in packedUnobserved.sorted() {
+            noteNotJudged("vq \(q): a packed ring was started but the recorder never observed it (no poll): its data plane was not judged")
+        }
+        packedUnobserved = []
         let atEnd = closeLegacyPolls().map { (nil as UInt64?, lastOffset, $0) }
             + polledOut.map { (Optional($0.ref), UInt64(header.encodedSize) + $0.ref * UInt64(TraceEvent.size), $0.violation) }
         polledOut = []
@@ -258,9 +266,9 @@ public struct Checker {
         // and not inside an open pass (its deadline never came), nor where the ring has no call fd.
         if !header.flags.contains(.sampled) {
             for (q, queue) in queues.enumerated() {
-                if let queue, let owed = queue.interruptOwed, device.ring(q).canInterrupt, device.servicingWorker(q) == nil {
-                    findings.append(Finding(rule: .vqInterruptMissed, eventIndex: nil, offset: lastOffset, vq: UInt16(q),
-                        message: "trace ends without the interrupt the driver asked for when used.idx reached \(owed) (\(notificationReason(queue)))",
+                if let queue, let owed = queue.owedInterrupt, device.ring(q).canInterrupt, device.servicingWorker(q) == nil {
+                    findings.append(Finding(rule: owed.rule, eventIndex: nil, offset: lastOffset, vq: UInt16(q),
+                        message: "trace ends without the interrupt the driver asked for when \(owed.when) (\(owed.reason))",
                         context: history[q].events))
                 }
             }
@@ -313,13 +321,14 @@ public struct Checker {
             polled[q]?.gap()
             return []
         }
+        packedUnobserved.remove(q)
         guard polledRing(q) else { return [] } // size unknown: nothing the model can follow yet
         if e.kind == .poll, openGaps[q] != nil {
             openGaps[q] = nil
             indirectHeld -= polledIndirectCost(q)
             polled[q]!.gap()
         }
-        let obs: PolledRing.Observation
+        let obs: PolledObservation
         switch e.kind {
         case .desc:
             obs = .descriptor(DescriptorRead(.table(e.aux), Descriptor(addr: e.descAddr, len: e.descLen, flags: e.descFlags, next: e.descNext)))
@@ -330,6 +339,13 @@ public struct Checker {
         case .usedEntry: obs = .usedEntry(pos: UInt16(truncatingIfNeeded: e.p0), id: UInt32(truncatingIfNeeded: e.p1), len: UInt32(truncatingIfNeeded: e.p2))
         case .poll: obs = .poll(avail: UInt16(truncatingIfNeeded: e.p0), used: UInt16(truncatingIfNeeded: e.p1))
         case .usedSlot: obs = .usedSlot(slot: UInt16(truncatingIfNeeded: e.p0), id: UInt32(truncatingIfNeeded: e.p1), len: UInt32(truncatingIfNeeded: e.p2))
+        case .packedDesc: obs = .packedDescriptor(slot: e.aux, PackedDescriptor(addr: e.p0, len: e.packedLen, id: e.packedId))
+        case .packedIndirectDesc:
+            obs = .packedIndirect(parent: UInt16(truncatingIfNeeded: e.p2), entry: e.aux,
+                                  PackedDescriptor(addr: e.p0, len: e.packedLen, id: e.packedId, flags: e.packedEntryFlags))
+        case .packedFlags: obs = .packedFlags(slot: e.aux, e.packedFlags)
+        case .packedUsed: obs = .packedUsed(slot: e.aux, id: e.packedId, len: e.packedLen)
+        case .packedUsedFlags: obs = .packedUsedFlags(slot: e.aux, e.packedFlags)
         case .availIdx: obs = .legacyAvailIndex(UInt16(truncatingIfNeeded: e.p0))
         case .usedIdx: obs = .legacyUsedIndex(UInt16(truncatingIfNeeded: e.p0))
         case .interrupt:
@@ -349,7 +365,11 @@ public struct Checker {
     }
 
     /// What a closed poll means beyond the ring itself: ring state and active queues.
-    private mutating func judge(_ outcome: PolledRing.PollOutcome, vq q: Int) -> [Violation] {
+    private mutating func judge(_ outcome: PollOutcome, vq q: Int) -> [Violation] {
+        if outcome.foreign {
+            noteNotJudged("vq \(q): a polled observation of the other ring format than the negotiated features select (\(format) rings) was not judged")
+            return []
+        }
         polledOut += outcome.violations
         if let a = outcome.anomaly {
             noteNotJudged("vq \(q): \(a); the ring is judged no further until it restarts")
@@ -399,11 +419,15 @@ public struct Checker {
         if notes.count < Self.notJudgedListed { notes.append(s); noteSet.insert(s) } else { unlistedNotes += 1 }
     }
 
-    private mutating func noteRingFormat(_ f: Features) {
-        if f.has(.ringPacked) && !packedNoted {
-            packedNoted = true
-            noteNotJudged("VIRTIO_F_RING_PACKED is negotiated: packed virtqueues are not modelled yet, so no ring of this trace was judged")
-        }
+    /// Where vq `q` starts: its SET_VRING_BASE, or index 0 (packed: with wrap counter 1).
+    private func base(_ q: Int) -> RingBase { bases[q].map(format.base) ?? .start }
+
+    /// A ring base this format cannot place in the ring: nothing on that ring can be judged.
+    private mutating func baseOutsideRing(_ q: Int) -> Bool {
+        let b = base(q)
+        guard format == .packed, sizes[q] != 0, UInt32(b.index) >= sizes[q] else { return false }
+        noteNotJudged("vq \(q): SET_VRING_BASE \(b.packedRaw) (\(b)) names no slot of a packed ring of \(sizes[q]): the ring was not judged")
+        return true
     }
 
     private mutating func control(_ e: TraceEvent, vq: Int?) -> [Violation] {
@@ -419,14 +443,15 @@ public struct Checker {
             // vhost-user negotiates features before SET_OWNER.
             if ok {
                 features = Features(e.p0)
-                noteRingFormat(features)
+                let f = RingFeatures(features)
                 for q in queues.indices where queues[q] != nil {
-                    queues[q]!.indirectAllowed = features.has(.indirectDesc)
-                    queues[q]!.eventIdx = features.has(.eventIdx)
-                    queues[q]!.inOrder = features.has(.inOrder)
+                    // Ring state is of one format: another format starts the ring over.
+                    if queues[q]!.format != format { drop(q); continue }
+                    queues[q]!.features = f
                 }
                 for q in polled.indices where polled[q] != nil {
-                    polled[q]!.setFeatures(indirect: features.has(.indirectDesc), eventIdx: features.has(.eventIdx), inOrder: features.has(.inOrder))
+                    if polled[q]!.format != format { endPolledRing(q); continue }
+                    polled[q]!.setFeatures(f)
                 }
                 device.featuresNegotiated(protocolFeatures: features.has(.protocolFeatures))
             }
@@ -441,10 +466,10 @@ public struct Checker {
             var v = device.ringMessage("SET_VRING_NUM", vq: q, result: r) { $0.sizeSet = true }
             if ok {
                 let n = UInt32(truncatingIfNeeded: e.p0)
-                if SplitRing.isValidQueueSize(n) {
+                if format.isValidQueueSize(n) {
                     resize(q, to: n)
                 } else {
-                    v.append(Violation(.vqSize, "SET_VRING_NUM \(n) on vq \(q) was accepted, but a split queue size must be a power of two in 1...32768 (vhost: -EINVAL)"))
+                    v.append(Violation(format.sizeRule, "SET_VRING_NUM \(n) on vq \(q) was accepted, but \(format.sizeRequirement) (vhost: -EINVAL)"))
                 }
             }
             return v
@@ -454,9 +479,13 @@ public struct Checker {
             let q = vq!
             let v = device.ringMessage("SET_VRING_BASE", vq: q, result: r) { _ in }
             if ok {
-                bases[q] = UInt16(truncatingIfNeeded: e.p0)
-                if queues[q] != nil { queues[q]!.setBase(bases[q]) }
-                if polled[q] != nil { polled[q]!.setBase(bases[q]) }
+                bases[q] = e.p0
+                if baseOutsideRing(q) {
+                    drop(q)
+                    endPolledRing(q)
+                }
+                if queues[q] != nil { queues[q]!.setBase(base(q)) }
+                if polled[q] != nil { polled[q]!.setBase(base(q)) }
             }
             return v
         case .getVringBase:
@@ -471,6 +500,7 @@ public struct Checker {
             if ok && header.flags.contains(.sampled) {
                 drop(vq!)
                 endPolledRing(vq!)
+                if format == .packed { packedUnobserved.insert(vq!) }
             }
             // "No fd": the back-end polls the ring, which is then started at once (vhost-user.rst).
             let polls = Self.noFd(e.p0, profile: profile)
@@ -527,29 +557,24 @@ public struct Checker {
     }
 
     private mutating func driver(_ e: TraceEvent, vq q: Int) -> [Violation] {
-        guard queue(q) else { return [] } // size unknown: nothing the model can follow yet
-        switch e.kind {
-        case .desc:
-            return queues[q]!.writeDescriptor(e.aux, Descriptor(addr: e.descAddr, len: e.descLen, flags: e.descFlags, next: e.descNext))
-        case .indirectDesc:
-            return writeIndirect(q, e)
-        case .availEntry:
-            return queues[q]!.writeAvailEntry(pos: UInt16(truncatingIfNeeded: e.p0), head: e.aux)
-        case .availIdx:
-            var (v, exposed) = queues[q]!.publishAvail(UInt16(truncatingIfNeeded: e.p0))
-            if exposed > 0, case .tx(let k) = role(q), let why = inactiveReason(tx: k, vq: q) {
-                v.append(Violation(.netTxqInactive, "driver makes \(exposed) buffer(s) available on TX[\(k)] (vq \(q)), \(why)"))
-            }
-            return v
-        case .availFlags:
-            queues[q]!.setAvailFlags(UInt16(truncatingIfNeeded: e.p0))
-            return []
-        case .usedEvent:
-            queues[q]!.setUsedEvent(UInt16(truncatingIfNeeded: e.p0))
-            return []
+        guard queue(q), let step = RingStep(event: e) else { return [] } // size unknown: nothing the model can follow yet
+        let r: StepResult
+        switch step {
+        case .writeIndirect, .writePackedIndirect:
+            // An indirect entry: account for it, and enforce `indirectBudget`.
+            let before = Self.indirectCost(queues[q]!)
+            r = queues[q]!.apply(step)
+            indirectHeld += Self.indirectCost(queues[q]!) - before
+            enforceIndirectBudget()
         default:
-            return []
+            r = queues[q]!.apply(step)
         }
+        if r.foreign { noteForeign(e, vq: q); return [] }
+        var v = r.violations
+        if r.exposed > 0, case .tx(let k) = role(q), let why = inactiveReason(tx: k, vq: q) {
+            v.append(Violation(.netTxqInactive, "driver makes \(r.exposed) buffer(s) available on TX[\(k)] (vq \(q)), \(why)"))
+        }
+        return v
     }
 
     private mutating func deviceAction(_ e: TraceEvent, vq q: Int) -> [Violation] {
@@ -567,27 +592,24 @@ public struct Checker {
         // Sending an interrupt consumes nothing: a notifier thread may send it (issue 10, false positive 2).
         if e.worker != TraceEvent.none && e.kind != .interrupt { v += device.checkDeviceWork(vq: q, worker: Int(e.worker)) }
         guard queues[q] != nil else { return v }
-        switch e.kind {
-        case .availRead:
-            v += queues[q]!.deviceRead(pos: UInt16(truncatingIfNeeded: e.p0), head: e.aux)
-        case .usedEntry:
-            v += queues[q]!.writeUsed(pos: UInt16(truncatingIfNeeded: e.p0), id: UInt32(truncatingIfNeeded: e.p1), len: UInt32(truncatingIfNeeded: e.p2))
-        case .usedIdx:
-            let before = queues[q]!.cursor.used
-            v += queues[q]!.publishUsed(UInt16(truncatingIfNeeded: e.p0))
-            if queues[q]!.cursor.used != before, case .rx(let k) = role(q), let why = inactiveReason(rx: k, vq: q) {
-                v.append(Violation(.netRxqInactive, "device completes receive buffers on RX[\(k)] (vq \(q)), \(why)"))
-            }
-        case .interrupt:
+        if e.kind == .interrupt {
             queues[q]!.interrupt()
-        case .usedFlags:
-            queues[q]!.setUsedFlags(UInt16(truncatingIfNeeded: e.p0))
-        case .availEvent:
-            queues[q]!.setAvailEvent(UInt16(truncatingIfNeeded: e.p0))
-        default:
-            break
+            return v
+        }
+        guard let step = RingStep(event: e) else { return v }
+        let r = queues[q]!.apply(step)
+        if r.foreign { noteForeign(e, vq: q); return v }
+        v += r.violations
+        if r.completed > 0, case .rx(let k) = role(q), let why = inactiveReason(rx: k, vq: q) {
+            v.append(Violation(.netRxqInactive, "device completes receive buffers on RX[\(k)] (vq \(q)), \(why)"))
         }
         return v
+    }
+
+    /// An event of the other ring format than the features select: nothing it says about the ring
+    /// can be judged.
+    private mutating func noteForeign(_ e: TraceEvent, vq q: Int) {
+        noteNotJudged("vq \(q): \(e.kind.name) is a \(format == .split ? "packed" : "split")-ring event, but the negotiated features select \(format) rings; such events were not judged")
     }
 
     private mutating func worker(_ e: TraceEvent, vq q: Int) -> [Violation] {
@@ -600,8 +622,8 @@ public struct Checker {
             var v: [Violation] = []
             // The pass deadline is kernel vhost's (vhost_notify runs in the pass that published);
             // vhost-user sets no deadline but the trace end (issue 10, false positive 4).
-            if profile != .vhostUser, let queue = queues[q], let owed = queue.interruptOwed, !e.isSampled, device.ring(q).canInterrupt {
-                v.append(Violation(.vqInterruptMissed, "worker \(w) ends its pass on vq \(q) without the interrupt the driver asked for when used.idx reached \(owed) (\(notificationReason(queue)))"))
+            if profile != .vhostUser, let queue = queues[q], let owed = queue.owedInterrupt, !e.isSampled, device.ring(q).canInterrupt {
+                v.append(Violation(owed.rule, "worker \(w) ends its pass on vq \(q) without the interrupt the driver asked for when \(owed.when) (\(owed.reason))"))
                 queues[q]!.interrupt() // report once per missed notification
             }
             if e.worker != TraceEvent.none { device.serviceEnd(vq: q, worker: w) }
@@ -643,11 +665,6 @@ public struct Checker {
             return "but only \(rxPairs) receive queue(s) are active until the device uses a VQ_PAIRS_SET for more"
         }
         return nil
-    }
-
-    private func notificationReason(_ q: SplitVirtqueue) -> String {
-        q.eventIdx ? "EVENT_IDX: used_event \(q.usedEvent) lies in the used positions [\(q.interruptOwedFrom ?? 0), \(q.interruptOwed ?? 0)) just published"
-            : "avail.flags \(q.availFlags) does not suppress interrupts"
     }
 }
 

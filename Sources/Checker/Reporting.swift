@@ -41,8 +41,9 @@ public enum Reporting {
     /// What the polled rings of a trace let the checker judge (nothing for exact traces).
     public static func coverage(_ r: CheckReport) -> String {
         guard let c = r.polled else { return "" }
-        var s = "  polled rings: \(c.exposures) exposures seen, \(c.chainsJudged) of them read while the device certainly owned the chain (judged for the chain rules and used length); \(c.completions) completions seen"
+        var s = "  polled rings: \(c.exposures) exposures seen, \(c.chainsJudged) of them read while their content was certain (split: the device owned the chain; packed: beyond the device's reach), judged for the chain rules and used length; \(c.completions) completions seen"
         if c.completionsUndecided > 0 { s += ", \(c.completionsUndecided) left unexplained when observation ended (not judged)" }
+        if c.unseenExposures > 0 { s += "; \(c.unseenExposures) packed buffers made available and used between two polls, seen only as used descriptors (counted, not judged)" }
         if c.restarts > 0 { s += "; judging started again \(c.restarts) time(s) after a poll that could not be trusted" }
         s += "\n"
         for n in r.resyncNotes { s += "  not judged: \(n)\n" }
@@ -66,7 +67,7 @@ public enum Reporting {
             fields.append("\"not_judged\": [" + r.notJudged.map(q).joined(separator: ", ") + "]")
             if let c = r.polled {
                 fields.append("\"polled\": {\"exposures\": \(c.exposures), \"chains_judged\": \(c.chainsJudged), \"completions\": \(c.completions), "
-                    + "\"completions_undecided\": \(c.completionsUndecided), \"restarts\": \(c.restarts), \"restart_notes\": [" + r.resyncNotes.map(q).joined(separator: ", ") + "]}")
+                    + "\"completions_undecided\": \(c.completionsUndecided), \"restarts\": \(c.restarts), \"unseen_exposures\": \(c.unseenExposures), \"restart_notes\": [" + r.resyncNotes.map(q).joined(separator: ", ") + "]}")
             }
             fields.append("\"findings\": [" + r.findings.map(json).joined(separator: ", ") + "]")
             return "{" + fields.joined(separator: ", ") + "}"

@@ -4,14 +4,13 @@ import VirtioProtocol
 /// equal) and measures its coverage.
 public enum RequirementTable {
     /// Coverage of one group: fully observable rows, those a rule covers, those with a written reason
-    /// instead, and (packed) those waiting for the packed model.
+    /// instead.
     public struct Coverage: Sendable, Equatable {
         public var group: RequirementGroup?
         public var rows = 0
         public var observable = 0
         public var covered = 0
         public var reasoned = 0
-        public var packedPending = 0
         /// Fully observable rows with neither a rule nor a reason (the test keeps this at zero).
         public var unexplained: [String] = []
 
@@ -30,34 +29,32 @@ public enum RequirementTable {
             if r.observable == .yes {
                 c.observable += 1
                 let ruled = !r.rules.filter(rules.contains).isEmpty
-                if r.packedPending { c.packedPending += 1 }
-                else if ruled { c.covered += 1 }
+                if ruled { c.covered += 1 }
                 else if r.unruled != nil { c.reasoned += 1 }
                 else { c.unexplained.append(r.id) }
             }
             per[i] = c
         }
-        // The total is over the formats modelled: packed rows are counted in their own line only.
         for c in per {
-            total.rows += c.rows; total.observable += c.observable - c.packedPending; total.covered += c.covered
+            total.rows += c.rows; total.observable += c.observable; total.covered += c.covered
             total.reasoned += c.reasoned; total.unexplained += c.unexplained
         }
         return per + [total]
     }
 
     public static func coverageText(rules: Set<RuleID> = Set(RuleID.allCases)) -> String {
-        var s = "section                 rows  fully observable  covered by a rule  reason instead  packed pending\n"
+        var s = "section                 rows  fully observable  covered by a rule  reason instead\n"
         for c in coverage(rules: rules) {
-            let name = c.group?.rawValue ?? "all but packed"
+            let name = c.group?.rawValue ?? "all"
             s += pad(name, 22) + "  " + lpad(c.rows, 4) + "  " + lpad(c.observable, 16) + "  "
-                + lpad(c.covered, 8) + " (" + lpad(c.percent, 3) + " %)" + "  " + lpad(c.reasoned, 14) + "  " + lpad(c.packedPending, 14) + "\n"
+                + lpad(c.covered, 8) + " (" + lpad(c.percent, 3) + " %)" + "  " + lpad(c.reasoned, 14) + "\n"
         }
         let all = coverage(rules: rules)
         let t = all.last!, p = all.first { $0.group == .packed }!
-        s += "\n\(t.covered) of \(t.observable) fully observable requirements covered (\(t.percent) %), packed virtqueues aside; "
+        s += "\n\(t.covered) of \(t.observable) fully observable requirements covered (\(t.percent) %); "
         s += "\(t.reasoned) have a written reason instead"
         s += t.unexplained.isEmpty ? "" : "; without either: \(t.unexplained.joined(separator: ", "))"
-        s += ". Packed: \(p.covered) of \(p.observable) (packed model pending).\n"
+        s += ". Packed: \(p.covered) of \(p.observable).\n"
         return s
     }
 
@@ -70,17 +67,16 @@ public enum RequirementTable {
         statement (MUST / MUST NOT / SHOULD / SHOULD NOT, or *implied*: a rule the data structures imply and real
         devices enforce) of the sources below, paraphrased. **Observable**: whether a trace can decide it (yes /
         partly / no, and why). **Rules**: the rules that judge it (`rules.md`); **drive**: the `drive` scenarios that
-        exercise it (none exist yet). A fully observable row without a rule says why. Packed rows are observable, but
-        the packed model comes later: they are *packed model pending*, not covered.
+        exercise it (none exist yet). A fully observable row without a rule says why.
 
         Coverage (`conformance rules --coverage`):
 
-        | section | rows | fully observable | covered by a rule | reason instead | packed pending |
-        |---|---|---|---|---|---|
+        | section | rows | fully observable | covered by a rule | reason instead |
+        |---|---|---|---|---|
 
         """
         for c in coverage() {
-            s += "| \(c.group?.rawValue ?? "**all but packed**") | \(c.rows) | \(c.observable) | \(c.covered) (\(c.percent) %) | \(c.reasoned) | \(c.packedPending) |\n"
+            s += "| \(c.group?.rawValue ?? "**all**") | \(c.rows) | \(c.observable) | \(c.covered) (\(c.percent) %) | \(c.reasoned) |\n"
         }
         for g in RequirementGroup.allCases {
             s += "\n## \(g.rawValue)\n\nSource: \(g.source).\n\n"
@@ -89,8 +85,7 @@ public enum RequirementTable {
                 var obs = r.observable.word
                 if let w = r.observable.why { obs += ": " + w }
                 var rules = r.rules.map { "`\($0.rawValue)`" }.joined(separator: ", ")
-                if r.packedPending { rules = "packed model pending" }
-                else if rules.isEmpty, let u = r.unruled { rules = "none: " + u }
+                if rules.isEmpty, let u = r.unruled { rules = "none: " + u }
                 else if rules.isEmpty { rules = "none" }
                 s += "| \(r.id) | \(cell(r.section)) | \(r.level.rawValue) | \(cell(r.text)) | \(r.side.rawValue) | \(cell(obs)) | \(cell(rules)) | \(r.drive.joined(separator: ", ")) |\n"
             }

@@ -62,12 +62,15 @@ public struct PolledCoverage: Sendable, Equatable {
     /// Times judging started again because a poll's entries could not be trusted or the
     /// observations broke (a `ring_gap` followed by more polls).
     public var restarts: UInt64 = 0
+    /// Packed rings: buffers made available and used between two polls, seen only as used
+    /// descriptors (the device overwrites a list in place); counted, never judged.
+    public var unseenExposures: UInt64 = 0
 
     public init() {}
 
     public static func += (a: inout PolledCoverage, b: PolledCoverage) {
         a.exposures += b.exposures; a.chainsJudged += b.chainsJudged
         a.completions += b.completions; a.completionsUndecided += b.completionsUndecided
-        a.restarts += b.restarts
+        a.restarts += b.restarts; a.unseenExposures += b.unseenExposures
     }
 }

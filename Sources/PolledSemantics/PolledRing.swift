@@ -17,7 +17,7 @@ import VirtqueueModel
 /// disables another. So if some legal order exists, applying enabled steps in any order finds one;
 /// when no step is enabled, the next exposure and the next completion wait on each other and no
 /// future observation can help (except a completion that a later poll's exposure may still explain).
-public struct PolledRing: Sendable {
+public struct PolledRing: PolledRingModel {
     public let size: UInt32
     public let base: UInt16
     public private(set) var indirectAllowed: Bool
@@ -89,29 +89,22 @@ public struct PolledRing: Sendable {
 
     /// SET_VRING_BASE while observed: the device's next index moves (exact-model semantics).
     public mutating func setBase(_ b: UInt16) { ring?.setBase(b) }
+    public mutating func setBase(_ b: RingBase) { setBase(b.index) }
+    public mutating func setFeatures(_ f: RingFeatures) { setFeatures(indirect: f.indirect, eventIdx: f.eventIdx, inOrder: f.inOrder) }
+    public var format: RingFormat { .split }
 
     /// Forgets the indirect tables no chain in flight uses (the checker's budget over all rings).
     public mutating func forgetIdleIndirectTables() { ring?.forgetIdleIndirectTables() }
+    public var indirectEntriesHeld: Int { ring?.indirectEntriesHeld ?? 0 }
+    public var indirectTablesHeld: Int { ring?.indirectTablesHeld ?? 0 }
 
     /// The device interrupted the driver (a relayed call notification).
     public mutating func interrupt() { ring?.interrupt() }
 
     // MARK: observations
 
-    /// One thing a poll read, in trace order.
-    public enum Observation: Sendable {
-        case descriptor(DescriptorRead)
-        case availEntry(pos: UInt16, head: UInt16)
-        case usedEntry(pos: UInt16, id: UInt32, len: UInt32)
-        /// The end of a poll (`poll` event).
-        case poll(avail: UInt16, used: UInt16)
-        /// What a used ring slot held when the recorder began following the ring (`used_slot`): an
-        /// IN_ORDER device need not rewrite slots inside a batch, so this is what such a slot shows.
-        case usedSlot(slot: UInt16, id: UInt32, len: UInt32)
-        /// Traces without `poll` events: `avail_idx` / `used_idx` as the old recorder wrote them.
-        case legacyAvailIndex(UInt16)
-        case legacyUsedIndex(UInt16)
-    }
+    public typealias Observation = PolledObservation
+    public typealias PollOutcome = PolledSemantics.PollOutcome
 
     /// Feeds one observation; returns the outcome of the poll it closed, if it closed one.
     public mutating func observe(_ o: Observation, ref: UInt64) -> PollOutcome? {
@@ -145,6 +138,10 @@ public struct PolledRing: Sendable {
             legacy = true
             closed = legacyStart(.usedDone)
             legacyUsed = idx
+        case .packedDescriptor, .packedIndirect, .packedFlags, .packedUsed, .packedUsedFlags:
+            var out = PollOutcome()
+            out.foreign = true
+            closed = out
         }
         return closed
     }
@@ -174,17 +171,6 @@ public struct PolledRing: Sendable {
     }
 
     // MARK: closing a poll
-
-    public struct PollOutcome: Sendable {
-        public var violations: [PolledViolation] = []
-        /// Buffers this poll saw made available, and completed.
-        public var exposed = 0
-        public var completed = 0
-        /// Set when the poll could not be judged (the ring is judged no further); says why.
-        public var anomaly: String?
-        /// Set when this poll's entries could not be trusted and judging started again from it.
-        public var resynchronized: String?
-    }
 
     /// The `poll` event: `avail` was read before the avail-side reads of this poll, `used` after them.
     private mutating func endPoll(avail a: UInt16, used u: UInt16, ref ref0: UInt64 = 0) -> PollOutcome {

@@ -4,10 +4,10 @@ import TraceFormat
 /// Every spec `conformance prove` runs, properties first, each followed by its variants.
 public enum Catalogue {
     public static var properties: [Spec] {
-        [RingOwnership.property, NeedEvent.property] + Mapping.properties + [SetOwnerCompat.property]
+        [RingOwnership.property, NeedEvent.property, PackedOwnership.property, PackedNeedEvent.property] + Mapping.properties + [SetOwnerCompat.property]
     }
     public static var variants: [Spec] {
-        RingOwnership.variants + NeedEvent.variants + Mapping.variants + SetOwnerCompat.variants
+        RingOwnership.variants + NeedEvent.variants + PackedOwnership.variants + PackedNeedEvent.variants + Mapping.variants + SetOwnerCompat.variants
     }
     /// Properties, each followed by its variants.
     public static var all: [Spec] {

@@ -266,3 +266,143 @@ enum MappingTraces {
         return WitnessTrace(header: workersHeader(), events: ev, expectedRule: .vhostSingleConsumer)
     }
 }
+
+/// Builds an exact trace of one packed ring (vq 1 of a vhost-user device) that walks the model from
+/// a ring base to a counterexample's pre-state, so that the broken step can be appended. Every
+/// buffer is one 64-byte device-readable descriptor whose id is its position (mod 2^16): at most
+/// N are in flight, so ids stay distinct. Used buffer notifications are disabled (Driver Event
+/// Suppression DISABLE) unless a story asks for them.
+struct PackedStory {
+    let n: Int
+    let vq: UInt16 = 1
+    var a: UInt64, u: UInt64
+    var events: [TraceEvent] = []
+    private var t: UInt64 = 0
+
+    init(n: Int, base: RingBase) {
+        self.n = n
+        a = PackedRing.position(base, size: UInt32(n)); u = a
+        emit(.control(.setVringBase, vq: vq, value: UInt64(base.packedRaw)))
+        emit(.eventSuppression(.driverEvent, vq: vq, PackedRing.EventSuppression(offWrap: 0, flags: PackedRing.EventFlags.disable.rawValue)))
+    }
+
+    mutating func emit(_ e: TraceEvent) { t += 10; var e = e; e.timestamp = t; events.append(e) }
+
+    func slot(_ p: UInt64) -> UInt16 { PackedRing.slot(p, size: UInt32(n)) }
+    func wrap(_ p: UInt64) -> Bool { PackedRing.wrap(p, size: UInt32(n)) }
+    func id(_ p: UInt64) -> UInt16 { UInt16(truncatingIfNeeded: p) }
+
+    /// The driver makes `count` one-descriptor buffers available. `driverWrap`: the counter it
+    /// writes into AVAIL/USED (default: the right one for each position). `onlyFree`: past the free
+    /// part of the ring it stores only the flags (the over-publication shows in them alone).
+    mutating func publish(_ count: Int, driverWrap: Bool? = nil, onlyFree: Bool = false) {
+        for i in 0..<UInt64(count) {
+            let p = a + i
+            if !(onlyFree && p >= u + UInt64(n)) {
+                emit(.packedDesc(vq: vq, slot: slot(p), addr: 0x10000 + UInt64(slot(p)) * 0x1000, len: 64, id: id(p)))
+            }
+            emit(.packedFlags(vq: vq, slot: slot(p), flags: .available(wrap: driverWrap ?? wrap(p))))
+        }
+        a += UInt64(count)
+        emit(.simple(.kick, vq: vq))
+    }
+
+    /// The device marks used the buffers at the next `count` positions (one each). `markWrap`: the
+    /// counter it writes into AVAIL and USED (default: the used position's).
+    mutating func complete(_ count: Int, markWrap: Bool? = nil) {
+        for i in 0..<UInt64(count) {
+            let q = u + i
+            emit(.packedUsed(vq: vq, worker: 0, slot: slot(q), id: id(q), len: 0))
+            emit(.packedUsedFlags(vq: vq, worker: 0, slot: slot(q), flags: .usedMark(wrap: markWrap ?? wrap(q))))
+        }
+        u += UInt64(count)
+    }
+
+    /// Brings the ring to the pre-state: starts at the used position and publishes what is in flight.
+    static func at(n: Int, used: RingBase, inFlight: Int) -> PackedStory {
+        var s = PackedStory(n: n, base: used)
+        if inFlight > 0 { s.publish(inFlight) }
+        return s
+    }
+
+    func trace(expect rule: RuleID?, features: UInt64 = 0) -> WitnessTrace {
+        WitnessTrace(header: TraceHeader(profile: .vhostUser, layout: .mq, flags: .preset,
+                                         features: FeatureBit.version1.mask | FeatureBit.ringPacked.mask | features, workers: 1,
+                                         queueSizes: [UInt16(n), UInt16(n)]),
+                     events: events, expectedRule: rule)
+    }
+}
+
+enum PackedTraces {
+    /// A reachable pre-state (the invariant holds): size, the two positions, what is in flight, k.
+    static func pre(_ m: Model) -> (n: Int, avail: RingBase, used: RingBase, dist: Int, k: Int)? {
+        guard let n = m.int("N"), let ai = m.int("ai"), let ui = m.int("ui"), let aw = m.bool("aw"), let uw = m.bool("uw"),
+              RingFormat.packed.isValidQueueSize(UInt32(n)) else { return nil }
+        let c = PackedCursor(size: UInt32(n), availIndex: UInt16(ai), availWrap: aw, usedIndex: UInt16(ui), usedWrap: uw)
+        guard c.invariantHolds else { return nil }
+        return (n, RingBase(index: UInt16(ai), wrap: aw), RingBase(index: UInt16(ui), wrap: uw), Int(c.inFlight), m.int("k") ?? 0)
+    }
+
+    /// The driver keeps its wrap counter past the ring's end → PACKED-WRAP-COUNTER, at the first
+    /// descriptor after the end it makes available (within these k, or the next one).
+    static func noWrapFlip(_ m: Model) -> WitnessTrace? {
+        guard let p = pre(m), p.k >= 1, p.dist + p.k <= p.n, Int(p.avail.index) + p.k >= p.n else { return nil }
+        var s = PackedStory.at(n: p.n, used: p.used, inFlight: p.dist)
+        s.publish(p.k, driverWrap: p.avail.wrap)
+        if Int(p.avail.index) + p.k == p.n {
+            // The k ended exactly at the end: the next descriptor is where the counter is wrong.
+            s.complete(p.dist + p.k)
+            s.publish(1, driverWrap: p.avail.wrap)
+        }
+        return s.trace(expect: .packedWrapCounter)
+    }
+
+    /// The device marks the descriptor at its position with the driver's counter → PACKED-WRAP-COUNTER.
+    static func usedWrongCounter(_ m: Model) -> WitnessTrace? {
+        guard let p = pre(m), p.dist >= 1, p.avail.wrap != p.used.wrap else { return nil }
+        var s = PackedStory.at(n: p.n, used: p.used, inFlight: p.dist)
+        s.complete(1, markWrap: p.avail.wrap)
+        return s.trace(expect: .packedWrapCounter)
+    }
+
+    /// The driver makes k more available than fit → PACKED-DRIVER-OWNERSHIP.
+    static func overPublish(_ m: Model) -> WitnessTrace? {
+        guard let p = pre(m), p.k >= 1, p.k <= p.n, p.dist + p.k > p.n else { return nil }
+        var s = PackedStory.at(n: p.n, used: p.used, inFlight: p.dist)
+        s.publish(p.k, onlyFree: true)
+        return s.trace(expect: .packedDriverOwnership)
+    }
+
+    /// The device marks used more positions than are in flight → PACKED-DEVICE-OWNERSHIP.
+    static func useUnavailable(_ m: Model) -> WitnessTrace? {
+        guard let p = pre(m), p.k > p.dist, p.k <= p.n else { return nil }
+        var s = PackedStory.at(n: p.n, used: p.used, inFlight: p.dist)
+        s.complete(p.k)
+        return s.trace(expect: .packedDeviceOwnership)
+    }
+
+    /// A packed queue size beyond 32768 → PACKED-SIZE (judged on the header).
+    static func badSize(_ m: Model) -> WitnessTrace? {
+        guard let n = m.int("N"), n > Int(PackedRing.maxQueueSize), n <= 0xffff else { return nil }
+        return WitnessTrace(header: TraceHeader(profile: .vhostUser, layout: .mq, flags: .preset,
+                                                features: FeatureBit.version1.mask | FeatureBit.ringPacked.mask, workers: 1,
+                                                queueSizes: [4, UInt16(n)]),
+                            events: [.simple(.kick, vq: 0, t: 10)], expectedRule: .packedSize)
+    }
+
+    /// With EVENT_IDX the driver asks (DESC) for a descriptor the device then marks used, and the
+    /// device ends its pass without notifying, as the broken formula decided → PACKED-INTERRUPT-MISSED.
+    static func missedInterrupt(_ m: Model) -> WitnessTrace? {
+        guard let n = m.int("N"), let oi = m.int("oi"), let ni = m.int("ni"), let e = m.int("e"),
+              let ow = m.bool("ow"), let nw = m.bool("nw"), let ew = m.bool("ew"),
+              n >= 1, n <= 64, oi < n, ni < n, e < n else { return nil }
+        let len = ow == nw ? ni - oi : ni + n - oi
+        guard len >= 1 && len <= n else { return nil }
+        var s = PackedStory.at(n: n, used: RingBase(index: UInt16(oi), wrap: ow), inFlight: len)
+        s.emit(.eventSuppression(.driverEvent, vq: s.vq, PackedRing.EventSuppression(offWrap: UInt16(e) | (ew ? PackedRing.wrapBit : 0), flags: PackedRing.EventFlags.desc.rawValue)))
+        s.emit(.simple(.serviceBegin, vq: s.vq, worker: 0))
+        s.complete(len)
+        s.emit(.simple(.serviceEnd, vq: s.vq, worker: 0))
+        return s.trace(expect: .packedInterruptMissed, features: FeatureBit.eventIdx.mask)
+    }
+}

@@ -214,7 +214,7 @@ extension Recorder {
         let vq = UInt16(f.index)
         flushHeld(vq: vq)
         scratch.removeAll(keepingCapacity: true)
-        rings[vq]!.start(memory: memory, packed: features & FeatureBit.ringPacked.mask != 0, t: now, out: &scratch)
+        rings[vq]!.start(memory: memory, packed: features & FeatureBit.ringPacked.mask != 0, inOrder: features & FeatureBit.inOrder.mask != 0, t: now, out: &scratch)
         write(scratch)
         logNewProblem(vq)
     }

@@ -64,6 +64,9 @@ struct RingFollower {
     private(set) var lastGap: (reason: RingGapReason, detail: String)?
     private(set) var buffersExposed: UInt64 = 0
     private(set) var buffersUsed: UInt64 = 0
+    /// A packed ring is followed by its own follower (positions with wrap counters, no indices).
+    private var packed: PackedRingFollower?
+    private var packedView: PackedRingView?
 
     init(vq: UInt16) { self.vq = vq }
 
@@ -83,14 +86,30 @@ struct RingFollower {
     // MARK: lifecycle
 
     /// The front-end's SET_VRING_KICK reached the back-end: the ring starts (again) from its base.
-    mutating func start(memory: MemoryTable, packed: Bool, t: UInt64, out: inout [TraceEvent]) {
+    mutating func start(memory: MemoryTable, packed isPacked: Bool, inOrder: Bool = false, t: UInt64, out: inout [TraceEvent]) {
         started = config
         view = nil
         quietOwed = false
         inGap = false
-        if packed {
-            phase = .notFollowed
-            gap(.formatNotFollowed, "VIRTIO_F_RING_PACKED is negotiated; the recorder follows split rings only", t: t, out: &out)
+        packed = nil
+        packedView = nil
+        if isPacked {
+            // Packed rings: any size up to 32768, the base's index in bits 0-14 and wrap in bit 15.
+            let base = RingFormat.packed.base(UInt64(started.base))
+            guard RingFormat.packed.isValidQueueSize(started.size), UInt32(base.index) < started.size else {
+                phase = .notFollowed
+                gap(.formatNotFollowed, "queue size \(started.size) with base \(started.base) is not a packed ring the recorder can follow", t: t, out: &out)
+                return
+            }
+            guard started.addrSet, let v = PackedRingView(memory: memory, size: started.size, desc: started.desc) else {
+                // Not followed later either: a packed ring cannot be picked up in the middle.
+                phase = .notFollowed
+                gap(.unmapped, started.addrSet ? "the descriptor ring at 0x\(hex(started.desc)) (size \(started.size)) is not inside the mapped memory table" : "no SET_VRING_ADDR before the ring started", t: t, out: &out)
+                return
+            }
+            packedView = v
+            packed = PackedRingFollower(vq: vq, size: started.size, base: base, inOrder: inOrder)
+            phase = .following
             return
         }
         guard SplitRing.isValidQueueSize(started.size) else {
@@ -105,10 +124,21 @@ struct RingFollower {
     mutating func stop() {
         phase = .stopped
         view = nil
+        packed = nil
+        packedView = nil
     }
 
     /// The memory table changed: find the ring's parts again.
     mutating func memoryChanged(_ memory: MemoryTable, t: UInt64, out: inout [TraceEvent]) {
+        if packed != nil, phase == .following {
+            packedView = PackedRingView(memory: memory, size: started.size, desc: started.desc)
+            if packedView == nil {
+                packed = nil
+                phase = .notFollowed
+                gap(.unmapped, "the descriptor ring is no longer inside the mapped memory table", t: t, out: &out)
+            }
+            return
+        }
         switch phase {
         case .following, .starting, .unmapped: resolve(memory: memory, t: t, out: &out)
         default: break
@@ -134,6 +164,28 @@ struct RingFollower {
     // MARK: polling
 
     mutating func poll(memory: MemoryTable, _ ctx: PollContext, out: inout [TraceEvent]) {
+        if var p = packed, let v = packedView, phase == .following {
+            do {
+                try p.poll(v, memory: memory, ctx, workBound: workBound, out: &out)
+                packed = p
+                buffersExposed = p.buffersExposed
+                buffersUsed = p.buffersUsed
+            } catch {
+                switch error {
+                case .stopped: return
+                case .fault(let why):
+                    packed = nil
+                    phase = .notFollowed
+                    gap(.memoryFault, why, t: ctx.t, out: &out)
+                case .gap(let reason, let why):
+                    // Followed again from a poll that finds the ring drained.
+                    p.lose()
+                    packed = p
+                    gap(reason, why, t: ctx.t, out: &out)
+                }
+            }
+            return
+        }
         guard let v = view else { return }
         switch phase {
         case .starting(let first): startingObservation(v, memory: memory, first: first, ctx, out: &out)

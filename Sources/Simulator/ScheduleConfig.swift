@@ -14,13 +14,21 @@ public struct ScheduleConfig: Sendable, CustomStringConvertible {
     public var activePairs: Int
     public var seed: UInt64
     public var fault: Fault?
+    /// VIRTIO_F_RING_PACKED: every ring is packed (any size 1...32768; the start index is taken
+    /// modulo the size, wrap counter 1 when the index's low bit is 0).
+    public var packed: Bool
+    /// VIRTIO_F_IN_ORDER (packed rings: one used descriptor may retire a batch).
+    public var inOrder: Bool
 
     public init(profile: Profile, pairs: Int = 2, queueSize: UInt32 = 256, indirect: Bool = false, eventIdx: Bool = false,
-                startIndex: UInt16 = 0, activePairs: Int? = nil, seed: UInt64 = 1, fault: Fault? = nil) {
+                startIndex: UInt16 = 0, activePairs: Int? = nil, seed: UInt64 = 1, fault: Fault? = nil,
+                packed: Bool = false, inOrder: Bool = false) {
         self.profile = profile; self.pairs = max(1, pairs); self.queueSize = queueSize; self.indirect = indirect
         self.eventIdx = eventIdx; self.startIndex = startIndex; self.activePairs = min(max(1, activePairs ?? pairs), max(1, pairs))
-        self.seed = seed; self.fault = fault
+        self.seed = seed; self.fault = fault; self.packed = packed; self.inOrder = inOrder
     }
+
+    public var format: RingFormat { packed ? .packed : .split }
 
     public var layout: QueueLayout { profile.defaultLayout }
 
@@ -28,7 +36,7 @@ public struct ScheduleConfig: Sendable, CustomStringConvertible {
     public var queueCount: Int { layout == .seed ? 1 + pairs : 2 * pairs + 1 }
 
     public var description: String {
-        "\(profile) pairs=\(pairs) active=\(activePairs) N=\(queueSize) indirect=\(indirect) event_idx=\(eventIdx) start=\(startIndex) seed=\(seed)" + (fault.map { " fault=\($0.rawValue)" } ?? "")
+        "\(profile) \(format) pairs=\(pairs) active=\(activePairs) N=\(queueSize) indirect=\(indirect) event_idx=\(eventIdx)\(inOrder ? " in_order" : "") start=\(startIndex) seed=\(seed)" + (fault.map { " fault=\($0.rawValue)" } ?? "")
     }
 }
 
@@ -51,14 +59,32 @@ public enum Fault: String, CaseIterable, Sendable {
     case ringStopped = "VHOST-RING-STOPPED"
     case txqInactive = "NET-TXQ-INACTIVE"
     case size = "VQ-SIZE"
+    // Packed rings.
+    case packedSize = "PACKED-SIZE"
+    case packedDriverOwnership = "PACKED-DRIVER-OWNERSHIP"
+    case packedFlagsLast = "PACKED-FLAGS-LAST"
+    case packedChainHeadLast = "PACKED-CHAIN-HEAD-LAST"
+    case packedWrapCounter = "PACKED-WRAP-COUNTER"
+    case packedBufferId = "PACKED-BUFFER-ID"
+    case packedDeviceOwnership = "PACKED-DEVICE-OWNERSHIP"
+    case packedDeviceOrder = "PACKED-DEVICE-ORDER"
+    case packedUsedId = "PACKED-USED-ID"
+    case packedIndirectFlags = "PACKED-INDIRECT-FLAGS"
+    case packedEventFlags = "PACKED-EVENT-FLAGS"
+    case packedInterruptMissed = "PACKED-INTERRUPT-MISSED"
 
     public var rule: RuleID { RuleID(rawValue: rawValue)! }
+
+    /// Whether the fault is one of a packed ring (its configuration negotiates VIRTIO_F_RING_PACKED).
+    public var packed: Bool { rawValue.hasPrefix("PACKED-") }
 
     /// A configuration in which this fault is meaningful (e.g. indirect needs the feature,
     /// a mapping fault needs two workers, an inactive TX queue needs fewer active pairs).
     public func adapt(_ c: ScheduleConfig) -> ScheduleConfig {
         var c = c
         c.fault = self
+        c.packed = packed
+        if !packed { c.inOrder = false }
         switch self {
         case .indirectNext: c.indirect = true
         case .chainOrder:
@@ -74,6 +100,10 @@ public enum Fault: String, CaseIterable, Sendable {
         case .txqInactive:
             if c.profile == .vhostUser || c.layout == .seed { c.profile = .linuxUpstream }
             c.pairs = max(c.pairs, 2); c.activePairs = 1
+        case .packedIndirectFlags: c.indirect = true
+        // A missed interrupt needs a lap of ring to make ENABLE owed; the event-idx DESC case is
+        // part of the conformant runs.
+        case .packedInterruptMissed: c.eventIdx = false
         default: break
         }
         return c

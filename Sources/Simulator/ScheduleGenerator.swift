@@ -81,6 +81,8 @@ public struct ScheduleGenerator {
         if config.eventIdx { f.bits |= FeatureBit.eventIdx.mask }
         if config.layout == .mq { f.bits |= FeatureBit.netMQ.mask | FeatureBit.netCtrlVQ.mask }
         if config.profile == .vhostUser { f.bits |= FeatureBit.protocolFeatures.mask }
+        if config.packed { f.bits |= FeatureBit.ringPacked.mask }
+        if config.inOrder { f.bits |= FeatureBit.inOrder.mask }
         return f.bits
     }
 
@@ -110,7 +112,7 @@ public struct ScheduleGenerator {
             let base = 0x10_0000 * UInt64(q + 1)
             put(.control(.setVringNum, vq: UInt16(q), value: UInt64(c.queueSize)))
             put(TraceEvent(.setVringAddr, vq: UInt16(q), timestamp: tick(), p0: base, p1: base + 0x10_0000 / 4, p2: base + 0x10_0000 / 2))
-            put(.control(.setVringBase, vq: UInt16(q), value: UInt64(c.startIndex)))
+            put(.control(.setVringBase, vq: UInt16(q), value: UInt64(c.packed ? packedBase.packedRaw : c.startIndex)))
             put(.control(.setVringKick, vq: UInt16(q), value: UInt64(20 + q)))
             put(.control(.setVringCall, vq: UInt16(q), value: UInt64(60 + q)))
             if c.profile == .vhostUser { put(.control(.setVringEnable, vq: UInt16(q), value: 1)) }
@@ -125,9 +127,14 @@ public struct ScheduleGenerator {
             }
             let isRX: Bool = { if case .rx = role { return true }; return false }()
             queues.append(SimQueue(vq: q, size: c.queueSize, isRX: isRX, active: active,
-                                   free: (0..<UInt16(c.queueSize)).reversed().map { $0 },
+                                   free: c.packed ? [] : (0..<UInt16(c.queueSize)).reversed().map { $0 },
                                    avail: c.startIndex, next: c.startIndex, used: c.startIndex,
                                    signalled: c.startIndex, usedEvent: 0)) // ring memory starts zeroed: used_event reads 0 until written
+            if c.packed {
+                let p0 = PackedRing.position(packedBase, size: c.queueSize)
+                packedQueues.append(PackedSim(vq: q, size: c.queueSize, isRX: isRX, active: active, a: p0, u: p0, next: p0,
+                                              freeIds: (0..<UInt16(truncatingIfNeeded: min(Int(c.queueSize), 65535))).reversed().map { $0 }))
+            }
         }
         if c.layout == .mq && c.profile != .vhostUser && c.activePairs > 1 {
             put(TraceEvent(.mqPairsSet, timestamp: tick(), p0: UInt64(c.activePairs)))
@@ -140,10 +147,24 @@ public struct ScheduleGenerator {
     private mutating func step() {
         let active = queues.indices.filter { queues[$0].active }
         let q = active[rng.below(active.count)]
+        if config.packed {
+            if rng.below(5) < 2 { packedDriverBatch(q) } else { packedDevicePass(q) }
+            return
+        }
         if rng.below(5) < 2 { driverBatch(q) } else { devicePass(q) }
     }
 
     private mutating func drain() {
+        if config.packed {
+            for q in packedQueues.indices where packedQueues[q].active {
+                var guardLoops = 0
+                while packedQueues[q].a > packedQueues[q].u && guardLoops < 1_000_000 {
+                    packedDevicePass(q, completeAll: true)
+                    guardLoops += 1
+                }
+            }
+            return
+        }
         for q in queues.indices where queues[q].active {
             var guardLoops = 0
             while queues[q].inFlight > 0 && guardLoops < 1_000_000 {
@@ -271,10 +292,237 @@ public struct ScheduleGenerator {
         }
     }
 
+    // MARK: packed rings
+
+    /// The ring base of every packed ring: the start index modulo the size, wrap counter 1 when
+    /// the start index is even (so both counters are exercised from the first lap).
+    private var packedBase: RingBase {
+        RingBase(index: UInt16(UInt32(config.startIndex) % max(1, config.queueSize)), wrap: config.startIndex & 1 == 0)
+    }
+
+    struct PackedSim {
+        struct Buf { var id: UInt16; var start: UInt64; var count: Int; var writable: UInt32 }
+        let vq: Int
+        let size: UInt32
+        let isRX: Bool
+        let active: Bool
+        /// The driver's position, the device's used position, and its next position to take.
+        var a: UInt64, u: UInt64, next: UInt64
+        var freeIds: [UInt16]
+        /// Made available, in ring order, not yet taken by the device.
+        var exposed: [Buf] = []
+        var exposedStart = 0
+        /// Taken, not yet used, in ring order.
+        var taken: [Buf] = []
+        var driverEvent = PackedRing.EventSuppression.initial
+        func slot(_ p: UInt64) -> UInt16 { PackedRing.slot(p, size: size) }
+        func wrap(_ p: UInt64) -> Bool { PackedRing.wrap(p, size: size) }
+        var free: UInt64 { u + UInt64(size) - a }
+        var pending: Int { exposed.count - exposedStart }
+    }
+    private var packedQueues: [PackedSim] = []
+
+    /// The driver makes 1-4 buffers available: each a list of 1-3 descriptors (or, with
+    /// INDIRECT_DESC, one descriptor pointing to a table), the list's first descriptor's flags last.
+    private mutating func packedDriverBatch(_ q: Int) {
+        var s = packedQueues[q]
+        let vq = UInt16(s.vq)
+        let want = 1 + rng.below(4)
+        var posted = 0
+        while posted < want, s.free > 0, let id = s.freeIds.popLast() {
+            let useIndirect = config.indirect && rng.oneIn(3)
+            let count = useIndirect ? 1 : 1 + rng.below(Int(min(3, s.free)))
+            let start = s.a
+            var writable: UInt32 = 0
+            var flags: [PackedRing.Flags] = []
+            for k in 0..<count {
+                let p = start + UInt64(k)
+                let len = UInt32(64 + rng.below(1500))
+                var f = PackedRing.Flags.available(wrap: s.wrap(p))
+                if k < count - 1 { f.insert(.next) }
+                if useIndirect {
+                    let entries = 1 + rng.below(3)
+                    for e in 0..<entries {
+                        let el = UInt32(64 + rng.below(1500))
+                        if s.isRX { writable += el }
+                        put(.packedIndirectDesc(vq: vq, parent: s.slot(p), index: UInt16(e), addr: 0x8000_0000 + UInt64(e) * 0x1000, len: el,
+                                                flags: s.isRX ? .write : [], t: tick()))
+                    }
+                    f.insert(.indirect)
+                    put(.packedDesc(vq: vq, slot: s.slot(p), addr: 0x4000_0000 + UInt64(s.slot(p)) * 0x100, len: UInt32(16 * entries), id: id, t: tick()))
+                } else {
+                    if s.isRX { f.insert(.write); writable += len }
+                    put(.packedDesc(vq: vq, slot: s.slot(p), addr: 0x1000_0000 + UInt64(s.slot(p)) * 0x1000, len: len, id: id, t: tick()))
+                }
+                flags.append(f)
+            }
+            // The rest of the list first, its first descriptor last.
+            for k in Array(1..<count) + [0] { put(.packedFlags(vq: vq, slot: s.slot(start + UInt64(k)), flags: flags[k], t: tick())) }
+            s.a += UInt64(count)
+            s.exposed.append(PackedSim.Buf(id: id, start: start, count: count, writable: writable))
+            posted += 1
+        }
+        if posted > 0 && rng.oneIn(2) { put(.simple(.kick, vq: vq, t: tick())) }
+        // The driver also changes what it wants to hear about.
+        if rng.oneIn(4) {
+            let inFlight = s.a - s.u
+            let e: PackedRing.EventSuppression
+            switch rng.below(config.eventIdx ? 3 : 2) {
+            case 0: e = PackedRing.EventSuppression(flags: PackedRing.EventFlags.enable.rawValue)
+            case 1: e = PackedRing.EventSuppression(flags: PackedRing.EventFlags.disable.rawValue)
+            default:
+                let p = s.u + UInt64(rng.below(Int(inFlight) + 1))
+                e = PackedRing.EventSuppression(offWrap: s.slot(p) | (s.wrap(p) ? PackedRing.wrapBit : 0), flags: PackedRing.EventFlags.desc.rawValue)
+            }
+            s.driverEvent = e
+            put(.eventSuppression(.driverEvent, vq: vq, e, t: tick()))
+        }
+        packedQueues[q] = s
+    }
+
+    /// One service pass: take some available lists in ring order, use some of what was taken
+    /// (out of order, or with IN_ORDER oldest first in batches), writing each used descriptor's id
+    /// and len and then its flags (sometimes the first one's last, as DPDK does), and notify when
+    /// the driver asked for it.
+    private mutating func packedDevicePass(_ q: Int, completeAll: Bool = false) {
+        var s = packedQueues[q]
+        let vq = UInt16(s.vq)
+        let w = worker(s.vq)
+        put(.simple(.serviceBegin, vq: vq, worker: w, t: tick()))
+        let reads = completeAll ? s.pending : rng.below(s.pending + 1)
+        for _ in 0..<reads {
+            let b = s.exposed[s.exposedStart]
+            s.exposedStart += 1
+            for k in 0..<b.count { put(.packedRead(vq: vq, worker: w, slot: s.slot(b.start + UInt64(k)), t: tick())) }
+            s.next = b.start + UInt64(b.count)
+            s.taken.append(b)
+        }
+        let old = s.u
+        var groups: [(id: UInt16, len: UInt32, count: Int, ids: [UInt16])] = []
+        if config.inOrder {
+            // Batches of the oldest taken buffers; one used descriptor each, with the last one's id.
+            var left = completeAll ? s.taken.count : rng.below(s.taken.count + 1)
+            while left > 0 {
+                let k = 1 + rng.below(left)
+                let batch = s.taken.prefix(k)
+                let last = batch.last!
+                let len = last.writable == 0 ? 0 : UInt32(rng.below(Int(last.writable) + 1))
+                groups.append((last.id, len, batch.reduce(0) { $0 + $1.count }, batch.map(\.id)))
+                s.taken.removeFirst(k)
+                left -= k
+            }
+        } else {
+            let n = completeAll ? s.taken.count : rng.below(s.taken.count + 1)
+            for _ in 0..<n {
+                let b = s.taken.remove(at: rng.below(s.taken.count))
+                let len = b.writable == 0 ? 0 : UInt32(rng.below(Int(b.writable) + 1))
+                groups.append((b.id, len, b.count, [b.id]))
+            }
+        }
+        if !groups.isEmpty {
+            // Used descriptors go where the previous one's list (batch) ends.
+            var positions: [UInt64] = []
+            var p = s.u
+            for g in groups {
+                positions.append(p)
+                put(.packedUsed(vq: vq, worker: w, slot: s.slot(p), id: g.id, len: g.len, t: tick()))
+                p += UInt64(g.count)
+            }
+            let firstLast = groups.count > 1 && rng.oneIn(2)
+            let order = firstLast ? Array(1..<groups.count) + [0] : Array(0..<groups.count)
+            for k in order {
+                var f = PackedRing.Flags.usedMark(wrap: s.wrap(positions[k]))
+                if groups[k].len > 0 { f.insert(.write) }
+                put(.packedUsedFlags(vq: vq, worker: w, slot: s.slot(positions[k]), flags: f, t: tick()))
+            }
+            s.u = p
+            for g in groups { s.freeIds += g.ids }
+        }
+        // The same obligation the spec states: ENABLE, or DESC naming a position just used.
+        if (s.u != old && PackedRing.notificationRequired(s.driverEvent, eventIdx: config.eventIdx, old: old, new: s.u, size: s.size)) || rng.oneIn(20) {
+            put(.simple(.interrupt, vq: vq, worker: w, t: tick()))
+        }
+        put(.simple(.serviceEnd, vq: vq, worker: w, t: tick()))
+        if s.exposedStart > 1024 { s.exposed.removeFirst(s.exposedStart); s.exposedStart = 0 }
+        packedQueues[q] = s
+    }
+
+    /// Injects a packed fault if the moment suits it.
+    private mutating func injectPacked(_ f: Fault) -> Bool {
+        let active = packedQueues.indices.filter { packedQueues[$0].active }
+        let q = active[rng.below(active.count)]
+        let s = packedQueues[q]
+        let vq = UInt16(s.vq)
+        let w = worker(s.vq)
+        let quiet = s.pending == 0 && s.taken.isEmpty
+        switch f {
+        case .packedSize:
+            put(.control(.setVringNum, vq: vq, value: 40000, t: tick()))
+        case .packedDriverOwnership:
+            // With something in flight, a flags store on the descriptor at the device's position.
+            guard s.a > s.u else { return false }
+            put(.packedFlags(vq: vq, slot: s.slot(s.u), flags: .available(wrap: s.wrap(s.u)), t: tick()))
+        case .packedFlagsLast:
+            guard s.a > s.u else { return false }
+            put(.packedDesc(vq: vq, slot: s.slot(s.u), addr: 0x3000_0000, len: 64, id: 0, t: tick()))
+        case .packedChainHeadLast:
+            guard s.free >= 2, let id = s.freeIds.last else { return false }
+            put(.packedDesc(vq: vq, slot: s.slot(s.a), addr: 0x5000, len: 64, id: id, t: tick()))
+            put(.packedDesc(vq: vq, slot: s.slot(s.a + 1), addr: 0x6000, len: 64, id: id, t: tick()))
+            put(.packedFlags(vq: vq, slot: s.slot(s.a), flags: PackedRing.Flags.available(wrap: s.wrap(s.a)).union(.next), t: tick()))
+        case .packedWrapCounter:
+            guard s.free >= 1, let id = s.freeIds.last else { return false }
+            put(.packedDesc(vq: vq, slot: s.slot(s.a), addr: 0x5000, len: 64, id: id, t: tick()))
+            put(.packedFlags(vq: vq, slot: s.slot(s.a), flags: .available(wrap: !s.wrap(s.a)), t: tick()))
+        case .packedBufferId:
+            guard s.free >= 1, let b = s.exposed[s.exposedStart...].first ?? s.taken.first else { return false }
+            put(.packedDesc(vq: vq, slot: s.slot(s.a), addr: 0x5000, len: 64, id: b.id, t: tick()))
+            put(.packedFlags(vq: vq, slot: s.slot(s.a), flags: PackedRing.Flags.available(wrap: s.wrap(s.a)).union(s.isRX ? .write : []), t: tick()))
+        case .packedDeviceOwnership:
+            // Nothing in flight: the device writes a used descriptor into a slot the driver owns.
+            guard s.a == s.u else { return false }
+            put(.simple(.serviceBegin, vq: vq, worker: w, t: tick()))
+            put(.packedUsed(vq: vq, worker: w, slot: s.slot(s.u), id: 0, len: 0, t: tick()))
+        case .packedDeviceOrder:
+            // Two lists available and not taken: the device takes the second first.
+            guard s.pending >= 2 else { return false }
+            let second = s.exposed[s.exposedStart + 1]
+            put(.simple(.serviceBegin, vq: vq, worker: w, t: tick()))
+            put(.packedRead(vq: vq, worker: w, slot: s.slot(second.start), t: tick()))
+        case .packedUsedId:
+            // Everything taken: a used descriptor naming an id no buffer in flight has.
+            guard s.pending == 0, !s.taken.isEmpty, let foreign = s.freeIds.last else { return false }
+            put(.simple(.serviceBegin, vq: vq, worker: w, t: tick()))
+            put(.packedUsed(vq: vq, worker: w, slot: s.slot(s.u), id: foreign, len: 0, t: tick()))
+            put(.packedUsedFlags(vq: vq, worker: w, slot: s.slot(s.u), flags: .usedMark(wrap: s.wrap(s.u)), t: tick()))
+        case .packedIndirectFlags:
+            guard s.free >= 1, let id = s.freeIds.last else { return false }
+            put(.packedIndirectDesc(vq: vq, parent: s.slot(s.a), index: 0, addr: 0x7000, len: 64, flags: [.next, .write], t: tick()))
+            put(.packedIndirectDesc(vq: vq, parent: s.slot(s.a), index: 1, addr: 0x7100, len: 64, flags: .write, t: tick()))
+            put(.packedDesc(vq: vq, slot: s.slot(s.a), addr: 0x5000, len: 32, id: id, t: tick()))
+            put(.packedFlags(vq: vq, slot: s.slot(s.a), flags: PackedRing.Flags.available(wrap: s.wrap(s.a)).union(.indirect), t: tick()))
+        case .packedEventFlags:
+            put(.eventSuppression(.driverEvent, vq: vq, PackedRing.EventSuppression(offWrap: 0, flags: PackedRing.EventFlags.reserved.rawValue), t: tick()))
+        case .packedInterruptMissed:
+            // Ask to be notified, then the device uses the oldest buffer taken and ends its pass silently.
+            guard quiet == false, s.pending == 0, !config.inOrder || !s.taken.isEmpty, let b = s.taken.first else { return false }
+            put(.eventSuppression(.driverEvent, vq: vq, PackedRing.EventSuppression(flags: PackedRing.EventFlags.enable.rawValue), t: tick()))
+            put(.simple(.serviceBegin, vq: vq, worker: w, t: tick()))
+            put(.packedUsed(vq: vq, worker: w, slot: s.slot(s.u), id: b.id, len: 0, t: tick()))
+            put(.packedUsedFlags(vq: vq, worker: w, slot: s.slot(s.u), flags: .usedMark(wrap: s.wrap(s.u)), t: tick()))
+            put(.simple(.serviceEnd, vq: vq, worker: w, t: tick()))
+        default:
+            return false
+        }
+        faultInjected = true
+        return true
+    }
+
     // MARK: faults
 
     /// Injects `f` if the moment suits it; returns whether it did (the trace then ends).
     private mutating func inject(_ f: Fault) -> Bool {
+        if config.packed { return injectPacked(f) }
         let active = queues.indices.filter { queues[$0].active }
         let q = active[rng.below(active.count)]
         let s = queues[q]
@@ -373,6 +621,9 @@ public struct ScheduleGenerator {
             put(.availIdx(vq: ivq, idx: idle.avail &+ 1, t: tick()))
         case .size:
             put(.control(.setVringNum, vq: vq, value: 6, t: tick()))
+        default:
+            // A packed fault on a split configuration: `adapt` makes the configuration packed.
+            return false
         }
         kickAll()
         faultInjected = true

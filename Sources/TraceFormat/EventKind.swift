@@ -45,6 +45,11 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
     case availFlags = 0x25
     case usedEvent = 0x26
     case ringReset = 0x27
+    // Driver actions on packed rings (VIRTIO_F_RING_PACKED).
+    case packedDesc = 0x28
+    case packedFlags = 0x29
+    case packedIndirectDesc = 0x2A
+    case driverEvent = 0x2B
     // Device actions.
     case availRead = 0x30
     case usedEntry = 0x31
@@ -54,6 +59,11 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
     case availEvent = 0x35
     case rxHeader = 0x36
     case logDirty = 0x37
+    // Device actions on packed rings.
+    case packedRead = 0x38
+    case packedUsed = 0x39
+    case packedUsedFlags = 0x3A
+    case deviceEvent = 0x3B
     // Worker scheduling.
     case serviceBegin = 0x40
     case serviceEnd = 0x41
@@ -118,6 +128,14 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
         case .availFlags: return "avail_flags"
         case .usedEvent: return "used_event"
         case .ringReset: return "ring_reset"
+        case .packedDesc: return "packed_desc"
+        case .packedFlags: return "packed_flags"
+        case .packedIndirectDesc: return "packed_indirect_desc"
+        case .driverEvent: return "driver_event"
+        case .packedRead: return "packed_read"
+        case .packedUsed: return "packed_used"
+        case .packedUsedFlags: return "packed_used_flags"
+        case .deviceEvent: return "device_event"
         case .availRead: return "avail_read"
         case .usedEntry: return "used_entry"
         case .usedIdx: return "used_idx"
@@ -203,6 +221,22 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
         case .usedFlags: return [Field("flags", .p0, width: 16, note: "used.flags (1 = NO_NOTIFY)")]
         case .availEvent: return [Field("idx", .p0, width: 16, note: "avail_event value the device wrote")]
         case .serviceBegin, .serviceEnd: return []
+        case .packedDesc: return [Field("slot", .aux, note: "descriptor ring slot (0 to N-1)")] + Field.packedBody
+        case .packedFlags: return [Field("slot", .aux, note: "descriptor ring slot (0 to N-1)"),
+                                   Field("flags", .packedFlagsP0, note: "the flags stored (the store that makes the descriptor available): NEXT=1, WRITE=2, INDIRECT=4, AVAIL=0x80, USED=0x8000")]
+        case .packedIndirectDesc: return [Field("idx", .aux, note: "entry index within the indirect table"),
+                                          Field("parent", .p2, width: 16, note: "ring slot of the descriptor whose INDIRECT buffer is this table")] + Field.packedBody
+            + [Field("flags", .packedFlagsP1, note: "entry flags (only WRITE=2 is valid in a packed indirect table)")]
+        case .driverEvent, .deviceEvent:
+            let who = self == .driverEvent ? "Driver Event Suppression (the device's used buffer notifications)" : "Device Event Suppression (the driver's available buffer notifications)"
+            return [Field("off_wrap", .p0, hex: true, width: 16, note: "\(who): desc_event_off (bits 0-14) and desc_event_wrap (bit 15)"),
+                    Field("flags", .p1, width: 16, note: "desc_event_flags: 0 ENABLE, 1 DISABLE, 2 DESC (EVENT_IDX only), 3 reserved; bits 2-15 reserved")]
+        case .packedRead: return [Field("slot", .aux, note: "descriptor ring slot the device takes for processing (after seeing it available)")]
+        case .packedUsed: return [Field("slot", .aux, note: "descriptor ring slot of the used descriptor"),
+                                  Field("len", .descLen, note: "bytes written into the buffer (meaningful with WRITE in the flags)"),
+                                  Field("id", .descId, note: "buffer id of the used buffer (IN_ORDER: of the batch's last)")]
+        case .packedUsedFlags: return [Field("slot", .aux, note: "descriptor ring slot of the used descriptor"),
+                                       Field("flags", .packedFlagsP0, note: "the flags stored (the store that marks it used): AVAIL=USED=the device's wrap counter, WRITE if len is valid")]
         case .setStatus: return [.result, Field("status", .p0, width: 8, note: "virtio device status byte the front-end set")]
         case .getStatus: return [.result, Field("status", .p0, width: 8, note: "virtio device status byte the back-end returned")]
         case .setBackendReqFd: return [.result]
@@ -225,8 +259,8 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
                                 Field("gso_type", .aux, note: "gso_type byte of the header (0 NONE, 1 TCPV4, 3 UDP, 4 TCPV6, 5 UDP_L4, 0x80 ECN)")]
         case .logDirty: return [Field("addr", .p0, hex: true, note: "guest physical address of the first byte marked dirty"),
                                 Field("len", .p1, width: 32, note: "bytes marked: every 4 KiB page overlapping [addr, addr+len) is dirty")]
-        case .poll: return [Field("avail", .p0, width: 16, note: "avail.idx read at the start of this poll of the ring"),
-                            Field("used", .p1, width: 16, note: "used.idx read after every avail-side read of this poll")]
+        case .poll: return [Field("avail", .p0, width: 16, note: "avail.idx read at the start of this poll of the ring (packed: the driver's position the poll reached, wrap counter in bit 15)"),
+                            Field("used", .p1, width: 16, note: "used.idx read after every avail-side read of this poll (packed: the first device position the poll found not yet used, wrap counter in bit 15)")]
         case .ringGap: return [Field("reason", .p0, width: 8, note: "why the ring's observations break here: 1 lap, 2 unmapped, 3 format not followed, 4 memory fault, 5 work bound, 6 a vring beyond the header's queue count (vq 0xFFFF)")]
         case .usedSlot: return [Field("slot", .p0, width: 16, note: "used ring slot (0 to N-1)"),
                                 Field("id", .p1, width: 32, note: "id the slot held when the ring's observation began"),
@@ -244,6 +278,9 @@ public struct Field: Sendable {
         case descLen        // p1 bits 0..31
         case descFlags      // p1 bits 32..47
         case descNext       // p1 bits 48..63
+        case descId         // p1 bits 32..47 (packed buffer id)
+        case packedFlagsP0  // p0 bits 0..15, packed descriptor flags
+        case packedFlagsP1  // p1 bits 48..63, packed descriptor flags
     }
     public let name: String
     public let slot: Slot
@@ -264,5 +301,11 @@ public struct Field: Sendable {
         Field("len", .descLen, note: "buffer length in bytes"),
         Field("flags", .descFlags, note: "NEXT=1, WRITE=2, INDIRECT=4"),
         Field("next", .descNext, note: "next descriptor index when NEXT is set"),
+    ]
+    /// The addr, len and id of a packed descriptor (its flags are a store of their own).
+    public static let packedBody: [Field] = [
+        Field("addr", .p0, hex: true, note: "buffer guest address"),
+        Field("len", .descLen, note: "buffer length in bytes"),
+        Field("id", .descId, note: "buffer id (meaningful on the last descriptor of a list)"),
     ]
 }

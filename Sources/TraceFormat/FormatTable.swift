@@ -30,6 +30,9 @@ public enum FormatTable {
         case .descLen: return "p1 bits 0-31"
         case .descFlags: return "p1 bits 32-47"
         case .descNext: return "p1 bits 48-63"
+        case .descId: return "p1 bits 32-47"
+        case .packedFlagsP0: return "p0 bits 0-15"
+        case .packedFlagsP1: return "p1 bits 48-63"
         }
     }
 

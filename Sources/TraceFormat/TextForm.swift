@@ -40,6 +40,8 @@ public enum TextForm {
             return String(r)
         case .descFlags:
             return descFlagNames(e.descFlags.rawValue)
+        case .packedFlagsP0, .packedFlagsP1:
+            return flagNames(UInt16(truncatingIfNeeded: rawValue(f.slot, of: e)), packedFlagTable)
         default:
             let v = rawValue(f.slot, of: e)
             return f.hex ? "0x" + String(v, radix: 16) : String(v)
@@ -55,16 +57,22 @@ public enum TextForm {
         case .descLen: return UInt64(e.descLen)
         case .descFlags: return UInt64(e.descFlags.rawValue)
         case .descNext: return UInt64(e.descNext)
+        case .descId: return UInt64(e.packedId)
+        case .packedFlagsP0: return e.p0 & 0xFFFF
+        case .packedFlagsP1: return e.p1 >> 48
         }
     }
 
     static let descFlagTable: [(String, UInt16)] = [("next", 1), ("write", 2), ("indirect", 4)]
+    static let packedFlagTable: [(String, UInt16)] = descFlagTable + [("avail", PackedRing.Flags.avail.rawValue), ("used", PackedRing.Flags.used.rawValue)]
 
-    static func descFlagNames(_ v: UInt16) -> String {
+    static func descFlagNames(_ v: UInt16) -> String { flagNames(v, descFlagTable) }
+
+    static func flagNames(_ v: UInt16, _ table: [(String, UInt16)]) -> String {
         if v == 0 { return "0" }
         var names: [String] = []
         var rest = v
-        for (n, bit) in descFlagTable where v & bit != 0 { names.append(n); rest &= ~bit }
+        for (n, bit) in table where v & bit != 0 { names.append(n); rest &= ~bit }
         if rest != 0 { names.append("0x" + String(rest, radix: 16)) }
         return names.joined(separator: "|")
     }
@@ -170,17 +178,22 @@ public enum TextForm {
                 throw TraceError(line: line, "result '\(value)' is not 0, a negative errno number, or -NAME (e.g. -EBUSY)")
             }
             e.aux = UInt16(bitPattern: Int16(r))
-        case .descFlags:
+        case .descFlags, .packedFlagsP0, .packedFlagsP1:
+            let table = f.slot == .descFlags ? descFlagTable : packedFlagTable
             var bits: UInt64 = 0
             if let n = parseNumber(value) { bits = n } else {
                 for n in value.split(separator: "|") {
-                    if let b = descFlagTable.first(where: { $0.0 == n }) { bits |= UInt64(b.1) }
+                    if let b = table.first(where: { $0.0 == n }) { bits |= UInt64(b.1) }
                     else if let v = parseNumber(String(n)) { bits |= v }
-                    else { throw TraceError(line: line, "unknown descriptor flag '\(n)' (known: next, write, indirect)") }
+                    else { throw TraceError(line: line, "unknown descriptor flag '\(n)' (known: \(table.map(\.0).joined(separator: ", ")))") }
                 }
             }
             guard bits <= 0xFFFF else { throw TraceError(line: line, "flags exceed 16 bits") }
-            e.p1 = (e.p1 & ~(0xFFFF << 32)) | bits << 32
+            switch f.slot {
+            case .descFlags: e.p1 = (e.p1 & ~(0xFFFF << 32)) | bits << 32
+            case .packedFlagsP0: e.p0 = (e.p0 & ~0xFFFF) | bits
+            default: e.p1 = (e.p1 & ~(0xFFFF << 48)) | bits << 48
+            }
         default:
             guard let n = parseNumber(value) else { throw TraceError(line: line, "\(f.name) must be a number, found '\(value)'") }
             switch f.slot {
@@ -196,6 +209,9 @@ public enum TextForm {
             case .descNext:
                 guard n <= 0xFFFF else { throw TraceError(line: line, "next exceeds 16 bits") }
                 e.p1 = (e.p1 & ~(0xFFFF << 48)) | n << 48
+            case .descId:
+                guard n <= 0xFFFF else { throw TraceError(line: line, "id exceeds 16 bits") }
+                e.p1 = (e.p1 & ~(0xFFFF << 32)) | n << 32
             default: break
             }
         }

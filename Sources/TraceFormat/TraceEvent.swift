@@ -50,6 +50,22 @@ public struct TraceEvent: Equatable, Sendable {
         UInt64(len) | UInt64(flags) << 32 | UInt64(next) << 48
     }
 
+    // Packed rings: p1 = len (bits 0-31) | id (32-47) | flags of an indirect entry (48-63).
+    public var packedLen: UInt32 { UInt32(truncatingIfNeeded: p1) }
+    public var packedId: UInt16 { UInt16(truncatingIfNeeded: p1 >> 32) }
+    /// The flags of `packed_flags` / `packed_used_flags` (p0).
+    public var packedFlags: PackedRing.Flags { PackedRing.Flags(rawValue: UInt16(truncatingIfNeeded: p0)) }
+    /// The flags of a `packed_indirect_desc` entry (p1 bits 48-63).
+    public var packedEntryFlags: PackedRing.Flags { PackedRing.Flags(rawValue: UInt16(truncatingIfNeeded: p1 >> 48)) }
+    /// `driver_event` / `device_event`.
+    public var eventSuppression: PackedRing.EventSuppression {
+        PackedRing.EventSuppression(offWrap: UInt16(truncatingIfNeeded: p0), flags: UInt16(truncatingIfNeeded: p1))
+    }
+
+    public static func packPacked(len: UInt32, id: UInt16, flags: UInt16 = 0) -> UInt64 {
+        UInt64(len) | UInt64(id) << 32 | UInt64(flags) << 48
+    }
+
     // MARK: constructors for the common events
 
     public static func control(_ kind: EventKind, vq: UInt16 = none, value: UInt64 = 0, result: Int16 = 0, t: UInt64 = 0) -> TraceEvent {
@@ -76,6 +92,27 @@ public struct TraceEvent: Equatable, Sendable {
     public static func usedIdx(vq: UInt16, worker: UInt16 = none, idx: UInt16, t: UInt64 = 0) -> TraceEvent {
         TraceEvent(.usedIdx, vq: vq, worker: worker, timestamp: t, p0: UInt64(idx))
     }
+    public static func packedDesc(vq: UInt16, slot: UInt16, addr: UInt64, len: UInt32, id: UInt16, t: UInt64 = 0) -> TraceEvent {
+        TraceEvent(.packedDesc, vq: vq, aux: slot, timestamp: t, p0: addr, p1: packPacked(len: len, id: id))
+    }
+    public static func packedFlags(vq: UInt16, slot: UInt16, flags: PackedRing.Flags, t: UInt64 = 0) -> TraceEvent {
+        TraceEvent(.packedFlags, vq: vq, aux: slot, timestamp: t, p0: UInt64(flags.rawValue))
+    }
+    public static func packedIndirectDesc(vq: UInt16, parent: UInt16, index: UInt16, addr: UInt64, len: UInt32, flags: PackedRing.Flags = [], t: UInt64 = 0) -> TraceEvent {
+        TraceEvent(.packedIndirectDesc, vq: vq, aux: index, timestamp: t, p0: addr, p1: packPacked(len: len, id: 0, flags: flags.rawValue), p2: UInt64(parent))
+    }
+    public static func packedRead(vq: UInt16, worker: UInt16 = none, slot: UInt16, t: UInt64 = 0) -> TraceEvent {
+        TraceEvent(.packedRead, vq: vq, worker: worker, aux: slot, timestamp: t)
+    }
+    public static func packedUsed(vq: UInt16, worker: UInt16 = none, slot: UInt16, id: UInt16, len: UInt32, t: UInt64 = 0) -> TraceEvent {
+        TraceEvent(.packedUsed, vq: vq, worker: worker, aux: slot, timestamp: t, p1: packPacked(len: len, id: id))
+    }
+    public static func packedUsedFlags(vq: UInt16, worker: UInt16 = none, slot: UInt16, flags: PackedRing.Flags, t: UInt64 = 0) -> TraceEvent {
+        TraceEvent(.packedUsedFlags, vq: vq, worker: worker, aux: slot, timestamp: t, p0: UInt64(flags.rawValue))
+    }
+    public static func eventSuppression(_ kind: EventKind, vq: UInt16, worker: UInt16 = none, _ e: PackedRing.EventSuppression, t: UInt64 = 0) -> TraceEvent {
+        TraceEvent(kind, vq: vq, worker: worker, timestamp: t, p0: UInt64(e.offWrap), p1: UInt64(e.flags))
+    }
     public static func simple(_ kind: EventKind, vq: UInt16, worker: UInt16 = none, value: UInt64 = 0, t: UInt64 = 0) -> TraceEvent {
         TraceEvent(kind, vq: vq, worker: worker, timestamp: t, p0: value)
     }
@@ -96,6 +133,9 @@ extension TraceEvent {
             case .descLen: p1 |= 0xFFFF_FFFF
             case .descFlags: p1 |= 0xFFFF << 32
             case .descNext: p1 |= 0xFFFF << 48
+            case .descId: p1 |= 0xFFFF << 32
+            case .packedFlagsP0: p0 |= 0xFFFF
+            case .packedFlagsP1: p1 |= 0xFFFF << 48
             }
         }
         return (aux, p0, p1, p2)

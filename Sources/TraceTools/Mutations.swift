@@ -23,8 +23,24 @@ public enum BugClass: String, CaseIterable, Sendable {
     case chainFaultOnReusedHead = "chain-fault-on-reused-head"
     case chainFaultCompletedLater = "chain-fault-completed-later"
     case usedOverMissingElement = "used-over-missing-element"
+    // Packed rings.
+    case packedDescRewrittenInFlight = "packed-desc-rewritten-in-flight"
+    case packedHeadFirst = "packed-head-first"
+    case packedWrapNotFlipped = "packed-wrap-not-flipped"
+    case packedUsedWrongWrap = "packed-used-wrong-wrap"
+    case packedUsedIdNotInFlight = "packed-used-id-not-in-flight"
+    case packedBufferIdReused = "packed-buffer-id-reused"
+    case packedOverrun = "packed-overrun"
+    case packedUsedPastAvail = "packed-used-past-avail"
+    case packedReadOutOfOrder = "packed-read-out-of-order"
+    case packedInterruptDropped = "packed-interrupt-dropped"
+    case packedEventReserved = "packed-event-reserved"
+    case packedUsedLenTooLong = "packed-used-len-too-long"
 
     public var name: String { rawValue }
+
+    /// A class of the packed ring (planted only in traces that negotiated VIRTIO_F_RING_PACKED).
+    public var packed: Bool { rawValue.hasPrefix("packed-") }
 
     public var summary: String {
         switch self {
@@ -45,12 +61,37 @@ public enum BugClass: String, CaseIterable, Sendable {
         case .chainFaultOnReusedHead: return "a head the driver reuses within one poll gets a looping chain the last time, which the device completes a poll later"
         case .chainFaultCompletedLater: return "a chain the device completes a poll after its exposure loops"
         case .usedOverMissingElement: return "the device publishes one more used position without writing its element (the slot still holds the last lap's)"
+        case .packedDescRewrittenInFlight: return "packed: the driver writes a descriptor again right after the flags store that made it available"
+        case .packedHeadFirst: return "packed: the first descriptor of a list is made available before the rest (polled: a poll finds it so)"
+        case .packedWrapNotFlipped: return "packed: the first descriptor after the ring's end is made available with the last lap's wrap counter"
+        case .packedUsedWrongWrap: return "packed: the device marks a descriptor used with the other lap's wrap counter"
+        case .packedUsedIdNotInFlight: return "packed: a used descriptor names a buffer id no buffer in flight has"
+        case .packedBufferIdReused: return "packed: a list is made available with the buffer id of one still in flight"
+        case .packedOverrun: return "packed: the driver stores flags on a descriptor the device owns"
+        case .packedUsedPastAvail: return "packed: with nothing in flight the device writes a used descriptor"
+        case .packedReadOutOfOrder: return "packed: the device takes a descriptor out of ring order"
+        case .packedInterruptDropped: return "packed: an interrupt the Driver Event Suppression asks for is dropped"
+        case .packedEventReserved: return "packed: the Driver Event Suppression is written with the reserved flags value 3"
+        case .packedUsedLenTooLong: return "packed: a used descriptor claims one byte more than its buffer's writable ones"
         }
     }
 
-    /// The rule the checker must report (`inOrder`: the trace negotiated VIRTIO_F_IN_ORDER).
-    public func expectedRule(inOrder: Bool = false) -> RuleID {
+    /// The rule the checker must report (`inOrder`: the trace negotiated VIRTIO_F_IN_ORDER;
+    /// `packed`: VIRTIO_F_RING_PACKED, which only changes which size rule a bad size breaks).
+    public func expectedRule(inOrder: Bool = false, packed: Bool = false) -> RuleID {
         switch self {
+        case .badQueueSize: return packed ? .packedSize : .vqSize
+        case .packedDescRewrittenInFlight: return .packedFlagsLast
+        case .packedHeadFirst: return .packedChainHeadLast
+        case .packedWrapNotFlipped, .packedUsedWrongWrap: return .packedWrapCounter
+        case .packedUsedIdNotInFlight: return .packedUsedId
+        case .packedBufferIdReused: return .packedBufferId
+        case .packedOverrun: return .packedDriverOwnership
+        case .packedUsedPastAvail: return .packedDeviceOwnership
+        case .packedReadOutOfOrder: return .packedDeviceOrder
+        case .packedInterruptDropped: return .packedInterruptMissed
+        case .packedEventReserved: return .packedEventFlags
+        case .packedUsedLenTooLong: return .vqUsedLen
         case .doubleCompletion, .usedIdNeverAvailable, .inOrderSwap: return .vqUsedId
         case .availIdxJump: return .vqInflight
         case .consumedPastAvail: return .vqAvailRead
@@ -61,7 +102,6 @@ public enum BugClass: String, CaseIterable, Sendable {
         case .usedAfterStop: return .vhostRingStopped
         case .usedLenTooLong: return .vqUsedLen
         case .headOutOfRange: return .vqDescIndex
-        case .badQueueSize: return .vqSize
         case .ringSetupBeforeOwner: return .vhostOwnerFirst
         case .chainFaultOnReusedHead, .chainFaultCompletedLater: return .vqChainLoop
         // With IN_ORDER the slot's stale element is compared with the buffer retired there.
@@ -78,6 +118,12 @@ public struct MutationError: Error, CustomStringConvertible {
 public enum Mutator {
     /// Applies `fault` to the events; returns the new events and a sentence saying what changed.
     public static func apply(_ fault: BugClass, header: TraceHeader, events input: [TraceEvent]) throws -> (events: [TraceEvent], change: String) {
+        if fault.packed {
+            guard negotiated(.ringPacked, header: header, events: input) else {
+                throw MutationError("no place for \(fault.name): the trace did not negotiate VIRTIO_F_RING_PACKED")
+            }
+            return try PackedMutator.apply(fault, header: header, events: input)
+        }
         var ev = input
         let sampled = header.flags.contains(.sampled)
         let view = sampled ? PolledView(events: ev) : PolledView(events: [])
@@ -308,6 +354,11 @@ public enum Mutator {
         case .badQueueSize:
             let i = try first("SET_VRING_NUM") { $1.kind == .setVringNum }
             let n = UInt32(truncatingIfNeeded: ev[i].p0)
+            if negotiated(.ringPacked, header: header, events: ev) {
+                // A packed ring takes any size up to 32768: one past it.
+                ev[i].p0 = UInt64(PackedRing.maxQueueSize + 1)
+                return (ev, "event \(i): SET_VRING_NUM on vq \(ev[i].vq) sets \(ev[i].p0), more than a packed ring may have")
+            }
             ev[i].p0 = UInt64(n > 1 ? n - 1 : 3)
             return (ev, "event \(i): SET_VRING_NUM on vq \(ev[i].vq) sets \(ev[i].p0), not a power of two")
         case .ringSetupBeforeOwner:
@@ -346,6 +397,9 @@ public enum Mutator {
                 }
             }
             throw noPlace(fault == .chainFaultOnReusedHead ? "no head is made available twice in one poll and completed a poll later" : "no chain is completed a poll after its exposure")
+
+        default:
+            throw noPlace("a packed class")
         }
     }
 
@@ -387,6 +441,10 @@ public enum Mutator {
         // middle of traffic may have none), and for the missing element a full lap seen.
         case .doubleCompletion: return "a ring that ends with nothing in flight (polled traces)"
         case .usedOverMissingElement: return "a ring that ends with nothing in flight after a full lap"
+        case .packedReadOutOfOrder: return "an exact packed trace with the device's reads"
+        case .packedHeadFirst: return "a packed ring with lists of two or more (exact) or polls"
+        case .packedWrapNotFlipped: return "a packed ring used past its end"
+        case _ where fault.packed: return "VIRTIO_F_RING_PACKED and an exact trace"
         default: return nil
         }
     }

@@ -1,5 +1,7 @@
 import TraceFormat
 import VirtioProtocol
+import VirtqueueModel
+import PolledSemantics
 
 /// Load-spread figures for any trace: how buffers, kicks and interrupts spread over the virtqueues
 /// and workers (the questions the seed's tables ask), and how long the trace spans.
@@ -36,6 +38,8 @@ public struct TraceStats: Sendable {
     /// The queues the trace set up or used, in vq order: what the text and JSON list (a recorder's
     /// header declares 256 queues whatever the front-end uses).
     public var setUpQueues: [Queue] { queues.filter(\.setUp) }
+    /// Buffers made available and used: split rings by their index advances, packed rings (which
+    /// have no indices) by the ring model of their format.
     public var workers: [Int: Worker] = [:]
     /// Device events that name no worker (a recorder cannot see the back-end's threads).
     public var unattributedDeviceEvents: UInt64 = 0
@@ -61,11 +65,52 @@ public struct TraceStats: Sendable {
         for q in queues.indices where header.queueSizes[q] != 0 { queues[q].setUp = true }
         availIdx = Array(repeating: 0, count: header.queueCount)
         usedIdx = Array(repeating: 0, count: header.queueCount)
+        features = Features(header.features)
+        sizes = header.queueSizes.map(UInt32.init)
+        bases = Array(repeating: nil, count: header.queueCount)
+        rings = Array(repeating: nil, count: header.queueCount)
+        polledRings = Array(repeating: nil, count: header.queueCount)
     }
 
     /// Indices last seen per queue; nil after a `ring_gap` (the next `poll` sets them again).
     private var availIdx: [UInt16?]
     private var usedIdx: [UInt16?]
+    // Packed rings have no indices: buffers are counted by the ring model of their format (the
+    // exact model for exact events, the polled judge for polled ones), through the ring-format seam.
+    private var features: Features
+    private var sizes: [UInt32]
+    private var bases: [RingBase?]
+    private var rings: [(any RingModel)?]
+    private var polledRings: [(any PolledRingModel)?]
+
+    private mutating func packed(_ e: TraceEvent, vq q: Int) {
+        let format = RingFormat(features: features)
+        guard format == .packed, format.isValidQueueSize(sizes[q]) else { return }
+        if e.isSampled || e.kind.plane == .observation {
+            if polledRings[q] == nil { polledRings[q] = format.makePolledModel(size: sizes[q], base: bases[q] ?? .start, features: RingFeatures(features)) }
+            let obs: PolledObservation?
+            switch e.kind {
+            case .packedDesc: obs = .packedDescriptor(slot: e.aux, PackedDescriptor(addr: e.p0, len: e.packedLen, id: e.packedId))
+            case .packedFlags: obs = .packedFlags(slot: e.aux, e.packedFlags)
+            case .packedUsed: obs = .packedUsed(slot: e.aux, id: e.packedId, len: e.packedLen)
+            case .packedUsedFlags: obs = .packedUsedFlags(slot: e.aux, e.packedFlags)
+            case .poll: obs = .poll(avail: UInt16(truncatingIfNeeded: e.p0), used: UInt16(truncatingIfNeeded: e.p1))
+            case .ringGap: polledRings[q]?.gap(); obs = nil
+            default: obs = nil
+            }
+            if let obs, let o = polledRings[q]?.observe(obs, ref: 0) {
+                queues[q].exposed += UInt64(o.exposed)
+                queues[q].used += UInt64(o.completed)
+            }
+            return
+        }
+        guard let step = RingStep(event: e) else { return }
+        if rings[q] == nil { rings[q] = format.makeModel(size: sizes[q], base: bases[q] ?? .start, features: RingFeatures(features)) }
+        guard let r = rings[q]?.apply(step) else { return }
+        queues[q].exposed += UInt64(r.exposed)
+        queues[q].used += UInt64(r.completed)
+        if r.completed > 0, e.worker != TraceEvent.none { workers[Int(e.worker), default: Worker(worker: Int(e.worker))].used += UInt64(r.completed) }
+    }
 
     public mutating func add(_ e: TraceEvent) {
         events += 1
@@ -88,12 +133,32 @@ public struct TraceStats: Sendable {
                 if e.kind == .serviceBegin { workers[w]!.services += 1 }
             }
         }
+        if e.kind == .setFeatures && e.succeeded {
+            features = Features(e.p0)
+            rings = rings.map { _ in nil }; polledRings = polledRings.map { _ in nil }
+        }
         guard let q else { return }
         queues[q].setUp = true
+        switch e.kind {
+        case .setVringNum where e.succeeded:
+            sizes[q] = UInt32(truncatingIfNeeded: e.p0); rings[q] = nil; polledRings[q] = nil
+        case .setVringKick where e.succeeded && e.isSampled == false:
+            // A recorder follows a ring afresh from its base at every kick.
+            polledRings[q] = nil
+        case .packedDesc, .packedFlags, .packedIndirectDesc, .driverEvent, .packedRead, .packedUsed, .packedUsedFlags, .deviceEvent, .poll, .ringGap:
+            packed(e, vq: q)
+            // A packed ring's polls carry positions, not indices: counted above.
+            if RingFormat(features: features) == .packed && (e.kind == .poll || e.kind == .ringGap) {
+                if e.kind == .poll { queues[q].setUp = true }
+                return
+            }
+        default: break
+        }
         switch e.kind {
         case .setVringBase:
             // Indices restart from the base.
             availIdx[q] = UInt16(truncatingIfNeeded: e.p0); usedIdx[q] = availIdx[q]
+            if e.succeeded { bases[q] = RingFormat(features: features).base(e.p0); rings[q]?.setBase(bases[q]!) }
         case .setVringEnable:
             queues[q].enabled = e.p0 != 0
         case .availIdx:

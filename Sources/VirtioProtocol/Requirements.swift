@@ -93,16 +93,14 @@ public struct Requirement: Sendable {
         self.side = side; self.observable = observable; self.rules = rules; self.drive = drive; self.unruled = unruled
     }
 
-    /// Packed rows are observable, but the packed model comes later: never counted as covered.
-    public var packedPending: Bool { group == .packed && observable == .yes }
-
-    /// Fully observable and judged by at least one rule (packed rows never count yet).
-    public var covered: Bool { observable == .yes && !rules.isEmpty && !packedPending }
+    /// Fully observable and judged by at least one rule.
+    public var covered: Bool { observable == .yes && !rules.isEmpty }
 
     /// The requirements a rule checks.
     public static func checked(by rule: RuleID) -> [Requirement] { all.filter { $0.rules.contains(rule) } }
 
-    static let packedPendingNote = "packed model pending: VIRTIO_F_RING_PACKED traces are reported INCOMPLETE until the packed ring is modelled"
+    static let packedMultiBufferNote = "which used descriptors make one request (num_buffers) is in the packet's header, which packed traces do not carry yet; the model accepts the first marked last (DPDK's batches) and holds every used descriptor to PACKED-DEVICE-ORDER"
+    static let packedKickNote = "the driver's kicks the Device Event Suppression asks for are modelled (PackedVirtqueue.kickRequired) but not enforced: a driver may batch, and unlike VQ-KICK-MISSED for split rings no rule yet says when a packed kick falls due"
     static let spuriousNote = "a SHOULD NOT whose breach the spec makes harmless (the other side MUST handle spurious notifications); flagging it would fail implementations that notify eagerly, and the flag or event index it depends on may change just after the check"
 
     public static let all: [Requirement] = split + packed + ringFeatures + net + vhostUser + kernel + seed
@@ -264,61 +262,64 @@ public struct Requirement: Sendable {
 
     static let packed: [Requirement] = [
         Requirement("PACKED-01", .packed, "Structure Size and Alignment", .implied, "Queue size need not be a power of two; at most 32768.",
-                    .device, .yes, [], unruled: packedPendingNote),
+                    .device, .yes, [.packedSize]),
         Requirement("PACKED-02", .packed, "Virtqueues (driver requirements)", .must, "Descriptor ring aligned on 16, event suppression structures on 4.",
-                    .driver, .yes, [], unruled: packedPendingNote),
+                    .driver, .yes, [.vqRingAlign]),
         Requirement("PACKED-03", .packed, "Virtqueues (device requirements)", .must, "The device starts processing descriptors in ring order.",
-                    .device, .yes, [], unruled: packedPendingNote),
+                    .device, .yes, [.packedDeviceOrder]),
         Requirement("PACKED-04", .packed, "Virtqueues (device requirements)", .must, "The device starts writing used descriptors in the order they complete.",
-                    .device, .yes, [], unruled: packedPendingNote),
+                    .device, .yes, [.packedDeviceOrder]),
         Requirement("PACKED-05", .packed, "The Virtqueue Descriptor Table (device requirements)", .mustNot,
                     "The device never writes a device-readable buffer, and should not read a device-writable one.",
                     .device, .no("traces record ring events, not the device's memory accesses"), []),
         Requirement("PACKED-06", .packed, "The Virtqueue Descriptor Table (device requirements)", .mustNot,
-                    "The device uses a descriptor only once it sees its AVAIL bit changed.", .device, .yes, [], unruled: packedPendingNote),
+                    "The device uses a descriptor only once it sees its AVAIL bit changed.", .device, .yes, [.packedDeviceOwnership]),
         Requirement("PACKED-07", .packed, "The Virtqueue Descriptor Table (device requirements)", .mustNot,
-                    "The device never changes a descriptor after changing its USED bit.", .device, .yes, [], unruled: packedPendingNote),
+                    "The device never changes a descriptor after changing its USED bit.", .device, .yes, [.packedDeviceOwnership]),
         Requirement("PACKED-08", .packed, "The Virtqueue Descriptor Table (driver requirements)", .mustNot,
-                    "The driver changes a descriptor only once it sees its USED bit changed.", .driver, .yes, [], unruled: packedPendingNote),
+                    "The driver changes a descriptor only once it sees its USED bit changed.", .driver, .yes, [.packedDriverOwnership]),
         Requirement("PACKED-09", .packed, "The Virtqueue Descriptor Table (driver requirements)", .mustNot,
-                    "The driver never changes a descriptor after changing its AVAIL bit.", .driver, .yes, [], unruled: packedPendingNote),
+                    "The driver never changes a descriptor after changing its AVAIL bit.", .driver, .yes, [.packedFlagsLast]),
         Requirement("PACKED-10", .packed, "The Virtqueue Descriptor Table (driver requirements)", .must,
                     "With NOTIFICATION_DATA, a notification's next_off/next_wrap name the next descriptor not yet made available.",
                     .driver, .partly("kicks reach a vhost back-end as eventfd signals without the data; only an instrumented driver sees it"), []),
         Requirement("PACKED-11", .packed, "Scatter-Gather Support (driver requirements)", .mustNot,
                     "No descriptor list longer than the device allows.", .driver, .partly("the device's limit is not in traces"), []),
         Requirement("PACKED-12", .packed, "Scatter-Gather Support (driver requirements)", .mustNot,
-                    "No descriptor list longer than the queue size; hence no loops.", .driver, .yes, [], unruled: packedPendingNote),
+                    "No descriptor list longer than the queue size; hence no loops.", .driver, .yes, [.vqChainLoop]),
         Requirement("PACKED-13", .packed, "Scatter-Gather Support (driver requirements)", .must,
-                    "Device-writable elements after device-readable ones.", .driver, .yes, [], unruled: packedPendingNote),
+                    "Device-writable elements after device-readable ones.", .driver, .yes, [.vqChainOrder]),
         Requirement("PACKED-14", .packed, "Scatter-Gather Support (driver requirements)", .must,
-                    "Room for the whole list before its first descriptor is made available.", .driver, .yes, [], unruled: packedPendingNote),
+                    "Room for the whole list before its first descriptor is made available.", .driver, .yes, [.packedDriverOwnership]),
         Requirement("PACKED-15", .packed, "Scatter-Gather Support (driver requirements)", .mustNot,
-                    "The first descriptor of a list is made available only after all the others.", .driver, .yes, [], unruled: packedPendingNote),
+                    "The first descriptor of a list is made available only after all the others.", .driver, .yes, [.packedChainHeadLast]),
         Requirement("PACKED-16", .packed, "Scatter-Gather Support (device requirements)", .must,
-                    "The device uses a NEXT-chained list in the order it was made available.", .device, .yes, [], unruled: packedPendingNote),
+                    "The device uses a NEXT-chained list in the order it was made available.", .device, .yes, [.packedDeviceOrder]),
         Requirement("PACKED-17", .packed, "Indirect Descriptors (driver requirements)", .mustNot,
-                    "INDIRECT only with INDIRECT_DESC; no flag but WRITE inside an indirect table.", .driver, .yes, [], unruled: packedPendingNote),
+                    "INDIRECT only with INDIRECT_DESC; no flag but WRITE inside an indirect table.", .driver, .yes, [.vqIndirectFeature, .packedIndirectFlags]),
         Requirement("PACKED-18", .packed, "Indirect Descriptors (driver requirements)", .mustNot,
-                    "No INDIRECT descriptor inside a NEXT-linked list.", .driver, .yes, [], unruled: packedPendingNote),
+                    "No INDIRECT descriptor inside a NEXT-linked list.", .driver, .yes, [.vqIndirectNext]),
         Requirement("PACKED-19", .packed, "Supplying Buffers: Updating flags / Sending Notifications (driver requirements)", .must,
                     "Memory barriers before the flags update and before reading the event suppression structure.",
                     .driver, .no("barriers are not events"), []),
         Requirement("PACKED-20", .packed, "Driver and Device Ring Wrap Counters", .implied,
                     "Both wrap counters start at 1 and flip after the last slot; AVAIL != USED means available, equal means used.",
-                    .driver, .yes, [], unruled: packedPendingNote),
+                    .driver, .yes, [.packedWrapCounter]),
         Requirement("PACKED-21", .packed, "Driver and Device Event Suppression", .implied,
-                    "Event flags DESC only with EVENT_IDX; value 3 reserved.", .driver, .yes, [], unruled: packedPendingNote),
+                    "Event flags DESC only with EVENT_IDX; value 3 reserved.", .driver, .yes, [.packedEventFlags]),
         Requirement("PACKED-22", .packed, "Driver and Device Event Suppression", .implied,
                     "The device notifies per the driver's event suppression structure (ENABLE, or DESC at the named offset and wrap).",
-                    .device, .yes, [], unruled: packedPendingNote),
+                    .device, .yes, [.packedInterruptMissed]),
         Requirement("PACKED-23", .packed, "Driver and Device Event Suppression", .implied,
-                    "The driver kicks per the device's event suppression structure.", .driver, .yes, [], unruled: packedPendingNote),
+                    "The driver kicks per the device's event suppression structure.", .driver, .yes, [], unruled: packedKickNote),
         Requirement("PACKED-24", .packed, "In-order use of descriptors", .implied,
                     "With IN_ORDER one used descriptor (last buffer's id) retires a batch; skipped buffers count as used.",
-                    .device, .yes, [], unruled: packedPendingNote),
+                    .device, .yes, [.packedUsedId]),
         Requirement("PACKED-25", .packed, "Multi-buffer requests", .implied,
-                    "A device combining buffers marks the first used only after the rest are written.", .device, .yes, [], unruled: packedPendingNote),
+                    "A device combining buffers marks the first used only after the rest are written.", .device, .yes, [], unruled: packedMultiBufferNote),
+        Requirement("PACKED-26", .packed, "Next Flag: Descriptor Chaining; Placing Available Buffers Into The Descriptor Ring", .implied,
+                    "A buffer's id is on the last descriptor of its list, and no other buffer in flight has it (the used descriptor names the buffer by it).",
+                    .driver, .yes, [.packedBufferId]),
     ]
 
     // MARK: ring feature bits and feature negotiation (content.tex)
@@ -341,7 +342,7 @@ public struct Requirement: Sendable {
         Requirement("FEAT-06", .features, "Reserved Feature Bits (device requirements): VIRTIO_F_IN_ORDER (35)", .must,
                     "With IN_ORDER the device uses buffers in the order they were made available.", .device, .yes, [.vqUsedId]),
         Requirement("FEAT-07", .features, "Reserved Feature Bits: VIRTIO_F_RING_PACKED (34)", .implied,
-                    "With RING_PACKED every ring is packed.", .device, .yes, [], unruled: packedPendingNote),
+                    "With RING_PACKED every ring is packed.", .device, .yes, [.packedWrapCounter, .packedSize]),
         Requirement("FEAT-08", .features, "Driver Notifications: VIRTIO_F_NOTIFICATION_DATA (38)", .implied,
                     "With NOTIFICATION_DATA a split-ring notification carries avail.idx (15 bits) and its wrap bit.",
                     .driver, .partly("a vhost back-end receives kicks as eventfd signals without the data; the kick event has no data field"), []),

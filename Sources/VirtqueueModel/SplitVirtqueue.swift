@@ -593,6 +593,50 @@ extension SplitVirtqueue {
     }
 }
 
+// MARK: the ring-format seam
+
+extension SplitVirtqueue: RingModel {
+    public var format: RingFormat { .split }
+
+    public var features: RingFeatures {
+        get { RingFeatures(indirect: indirectAllowed, eventIdx: eventIdx, inOrder: inOrder) }
+        set { indirectAllowed = newValue.indirect; eventIdx = newValue.eventIdx; inOrder = newValue.inOrder }
+    }
+
+    public mutating func setBase(_ base: RingBase) { setBase(base.index) }
+
+    public mutating func apply(_ step: RingStep) -> StepResult {
+        switch step {
+        case .writeDescriptor(let i, let d): return StepResult(writeDescriptor(i, d))
+        case .writeIndirect(let p, let e, let d): return StepResult(writeIndirectEntry(parent: p, entry: e, d))
+        case .writeAvailEntry(let pos, let head): return StepResult(writeAvailEntry(pos: pos, head: head))
+        case .publishAvail(let idx):
+            let (v, exposed) = publishAvail(idx)
+            return StepResult(v, exposed: exposed)
+        case .setAvailFlags(let f): setAvailFlags(f); return StepResult()
+        case .setUsedEvent(let v): setUsedEvent(v); return StepResult()
+        case .readAvail(let pos, let head): return StepResult(deviceRead(pos: pos, head: head))
+        case .writeUsed(let pos, let id, let len): return StepResult(writeUsed(pos: pos, id: id, len: len))
+        case .publishUsed(let idx):
+            let before = cursor.used
+            let v = publishUsed(idx)
+            return StepResult(v, completed: Int(SplitRing.distance(from: before, to: cursor.used)))
+        case .setUsedFlags(let f): setUsedFlags(f); return StepResult()
+        case .setAvailEvent(let v): setAvailEvent(v); return StepResult()
+        case .writePacked, .storeAvailFlags, .writePackedIndirect, .setDriverEvent,
+             .readPacked, .writePackedUsed, .storeUsedFlags, .setDeviceEvent:
+            return .foreignStep
+        }
+    }
+
+    public var owedInterrupt: OwedInterrupt? {
+        guard let owed = interruptOwed else { return nil }
+        let reason = eventIdx ? "EVENT_IDX: used_event \(usedEvent) lies in the used positions [\(interruptOwedFrom ?? 0), \(owed)) just published"
+            : "avail.flags \(availFlags) does not suppress interrupts"
+        return OwedInterrupt(rule: .vqInterruptMissed, when: "used.idx reached \(owed)", reason: reason)
+    }
+}
+
 // MARK: memory bounds (the checker's budgets over all rings)
 
 extension SplitVirtqueue {

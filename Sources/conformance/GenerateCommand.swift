@@ -20,7 +20,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Queue pairs (mq layouts) or TX queues (seed layouts).")
     var pairs: Int = 2
 
-    @Option(help: "Queue size (a power of two up to 32768).")
+    @Option(help: "Queue size (split: a power of two up to 32768; packed: any size up to 32768).")
     var queueSize: UInt32 = 256
 
     @Option(help: "First free-running index of every ring (e.g. 65530 to wrap early).")
@@ -32,6 +32,12 @@ struct Generate: ParsableCommand {
     @Flag(help: "Negotiate VIRTIO_F_EVENT_IDX.")
     var eventIdx = false
 
+    @Flag(help: "Negotiate VIRTIO_F_RING_PACKED: every ring is a packed ring.")
+    var packed = false
+
+    @Flag(help: "Negotiate VIRTIO_F_IN_ORDER (with --packed: used descriptors retire batches).")
+    var inOrder = false
+
     @Option(help: "Seed of the schedule.")
     var seed: UInt64 = 1
 
@@ -42,14 +48,16 @@ struct Generate: ParsableCommand {
     var output: String
 
     func validate() throws {
-        guard SplitRing.isValidQueueSize(queueSize) else { throw ValidationError("--queue-size must be a power of two in 1...32768") }
+        let format: RingFormat = packed || (fault.flatMap(Fault.init(rawValue:))?.packed ?? false) ? .packed : .split
+        guard format.isValidQueueSize(queueSize) else { throw ValidationError("--queue-size: \(format.sizeRequirement)") }
+        if inOrder && !packed { throw ValidationError("--in-order needs --packed (split schedules use the ring in any order)") }
         guard (1...4096).contains(pairs) else { throw ValidationError("--pairs must be in 1...4096") }
         if let f = fault, Fault(rawValue: f) == nil { throw ValidationError("unknown fault '\(f)'; known: \(Fault.allCases.map(\.rawValue).joined(separator: ", "))") }
     }
 
     func run() throws {
         var config = ScheduleConfig(profile: profile.value, pairs: pairs, queueSize: queueSize, indirect: indirect,
-                                    eventIdx: eventIdx, startIndex: start, seed: seed)
+                                    eventIdx: eventIdx, startIndex: start, seed: seed, packed: packed, inOrder: inOrder)
         if let f = fault.flatMap(Fault.init(rawValue:)) { config = f.adapt(config) }
         let header = ScheduleGenerator(config: config) { _ in }.header
         let writer: TraceWriter

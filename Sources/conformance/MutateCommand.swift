@@ -45,8 +45,9 @@ struct Mutate: ParsableCommand {
     func run() throws {
         if listFaults {
             for f in BugClass.allCases {
-                let rule = f.expectedRule(inOrder: false) == f.expectedRule(inOrder: true) ? f.expectedRule().rawValue
+                var rule = f.expectedRule(inOrder: false) == f.expectedRule(inOrder: true) ? f.expectedRule().rawValue
                     : "\(f.expectedRule(inOrder: false).rawValue) (with IN_ORDER: \(f.expectedRule(inOrder: true).rawValue))"
+                if !f.packed && f.expectedRule(packed: true) != f.expectedRule() { rule += " (packed rings: \(f.expectedRule(packed: true).rawValue))" }
                 print(verbose ? "\(f.name)\t\(rule)\t\(f.summary)" + (Mutator.needs(f).map { " (needs \($0))" } ?? "") : f.name)
             }
             return

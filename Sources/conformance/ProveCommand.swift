@@ -10,8 +10,8 @@ struct Prove: ParsableCommand {
         commandName: "prove",
         abstract: "Prove the model's invariants with Z3 and refute their broken variants.",
         discussion: """
-        Each property (ring-ownership, need-event, mapping-total, mapping-range, mapping-balance, \
-        mapping-seed-table, mapping-single-consumer, set-owner-compat) must be proven: Z3 answers \
+        Each property (ring-ownership, need-event, packed-ownership, packed-need-event, mapping-total, \
+        mapping-range, mapping-balance, mapping-seed-table, mapping-single-consumer, set-owner-compat) must be proven: Z3 answers \
         unsat to the negation of every claim. Each broken variant (NAME/VARIANT) must be refuted: \
         Z3 finds a counterexample, shown in words, written as a trace v1 file and checked with the \
         reference checker, which must report the matching rule. `unknown` (a timeout) never passes, \

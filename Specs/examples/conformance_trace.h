@@ -51,6 +51,8 @@ enum { CT_HDR_SAMPLED = 1, CT_HDR_PRESET = 2 };
 enum { CT_EV_SAMPLED = 1 };
 /* Descriptor flags. */
 enum { CT_DESC_NEXT = 1, CT_DESC_WRITE = 2, CT_DESC_INDIRECT = 4 };
+/* Packed descriptor flags (NEXT, WRITE, INDIRECT as above): AVAIL bit 7, USED bit 15. */
+enum { CT_PACKED_F_AVAIL = 1 << 7, CT_PACKED_F_USED = 1 << 15 };
 /* vhost-user KICK/CALL/ERR payload: no fd passed. Kernel vhost uses fd -1 instead. */
 #define CT_NOFD 0x100u
 #define CT_FD_NONE UINT64_MAX
@@ -67,8 +69,10 @@ enum ct_kind {
     CT_SET_LOG_BASE = 0x1C, CT_VRING_LOG = 0x1D, CT_RESET_DEVICE = 0x1E, CT_GET_FEATURES = 0x1F,
     CT_DESC = 0x20, CT_INDIRECT_DESC = 0x21, CT_AVAIL_ENTRY = 0x22, CT_AVAIL_IDX = 0x23, CT_KICK = 0x24,
     CT_AVAIL_FLAGS = 0x25, CT_USED_EVENT = 0x26, CT_RING_RESET = 0x27,
+    CT_PACKED_DESC = 0x28, CT_PACKED_FLAGS = 0x29, CT_PACKED_INDIRECT_DESC = 0x2A, CT_DRIVER_EVENT = 0x2B,
     CT_AVAIL_READ = 0x30, CT_USED_ENTRY = 0x31, CT_USED_IDX = 0x32, CT_INTERRUPT = 0x33, CT_USED_FLAGS = 0x34,
     CT_AVAIL_EVENT = 0x35, CT_RX_HEADER = 0x36, CT_LOG_DIRTY = 0x37,
+    CT_PACKED_READ = 0x38, CT_PACKED_USED = 0x39, CT_PACKED_USED_FLAGS = 0x3A, CT_DEVICE_EVENT = 0x3B,
     CT_SERVICE_BEGIN = 0x40, CT_SERVICE_END = 0x41,
     CT_POLL = 0x50, CT_RING_GAP = 0x51
 };
@@ -122,6 +126,14 @@ int ct_avail_event(ct_writer *w, uint16_t vq, uint16_t worker, uint16_t idx, uin
 int ct_rx_header(ct_writer *w, uint16_t vq, uint16_t worker, uint16_t pos, uint16_t num_buffers,
                  uint8_t hdr_flags, uint8_t gso_type, uint64_t ts);
 int ct_log_dirty(ct_writer *w, uint16_t vq, uint16_t worker, uint64_t addr, uint32_t len, uint64_t ts);
+
+/* Packed rings (VIRTIO_F_RING_PACKED): a descriptor's addr, len and id, then the flags store that
+ * makes it available; the device's used descriptor's id and len, then its flags. */
+int ct_packed_desc(ct_writer *w, uint16_t vq, uint16_t slot, uint64_t addr, uint32_t len, uint16_t id, uint64_t ts);
+int ct_packed_flags(ct_writer *w, uint16_t vq, uint16_t slot, uint16_t flags, uint64_t ts);
+int ct_packed_read(ct_writer *w, uint16_t vq, uint16_t worker, uint16_t slot, uint64_t ts);
+int ct_packed_used(ct_writer *w, uint16_t vq, uint16_t worker, uint16_t slot, uint16_t id, uint32_t len, uint64_t ts);
+int ct_packed_used_flags(ct_writer *w, uint16_t vq, uint16_t worker, uint16_t slot, uint16_t flags, uint64_t ts);
 
 /* Worker scheduling. */
 int ct_service_begin(ct_writer *w, uint16_t vq, uint16_t worker, uint64_t ts);
@@ -285,6 +297,20 @@ int ct_rx_header(ct_writer *w, uint16_t vq, uint16_t worker, uint16_t pos, uint1
 int ct_log_dirty(ct_writer *w, uint16_t vq, uint16_t worker, uint64_t addr, uint32_t len, uint64_t ts)
 {
     return ct_event(w, CT_LOG_DIRTY, 0, vq, worker, 0, ts, addr, len, 0);
+}
+int ct_packed_desc(ct_writer *w, uint16_t vq, uint16_t slot, uint64_t addr, uint32_t len, uint16_t id, uint64_t ts)
+{
+    return ct_event(w, CT_PACKED_DESC, 0, vq, CT_NONE, slot, ts, addr, (uint64_t)len | (uint64_t)id << 32, 0);
+}
+int ct_packed_flags(ct_writer *w, uint16_t vq, uint16_t slot, uint16_t flags, uint64_t ts) { return ct_event(w, CT_PACKED_FLAGS, 0, vq, CT_NONE, slot, ts, flags, 0, 0); }
+int ct_packed_read(ct_writer *w, uint16_t vq, uint16_t worker, uint16_t slot, uint64_t ts) { return ct_event(w, CT_PACKED_READ, 0, vq, worker, slot, ts, 0, 0, 0); }
+int ct_packed_used(ct_writer *w, uint16_t vq, uint16_t worker, uint16_t slot, uint16_t id, uint32_t len, uint64_t ts)
+{
+    return ct_event(w, CT_PACKED_USED, 0, vq, worker, slot, ts, 0, (uint64_t)len | (uint64_t)id << 32, 0);
+}
+int ct_packed_used_flags(ct_writer *w, uint16_t vq, uint16_t worker, uint16_t slot, uint16_t flags, uint64_t ts)
+{
+    return ct_event(w, CT_PACKED_USED_FLAGS, 0, vq, worker, slot, ts, flags, 0, 0);
 }
 int ct_service_begin(ct_writer *w, uint16_t vq, uint16_t worker, uint64_t ts) { return ct_event(w, CT_SERVICE_BEGIN, 0, vq, worker, 0, ts, 0, 0, 0); }
 int ct_service_end(ct_writer *w, uint16_t vq, uint16_t worker, uint64_t ts) { return ct_event(w, CT_SERVICE_END, 0, vq, worker, 0, ts, 0, 0, 0); }

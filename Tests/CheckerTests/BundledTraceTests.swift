@@ -90,6 +90,18 @@ import VirtioProtocol
         (.netRxUsedLen, "rx-mergeable-buffers", [.usedEntry, .rxHeader]),
         (.netRxNumBuffers, "rx-mergeable-buffers", [.rxHeader]),
         (.netRxHdrOffload, "vhost-user-session-all-gates", [.rxHeader]),
+        (.packedSize, "packed-vhost-user-setup", [.setVringNum, .setVringBase]),
+        (.packedDriverOwnership, "packed-out-of-order-size3", [.packedFlags, .packedUsedFlags]),
+        (.packedFlagsLast, "packed-out-of-order-size3", [.packedDesc, .packedFlags]),
+        (.packedChainHeadLast, "packed-out-of-order-size3", [.packedFlags]),
+        (.packedWrapCounter, "packed-size1-laps", [.packedFlags, .packedUsedFlags]),
+        (.packedBufferId, "packed-out-of-order-size3", [.packedDesc, .packedFlags]),
+        (.packedDeviceOwnership, "packed-out-of-order-size3", [.packedRead, .packedUsed, .packedUsedFlags]),
+        (.packedDeviceOrder, "packed-in-order-batch", [.packedRead, .packedUsedFlags]),
+        (.packedUsedId, "packed-out-of-order-size3", [.packedUsed, .packedUsedFlags]),
+        (.packedIndirectFlags, "packed-indirect", [.packedIndirectDesc]),
+        (.packedEventFlags, "packed-event-idx", [.driverEvent, .deviceEvent]),
+        (.packedInterruptMissed, "packed-event-idx", [.driverEvent, .interrupt, .serviceEnd]),
     ]
 
     @Test("every rule has a passing trace that exercises it")

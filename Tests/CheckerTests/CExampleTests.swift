@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import Checker
 import TraceFormat
+import VirtioProtocol
 
 /// The format document is enough to write traces from C: the example written from it alone
 /// produces a trace that decodes, round-trips through the text form, and checks conformant.
@@ -53,6 +54,22 @@ import TraceFormat
         #expect(TraceBytes.encode(header: h2, events: e2) == bytes)
         let report = CheckRun.check(path: trace)
         #expect(report.conformant, "\(report.findings.map { "\($0.rule.rawValue): \($0.message)" }) \(report.error.map(String.init(describing:)) ?? "")")
+
+        // --packed: the same device with VIRTIO_F_RING_PACKED, rings of 3, both wrap counters flipping.
+        let packed = dir.appendingPathComponent("packed.trace").path
+        #expect(try Self.run(exe, ["--packed", packed]) == 0)
+        let (ph, pevents) = try TraceBytes.decode(try [UInt8](Data(contentsOf: URL(fileURLWithPath: packed))))
+        #expect(ph.features & FeatureBit.ringPacked.mask != 0 && ph.queueSizes == [3, 3])
+        #expect(pevents.count == 63 && pevents.contains { $0.event.kind == .packedUsedFlags })
+        let pr = CheckRun.check(path: packed)
+        #expect(pr.conformant, "\(pr.findings.map { "\($0.rule.rawValue): \($0.message)" }) \(pr.error.map(String.init(describing:)) ?? "")")
+        // The checker does judge it: one flags store with the wrong wrap counter is a finding.
+        var bad = pevents.map(\.event)
+        let k = try #require(bad.lastIndex { $0.kind == .packedFlags && $0.vq == 1 })
+        bad[k].p0 ^= UInt64(PackedRing.Flags([.avail, .used]).rawValue)
+        let badPath = dir.appendingPathComponent("packed-bad.trace").path
+        try Data(TraceBytes.encode(header: ph, events: bad)).write(to: URL(fileURLWithPath: badPath))
+        #expect(CheckRun.check(path: badPath).findings.first?.rule == .packedWrapCounter)
     }
 
     @Test("VQ-KICK-MISSED: the C example without its last kick is reported with exactly that rule")

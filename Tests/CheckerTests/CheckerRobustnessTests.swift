@@ -24,6 +24,9 @@ import Simulator
             case .descLen: e.p1 |= r.value(0xFFFF_FFFF)
             case .descFlags: e.p1 |= r.value(0x7) << 32
             case .descNext: e.p1 |= r.value(0xF) << 48
+            case .descId: e.p1 |= r.value(0xF) << 32
+            case .packedFlagsP0: e.p0 |= r.packedFlags()
+            case .packedFlagsP1: e.p1 |= r.packedFlags() << 48
             }
         }
         if r.below(8) == 0 { e.flags = .sampled }
@@ -52,6 +55,12 @@ import Simulator
 }
 
 extension SplitMix64 {
+    /// Packed descriptor flags: mostly meaningful AVAIL/USED combinations, with NEXT/WRITE/INDIRECT.
+    mutating func packedFlags() -> UInt64 {
+        if below(8) == 0 { return next() & 0xFFFF }
+        return [0, 0x80, 0x8000, 0x8080][below(4)] | UInt64(below(8))
+    }
+
     /// Small values most of the time (to hit real states), any value sometimes.
     mutating func value(_ mask: UInt64) -> UInt64 {
         switch below(4) {

@@ -36,6 +36,28 @@ import VirtioProtocol
         return out
     }()
 
+    /// Packed rings: sizes that are and are not powers of two, both starting wrap counters, in any
+    /// order and IN_ORDER, with indirect tables and event suppression.
+    static let packedShapes: [ScheduleConfig] = {
+        var out: [ScheduleConfig] = []
+        var seed: UInt64 = 100
+        for (pairs, n, start) in [(1, 1, UInt16(0)), (2, 3, 1), (1, 5, 4), (4, 256, 255), (2, 1000, 7), (1, 32768, 32767)] as [(Int, UInt32, UInt16)] {
+            for inOrder in [false, true] {
+                seed += 1
+                out.append(ScheduleConfig(profile: seed % 3 == 0 ? .linuxUpstream : .vhostUser, pairs: pairs, queueSize: n, indirect: seed % 2 == 0,
+                                          eventIdx: seed % 4 < 2, startIndex: start, seed: seed, packed: true, inOrder: inOrder))
+            }
+        }
+        return out
+    }()
+
+    @Test("conformant packed schedules check clean", arguments: packedShapes)
+    func conformantPackedScheduleChecksClean(_ c: ScheduleConfig) {
+        let r = Self.run(c, events: 40_000)
+        #expect(r.emitted >= 40_000)
+        #expect(r.findings.isEmpty, "\(c): \(r.findings.prefix(3).map { "\($0.rule.rawValue) @\($0.eventIndex.map(String.init) ?? "end"): \($0.message)" })")
+    }
+
     @Test("conformant schedules check clean", arguments: shapes)
     func conformantScheduleChecksClean(_ c: ScheduleConfig) {
         let r = Self.run(c, events: 40_000)
@@ -46,8 +68,10 @@ import VirtioProtocol
     @Test("each injected fault is caught with exactly its rule", arguments: Fault.allCases)
     func injectedFaultIsCaught(_ f: Fault) {
         for seed: UInt64 in 1...6 {
+            // Packed faults run on sizes that are not powers of two too, in any order and IN_ORDER.
             let base = ScheduleConfig(profile: Profile.allCases[Int(seed) % Profile.allCases.count], pairs: 2 + Int(seed % 3),
-                                      queueSize: [4, 16, 256][Int(seed) % 3], eventIdx: seed % 2 == 0, startIndex: 65530, seed: seed)
+                                      queueSize: f.packed ? [3, 16, 250][Int(seed) % 3] : [4, 16, 256][Int(seed) % 3], eventIdx: seed % 2 == 0,
+                                      startIndex: 65530, seed: seed, inOrder: seed % 3 == 1)
             let c = f.adapt(base)
             let r = Self.run(c, events: 5_000)
             #expect(r.injected, "\(c): no moment to inject the fault")

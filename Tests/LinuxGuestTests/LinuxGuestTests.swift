@@ -72,7 +72,8 @@ import TraceTools
         #expect(s.guestDone)
         // A ring the recorder stopped following has short counts: say so first (it happens when
         // the recorder is starved of CPU for a fifth of a second, e.g. on an overloaded machine).
-        // Packed rings are not followed by the recorder (a `ring_gap` says so); split ones must be.
+        // Packed rings: a TX ring whose buffers the device uses before a poll reads them, while the
+        // ring is not drained, gets a `ring_gap` until it drains (Specs/model.md, "Drained blocks").
         if !v.packed {
             #expect(s.recorderLostRings.isEmpty, "the recorder fell behind on vq \(s.recorderLostRings): \(Self.tail(out + "/recorder.log", lines: 3))")
         }
@@ -98,10 +99,13 @@ import TraceTools
             // buffer, and the guest reads its counters after a second without traffic.
             #expect(q.guestRx == q.testpmdTx, "pair \(k): guest rx \(q.guestRx) vs testpmd TX-packets \(q.testpmdTx)")
             if v.packed {
-                // Guest and back-end still agree; the recorder does not follow packed rings yet.
                 #expect(q.guestTx == q.testpmdRx, "pair \(k): guest tx \(q.guestTx) vs testpmd RX-packets \(q.testpmdRx)")
-                withKnownIssue("the recorder does not follow packed rings yet (issue 15)") {
-                    #expect(q.traceTxUsed == q.testpmdRx && q.traceRxUsed == q.testpmdTx)
+                // The trace's used descriptors, counted through the packed judge (the summary's
+                // per-vq used counts read split indices), = testpmd's per-queue counts.
+                let rxUsed = stats.queues[2 * k].used, txUsed = stats.queues[2 * k + 1].used
+                #expect(rxUsed > 0 && txUsed > 0, "pair \(k): trace RX/TX used \(rxUsed)/\(txUsed)")
+                withKnownIssue("packed TX buffers used before a poll reads them, on a ring not found drained, are not seen until it drains (ring_gap)", isIntermittent: true) {
+                    #expect(rxUsed == q.testpmdTx && txUsed == q.testpmdRx, "pair \(k): trace RX/TX used \(rxUsed)/\(txUsed) vs testpmd TX/RX \(q.testpmdTx)/\(q.testpmdRx)")
                 }
                 continue
             }
@@ -139,10 +143,13 @@ import TraceTools
             #expect(t.resetOwners >= 1 && t.setOwners == 2, "reset_owner \(t.resetOwners), set_owner \(t.setOwners)")
         }
 
-        // The verdict: clean, everything judged; a packed session must not pass as conformant
-        // (exit 3) while its rings are not followed.
+        // The verdict: clean, everything judged. Packed: never a finding; judged throughout unless a
+        // ring got a gap it did not drain from.
         if v.packed {
-            #expect(s.checkStatus == 3, "check exit \(s.checkStatus) on a packed-ring capture")
+            #expect(s.findings == 0 && s.checkStatus != 1 && s.checkStatus != 2, "check exit \(s.checkStatus), \(s.findings) finding(s): \(s.rules)")
+            withKnownIssue("a packed ring's gap not followed by a drained restart leaves it INCOMPLETE", isIntermittent: true) {
+                #expect(s.checkStatus == 0, "check exit \(s.checkStatus)")
+            }
         } else {
             #expect(s.checkStatus == 0 && s.findings == 0, "check exit \(s.checkStatus), \(s.findings) finding(s): \(s.rules)")
         }

@@ -97,6 +97,85 @@ extension Z3Tests { @Suite struct DifferentialTests {
         }
     }
 
+    /// PackedCursor.applying against the SMT `publish` / `complete` relations of packed-ownership,
+    /// and invariantHolds against `inv`, for 3,000 random states (half near the invariant) and
+    /// steps, on sizes that are and are not powers of two.
+    @Test func packedTransitionRelationMatchesPackedCursor() throws {
+        let z = try Z3Session()
+        var rng = SplitMix(state: 0x7061_636b)
+        let prelude = PackedOwnership.prelude()
+        var agreed = 0, refused = 0, holds = 0
+        for i in 0..<3_000 {
+            let n = [1, 2, 3, 5, 256, 1000, 32767, 32768][i % 8] as UInt32
+            let ui = UInt16.random(in: 0..<UInt16(min(n, 0xffff)), using: &rng), uw = Bool.random(using: &rng)
+            let c: PackedCursor
+            if i % 2 == 0 {
+                let p = PackedRing.position(RingBase(index: ui, wrap: uw), size: n) + UInt64.random(in: 0...UInt64(n), using: &rng)
+                c = PackedCursor(size: n, availIndex: PackedRing.slot(p, size: n), availWrap: PackedRing.wrap(p, size: n), usedIndex: ui, usedWrap: uw)
+            } else {
+                c = PackedCursor(size: n, availIndex: .random(in: 0..<UInt16(min(n, 0xffff)), using: &rng), availWrap: .random(using: &rng), usedIndex: ui, usedWrap: uw)
+            }
+            let state = "\(n) \(c.availIndex) \(c.availWrap) \(c.usedIndex) \(c.usedWrap)"
+            let inv = try z.check(prelude + "(assert (inv \(state)))", solver: .simple)
+            #expect((inv != .unsat) == c.invariantHolds, "\(c): Swift \(c.invariantHolds), Z3 \(inv)")
+            if c.invariantHolds { holds += 1 } else { continue }
+            let k = UInt16(truncatingIfNeeded: Bool.random(using: &rng) ? Int.random(in: 0...4, using: &rng) : Int.random(in: 0...Int(n) + 1, using: &rng))
+            let publish = i % 4 < 2
+            let step: PackedCursor.Step = publish ? .publish(k) : .complete(k)
+            let query = prelude + """
+            (declare-const i2 Int)
+            (declare-const w2 Bool)
+            (assert (\(publish ? "publish" : "complete") \(state) \(k) i2 w2))
+            """
+            let r = try z.check(query, solver: .simple)
+            switch (c.applying(step), r) {
+            case (nil, .unsat): refused += 1
+            case (let s?, .sat(let m)):
+                let (i2, w2) = publish ? (s.availIndex, s.availWrap) : (s.usedIndex, s.usedWrap)
+                #expect(m.int("i2") == Int(i2) && m.bool("w2") == w2, "\(c) \(step): Swift \(s), Z3 \(m)")
+                agreed += 1
+            default:
+                Issue.record("\(c) \(step): Swift \(String(describing: c.applying(step))), Z3 \(r)")
+            }
+            #expect(c.deviceSeesAvailable == (c.inFlight > 0), "\(c)")
+        }
+        #expect(agreed > 300 && refused > 100 && holds > 1_000, "agreed \(agreed), refused \(refused), holds \(holds)")
+        for n in [0, 1, 2, 3, 32767, 32768, 32769, 65535] {
+            let r = try z.check(prelude + "(assert (valid_size \(n)))", solver: .simple)
+            #expect((r != .unsat) == RingFormat.packed.isValidQueueSize(UInt32(n)), "N=\(n)")
+        }
+    }
+
+    /// The integer form of DPDK's 16-bit formula in packed-need-event against the same formula in
+    /// Swift's UInt16 arithmetic (the one PackedStoryTests compares with the model), and the
+    /// model's window against `in_window`.
+    @Test func packedNeedEventEncodingMatchesUInt16Arithmetic() throws {
+        let z = try Z3Session()
+        var rng = SplitMix(state: 0x706e65)
+        let prelude = PackedNeedEvent.prelude()
+        var trues = 0
+        for _ in 0..<2_000 {
+            let n = [1, 2, 3, 7, 256, 32768][Int.random(in: 0..<6, using: &rng)] as UInt32
+            let old = UInt64.random(in: 0..<(4 * UInt64(n)), using: &rng), new = old + UInt64.random(in: 1...UInt64(n), using: &rng)
+            let e = UInt16.random(in: 0..<UInt16(min(n, 0xffff)), using: &rng), ew = Bool.random(using: &rng)
+            let (oi, ow, ni, nw) = (PackedRing.slot(old, size: n), PackedRing.wrap(old, size: n), PackedRing.slot(new, size: n), PackedRing.wrap(new, size: n))
+            // DPDK's vhost_vring_call_packed, in uint16_t.
+            var off = e, o = oi
+            if ew != nw { off = off &- UInt16(truncatingIfNeeded: n) }
+            if ni <= o { o = o &- UInt16(truncatingIfNeeded: n) }
+            let dpdk = (ni &- off &- 1) < (ni &- o)
+            let sup = PackedRing.EventSuppression(offWrap: e | (ew ? 0x8000 : 0), flags: 2)
+            let model = PackedRing.descInWindow(sup, old: old, new: new, size: n)
+            let args = "\(n) \(oi) \(ni) \(nw) \(e) \(ew)"
+            let r = try z.check(prelude + "(assert (device_notifies \(args)))", solver: .simple)
+            #expect((r != .unsat) == dpdk, "N=\(n) old=\(old) new=\(new) e=\(e) ew=\(ew)")
+            let w = try z.check(prelude + "(assert (in_window \(n) \(oi) \(ow) \(ni) \(nw) \(e) \(ew)))", solver: .simple)
+            #expect((w != .unsat) == model, "N=\(n) old=\(old) new=\(new) e=\(e) ew=\(ew)")
+            if dpdk { trues += 1 }
+        }
+        #expect(trues > 100)
+    }
+
     /// SplitRing.needEvent against the SMT need_event, on random and wrap-around triples.
     @Test func needEventMatchesSplitRing() throws {
         let z = try Z3Session()

@@ -63,6 +63,8 @@ enum Harness {
 extension Z3Tests { @Suite struct PropertyTests {
     @Test func ringOwnershipIsProven() throws { try Harness.expectProven("ring-ownership") }
     @Test func needEventIsProven() throws { try Harness.expectProven("need-event") }
+    @Test func packedOwnershipIsProven() throws { try Harness.expectProven("packed-ownership") }
+    @Test func packedNeedEventIsProven() throws { try Harness.expectProven("packed-need-event") }
     @Test func mappingTotalIsProven() throws { try Harness.expectProven("mapping-total") }
     @Test func mappingRangeIsProven() throws { try Harness.expectProven("mapping-range") }
     @Test func mappingBalanceIsProven() throws { try Harness.expectProven("mapping-balance") }
@@ -96,6 +98,24 @@ extension Z3Tests { @Suite struct VariantTests {
     }
     @Test func needEventUnsignedWindowIsRefutedAsVQInterruptMissed() throws {
         try Harness.expectRefuted("need-event/unsigned-window", rule: .vqInterruptMissed)
+    }
+    @Test func packedOwnershipNoWrapFlipIsRefutedAsPackedWrapCounter() throws {
+        try Harness.expectRefuted("packed-ownership/no-wrap-flip", rule: .packedWrapCounter)
+    }
+    @Test func packedOwnershipUsedAgainstDriverCounterIsRefutedAsPackedWrapCounter() throws {
+        try Harness.expectRefuted("packed-ownership/used-against-driver-counter", rule: .packedWrapCounter)
+    }
+    @Test func packedOwnershipPublishUnboundedIsRefutedAsPackedDriverOwnership() throws {
+        try Harness.expectRefuted("packed-ownership/publish-unbounded", rule: .packedDriverOwnership)
+    }
+    @Test func packedOwnershipUseUnavailableIsRefutedAsPackedDeviceOwnership() throws {
+        try Harness.expectRefuted("packed-ownership/use-unavailable", rule: .packedDeviceOwnership)
+    }
+    @Test func packedOwnershipSizeUnboundedIsRefutedAsPackedSize() throws {
+        try Harness.expectRefuted("packed-ownership/size-unbounded", rule: .packedSize)
+    }
+    @Test func packedNeedEventNoWrapAdjustIsRefutedAsPackedInterruptMissed() throws {
+        try Harness.expectRefuted("packed-need-event/no-wrap-adjust", rule: .packedInterruptMissed)
     }
     /// Zero workers leave a kick unserved, which no trace event can show; the checker holds the
     /// legacy call to one worker, as the property does, and accepts worker 0.
@@ -134,7 +154,7 @@ extension Z3Tests { @Suite struct VariantTests {
 extension Z3Tests { @Suite struct CatalogueTests {
     /// Every spec has its own test above: adding a spec without one fails here.
     static let tested: Set<String> = [
-        "ring-ownership", "need-event", "mapping-total", "mapping-range", "mapping-balance", "mapping-seed-table",
+        "ring-ownership", "need-event", "packed-ownership", "packed-need-event", "mapping-total", "mapping-range", "mapping-balance", "mapping-seed-table",
         "mapping-single-consumer", "set-owner-compat",
         "ring-ownership/publish-unbounded", "ring-ownership/unsigned-inflight", "ring-ownership/consume-past-avail",
         "ring-ownership/complete-unread", "ring-ownership/size-not-power-of-two", "need-event/off-by-one",
@@ -142,6 +162,8 @@ extension Z3Tests { @Suite struct CatalogueTests {
         "mapping-balance/clamp-to-last", "mapping-seed-table/tx-without-rx-offset",
         "mapping-single-consumer/free-attached", "mapping-single-consumer/attach-without-flush",
         "set-owner-compat/old-kernel-two-workers", "set-owner-compat/uncapped",
+        "packed-ownership/no-wrap-flip", "packed-ownership/used-against-driver-counter", "packed-ownership/publish-unbounded",
+        "packed-ownership/use-unavailable", "packed-ownership/size-unbounded", "packed-need-event/no-wrap-adjust",
     ]
 
     @Test func everySpecHasATest() {

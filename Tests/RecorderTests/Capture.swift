@@ -105,6 +105,20 @@ final class Capture: @unchecked Sendable {
         close(kick)
     }
 
+    /// Sets up a packed ring (VIRTIO_F_RING_PACKED) and starts it; base 32768 is index 0, wrap 1.
+    func startPackedRing(vq: UInt32 = 0, ring: PackedRingWriter, features: UInt64, base: UInt32 = 32768) {
+        forward(Message(.setOwner))
+        forward(Message(.setFeatures, payload: U64Payload(features)))
+        forward(Message(.setMemTable, payload: MemoryTablePayload(regions: [ring.memory.region()]), fds: [ring.memory.fd]))
+        forward(Message(.setVringNum, payload: VringState(index: vq, num: UInt32(ring.size))))
+        forward(Message(.setVringAddr, payload: VringAddress(index: vq, desc: ring.descAddr, used: ring.deviceEventAddr, avail: ring.driverEventAddr)))
+        forward(Message(.setVringBase, payload: VringState(index: vq, num: base)))
+        forward(Message(.setVringEnable, payload: VringState(index: vq, num: 1)))
+        let kick = cs_eventfd()
+        forward(Message(.setVringKick, payload: VringFile(index: UInt8(vq)), fds: [kick]))
+        close(kick)
+    }
+
     /// Events of one vq, in trace order.
     func events(vq: UInt16) throws -> [TraceEvent] { try events().filter { $0.vq == vq } }
 
@@ -117,6 +131,16 @@ final class Capture: @unchecked Sendable {
 
     /// Waits until the trace file holds an event satisfying `p` (the recorder flushes at least
     /// twice a second), up to `seconds`.
+    /// Waits until what the trace holds so far satisfies `p`.
+    func waitForEvents(within seconds: Double = 3, _ p: ([TraceEvent]) -> Bool) -> Bool {
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            if let ev = try? events(), p(ev) { return true }
+            usleep(10_000)
+        }
+        return false
+    }
+
     func waitForEvent(within seconds: Double = 3, _ p: (TraceEvent) -> Bool) -> Bool {
         let end = Date().addingTimeInterval(seconds)
         while Date() < end {

@@ -83,6 +83,82 @@ import TraceFormat
         print("dpdk pair \(pairs)q: \(r.record.events) events, per-queue used \(s.setUpQueues.map(\.used)), testpmd \(counts)")
     }
 
+    /// A packed-ring configuration of the virtio-user front-end (`packed_vq=1`; virtio-user
+    /// negotiates IN_ORDER unless told `in_order=0`).
+    struct PackedCase: Sendable, CustomTestStringConvertible {
+        let pairs: Int
+        let devargs: String
+        var inOrder: Bool { !devargs.contains("in_order=0") }
+        var testDescription: String { "\(pairs) pair(s)\(devargs)" }
+    }
+    static let packedCases: [PackedCase] = [
+        PackedCase(pairs: 1, devargs: ",in_order=0"), PackedCase(pairs: 2, devargs: ",in_order=0"),
+        PackedCase(pairs: 4, devargs: ",in_order=0"), PackedCase(pairs: 8, devargs: ",in_order=0"),
+        PackedCase(pairs: 2, devargs: ",in_order=0,mrg_rxbuf=0"), PackedCase(pairs: 2, devargs: ""),
+    ]
+
+    @Test(.enabled(if: testpmd != nil, "dpdk-testpmd not found: install dpdk-dev to run the live-pair tests"),
+          .timeLimit(.minutes(1)), arguments: packedCases)
+    func livePackedPairThroughTheRecorderHasNoFindingAndMatchesTestpmdCounts(c: PackedCase) throws {
+        let pairs = c.pairs
+        let dir = NSTemporaryDirectory() + "rec-dpdk-packed-\(getpid())-\(pairs)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var procs: [Child] = []
+        let tag = "rp\(getpid())q\(pairs)"
+        defer {
+            for p in procs { p.stop() }
+            for side in ["be", "fe"] { try? FileManager.default.removeItem(atPath: "/var/run/dpdk/\(tag)\(side)") }
+            if ProcessInfo.processInfo.environment["KEEP_DPDK_LOGS"] == nil { try? FileManager.default.removeItem(atPath: dir) }
+        }
+        let be = try Self.testpmd(["--file-prefix=\(tag)be", "--vdev", "net_vhost0,iface=\(dir)/be.sock,queues=\(pairs)"],
+                                  pairs: pairs, log: dir + "/be.log")
+        procs.append(be)
+        try Self.waitFor(dir + "/be.sock")
+        var o = RecordOptions(listenPath: dir + "/fe.sock", connectPath: dir + "/be.sock", outputPath: dir + "/t.trace")
+        o.handleSignals = false
+        o.progressInterval = 0
+        o.duration = 45
+        o.acceptTimeout = 20
+        let rec = RecorderThread(o)
+        try Self.waitFor(o.listenPath)
+        let ring = min(Self.ringSize(pairs), 4096)
+        let fe = try Self.testpmd(["--single-file-segments", "--file-prefix=\(tag)fe", "--vdev",
+                                   "net_virtio_user0,path=\(o.listenPath),queues=\(pairs),queue_size=\(ring),packed_vq=1\(c.devargs)"],
+                                  pairs: pairs, log: dir + "/fe.log", extra: ["--auto-start", "--tx-first"])
+        procs.append(fe)
+        Thread.sleep(forTimeInterval: Self.seconds)
+        fe.interrupt()
+        fe.wait(seconds: 10)
+        let r = try #require(rec.result(timeout: 15), "recorder did not end after the front-end left")
+        #expect(r.record.end == .frontendClosed, "capture ended with \(r.record.end)")
+        #expect(r.record.peerErrors.isEmpty && r.record.sessionFailures.isEmpty, "\(r.record.peerErrors) \(r.record.sessionFailures)")
+        let report = CheckRun.check(path: o.outputPath)
+        #expect(report.error == nil, "\(report.error.map { "\($0)" } ?? "")")
+        // Zero findings on a real pair, whatever was judged.
+        #expect(report.totalFindings == 0, "\(report.findings.prefix(3).map { "\($0.rule): \($0.message)" })")
+        let s = try TraceStats.of(path: o.outputPath)
+        let counts = try Self.forwardStats(String(contentsOfFile: dir + "/fe.log", encoding: .utf8), pairs: pairs)
+        func followedAndCounted() {
+            #expect(r.record.ringProblems.isEmpty, "\(r.record.ringProblems)")
+            #expect(report.conformant, "\(report.notJudged.prefix(3))")
+            for k in 0..<pairs {
+                let rx = s.queues[2 * k], tx = s.queues[2 * k + 1]
+                let (rxPk, txPk) = counts[k]
+                #expect(rx.used > 0 && tx.used > 0, "pair \(k) idle: RX used \(rx.used), TX used \(tx.used)")
+                #expect(Self.close(tx.used, txPk, ring: ring), "pair \(k): TX completions \(tx.used) vs testpmd TX-packets \(txPk)")
+                #expect(Self.close(rx.used, rxPk, ring: ring), "pair \(k): RX completions \(rx.used) vs testpmd RX-packets \(rxPk)")
+            }
+        }
+        if c.inOrder {
+            // With IN_ORDER the device writes one used descriptor per batch (at its first position),
+            // so a batch used before a poll read it leaves no position the recorder can prove drained.
+            withKnownIssue("packed IN_ORDER TX batches used before a poll reads them end the ring's observation (ring_gap)") { followedAndCounted() }
+        } else {
+            followedAndCounted()
+        }
+        print("dpdk packed pair \(c): \(r.record.events) events, per-queue used \(s.setUpQueues.map(\.used)), testpmd \(counts), check \(report.status), \(report.polled.map { "unseen \($0.unseenExposures), restarts \($0.restarts)" } ?? "")")
+    }
+
     static func close(_ a: UInt64, _ b: UInt64, ring: Int) -> Bool {
         let d = a > b ? a - b : b - a
         return d <= UInt64(ring) + max(a, b) / 20

@@ -53,16 +53,19 @@ import VirtioProtocol
     }
 
     static func splitEvents(_ ev: [TraceEvent]) -> [TraceEvent] {
-        ev.filter { [.desc, .indirectDesc, .availEntry, .usedEntry, .poll, .availIdx, .usedIdx].contains($0.kind) }
+        ev.filter { [.desc, .indirectDesc, .availEntry, .usedEntry, .usedSlot, .availIdx, .usedIdx].contains($0.kind) }
     }
 
+    /// A packed ring is followed as packed (its own follower: flags, positions with wrap counters),
+    /// never read as a split ring, on every path that polls.
     @Test func packedRingIsNeverPolledAsSplitOnAnyPath() throws {
         let h = try Capture { $0.reconnect = true; $0.acceptTimeout = 3 }
         defer { h.cleanup() }
         let mem = GuestMemory(size: 1 << 16)
         let ring = Self.splitLookingRing(mem)
-        h.startRing(ring: ring, features: Self.packedFeatures)
-        #expect(h.waitForEvent { $0.kind == .ringGap })
+        // Base 32768 (index 0, wrap counter 1) is what QEMU and DPDK send for a fresh packed ring.
+        h.startRing(ring: ring, features: Self.packedFeatures, base: 32768)
+        #expect(h.waitForEvent { $0.kind == .poll })
         usleep(50_000)
         // The held-disable path: a disable, flushed by a reply.
         h.forward(Message(.setVringEnable, payload: VringState(index: 0, num: 0)))
@@ -74,18 +77,19 @@ import VirtioProtocol
         // The reconnect path: a new session, packed again, started again.
         h.fe.close(); h.be.close()
         try h.connectPeers()
-        h.startRing(ring: ring, features: Self.packedFeatures)
-        #expect(h.waitForEvent { e in (try? h.events().filter { $0.kind == .ringGap }.count ?? 0) ?? 0 >= 2 })
+        h.startRing(ring: ring, features: Self.packedFeatures, base: 32768)
+        #expect(h.waitForEvent { e in (try? h.events().filter { $0.kind == .poll }.count ?? 0) ?? 0 >= 2 })
         h.fe.close()
         let r = try #require(h.finish())
         let ev = try h.events()
         #expect(Self.splitEvents(ev).isEmpty, "\(Self.splitEvents(ev).map(\.kind))")
-        #expect(ev.filter { $0.kind == .ringGap }.allSatisfy { $0.p0 == UInt64(RingGapReason.formatNotFollowed.rawValue) })
-        #expect(ev.filter { $0.kind == .ringGap }.count == 2, "one gap per start")
-        #expect(r.exitStatus == CheckExit.incomplete)
-        // `check` never calls it conformant.
+        // The bytes read as packed flags mark nothing available: each start is one quiet first poll.
+        #expect(ev.filter { $0.kind == .ringGap }.isEmpty)
+        #expect(ev.filter { $0.kind == .poll }.count >= 2, "a first poll per start")
+        // What the recorder wrote is judged as a packed ring, and nothing in it breaks a rule.
         let report = CheckRun.check(path: h.tracePath)
-        #expect(report.error == nil && !report.conformant && CheckExit.status([report]) != CheckExit.conformant)
+        #expect(report.error == nil && report.totalFindings == 0, "\(report.findings.map(\.message)) \(report.notJudged)")
+        #expect(r.exitStatus != CheckExit.violation)
     }
 
     @Test func backEndReconnectIsRetriedUntilItListensAgain() throws {

@@ -19,7 +19,9 @@ func randomEvent(_ kind: EventKind, _ r: inout Rng, queues: Int) -> TraceEvent {
         case .p2: e.p2 = r.next() & f.mask
         case .descLen: e.p1 |= r.next() & 0xFFFF_FFFF
         case .descFlags: e.p1 |= (r.next() & 0xFFFF) << 32
-        case .descNext: e.p1 |= (r.next() & 0xFFFF) << 48
+        case .descNext, .packedFlagsP1: e.p1 |= (r.next() & 0xFFFF) << 48
+        case .descId: e.p1 |= (r.next() & 0xFFFF) << 32
+        case .packedFlagsP0: e.p0 |= r.next() & 0xFFFF
         }
     }
     // Control events are exact: the reader refuses the sampled flag on them.
