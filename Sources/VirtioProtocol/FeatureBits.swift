@@ -1,6 +1,7 @@
 /// Virtio feature bits used by the model. Source: virtio 1.x "Reserved Feature Bits",
 /// "Device Types / Network Device / Feature bits"; vhost-user `VHOST_USER_F_PROTOCOL_FEATURES`.
 public enum FeatureBit: UInt8, CaseIterable, Sendable {
+    case netMrgRxbuf = 15        // VIRTIO_NET_F_MRG_RXBUF
     case netCtrlVQ = 17          // VIRTIO_NET_F_CTRL_VQ
     case netMQ = 22              // VIRTIO_NET_F_MQ
     case indirectDesc = 28       // VIRTIO_F_INDIRECT_DESC / VIRTIO_RING_F_INDIRECT_DESC

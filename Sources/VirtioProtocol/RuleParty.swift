@@ -1,0 +1,30 @@
+/// Which side of the protocol a rule holds to account. `drive` judges a back-end only on the
+/// device's rules: a finding against a driver rule in a `drive` trace is either a breach the
+/// scenario planted on purpose or a defect of `drive` itself, never the back-end's fault.
+public enum RuleParty: String, Sendable {
+    /// The driver / front-end: what it writes into the rings and the messages it sends.
+    case driver
+    /// The device / back-end: what it does with the rings, and which requests it accepts.
+    case device
+}
+
+extension RuleID {
+    /// The side the rule judges. Exhaustive on purpose: a new rule must say whose rule it is.
+    public var party: RuleParty {
+        switch self {
+        case .vqInflight, .vqDriverOwnership, .vqDescIndex, .vqChainLoop, .vqChainOrder,
+             .vqIndirectFeature, .vqIndirectNext, .vqIndirectNested, .vqIndirectLen,
+             .netTxqInactive, .netMQPairsRange:
+            return .driver
+        // A queue size is the front-end's choice; a back-end accepting a bad one is judged only
+        // where the kernel refuses it, which `drive` never asks of a vhost-user back-end.
+        case .vqSize:
+            return .driver
+        case .vqAvailRead, .vqUsedId, .vqUsedIdx, .vqUsedLen, .vqInterruptMissed,
+             .vhostSingleConsumer, .vhostMapping, .vhostWorkerLifecycle,
+             .vhostOwnerFirst, .vhostOwnerTwice, .vhostOwnerCompat,
+             .vhostRingNotReady, .vhostRingStopped, .netRxqInactive:
+            return .device
+        }
+    }
+}
