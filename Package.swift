@@ -36,6 +36,11 @@ let package = Package(
         // scenarios and judges each run's exact trace.
         .target(name: "Drive", dependencies: ["CSupport", "VirtioProtocol", "TraceFormat", "VhostUser", "Checker"]),
         .target(name: "TraceTools", dependencies: ["VirtioProtocol", "TraceFormat", "PolledSemantics"]),
+        // The fuzz harness (scripts/fuzz.sh builds it with libFuzzer into .build-fuzz; the normal
+        // build makes a replayer for the saved crashes). Above every layer it drives.
+        .target(name: "FuzzTargets", dependencies: ["VirtioProtocol", "TraceFormat", "Checker", "TraceTools"]),
+        .target(name: "CFuzzerDriver"),
+        .executableTarget(name: "conformance-fuzz", dependencies: ["FuzzTargets", "TraceFormat", "CFuzzerDriver"]),
         .executableTarget(
             name: "conformance",
             dependencies: [
@@ -57,6 +62,7 @@ let package = Package(
         .testTarget(name: "ProofsTests", dependencies: ["Proofs", "Checker", "TraceFormat", "TestSupport"]),
         .testTarget(name: "VhostUserTests", dependencies: ["VhostUser", "CSupport", "VirtioProtocol"]),
         .testTarget(name: "HostilePeerTests", dependencies: ["HostilePeers", "TestSupport", "Checker", "TraceFormat"]),
+        .testTarget(name: "HostileTraceTests", dependencies: ["Checker", "TraceFormat", "TraceTools", "VirtqueueModel", "VirtioProtocol"]),
         .testTarget(name: "RecorderTests", dependencies: ["Recorder", "LiveCheck", "Checker", "TraceFormat", "TraceTools", "VhostUser", "CSupport", "HostilePeers"]),
         // drive against a broken test back-end (fault switches) and against DPDK testpmd.
         .testTarget(name: "DriveTests", dependencies: ["Drive", "HostilePeers", "TestSupport", "Checker", "TraceFormat", "VhostUser", "CSupport", "VirtioProtocol"]),

@@ -53,9 +53,11 @@ public enum CheckExit {
 
 public enum CheckRun {
     /// - Parameters:
-    ///   - all: keep every finding (default: the first per rule).
-    ///   - onFinding: called for each kept finding as it is found (for streaming output).
-    public static func check(path: String, profile: Profile? = nil, all: Bool = false,
+    ///   - all: report every finding (default: the first per rule).
+    ///   - retainAll: with `all`, also keep every finding in the report (json and junit need them;
+    ///     text output streams them through `onFinding`, so memory stays flat). Default: `all`.
+    ///   - onFinding: called for each reported finding as it is found (for streaming output).
+    public static func check(path: String, profile: Profile? = nil, all: Bool = false, retainAll: Bool? = nil,
                              onFinding: (Finding) -> Void = { _ in }) -> CheckReport {
         let reader: TraceReader
         do { reader = try TraceReader(path: path) } catch let e as TraceError {
@@ -63,14 +65,22 @@ public enum CheckRun {
         } catch {
             var r = CheckReport(path: path, profile: profile); r.error = TraceError(offset: 0, "\(error)"); return r
         }
+        return check(reader: reader, path: path, profile: profile, all: all, retainAll: retainAll, onFinding: onFinding)
+    }
+
+    /// Checks what `reader` reads; `path` only names it in the report.
+    public static func check(reader: TraceReader, path: String, profile: Profile? = nil, all: Bool = false, retainAll: Bool? = nil,
+                             onFinding: (Finding) -> Void = { _ in }) -> CheckReport {
+        let retain = retainAll ?? all
         var report = CheckReport(path: path, profile: profile ?? reader.header.profile)
         var checker = Checker(header: reader.header, profile: profile)
         var seenRules = Set<RuleID>()
         func keep(_ fs: [Finding]) {
             for f in fs {
                 report.totalFindings += 1
-                if all || seenRules.insert(f.rule).inserted {
-                    report.findings.append(f)
+                let first = seenRules.insert(f.rule).inserted
+                if all || first {
+                    if first || retain { report.findings.append(f) }
                     onFinding(f)
                     if !all { checker.suppressed.insert(f.rule) }
                 }

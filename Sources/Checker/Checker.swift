@@ -34,11 +34,36 @@ public struct Checker {
     /// Ring state the checker allocates at most (slots over all rings, about 25 bytes each):
     /// 256 rings of the largest size. Beyond it the trace is refused as input, never half-judged.
     public static let slotBudget = 1 << 23
+    /// Indirect-table memory over all rings, in descriptor-sized units (`IndirectTable.cost`: 16 bytes
+    /// for an entry, about twice that for one described out of order) plus `indirectTableCost` per
+    /// table. Each ring forgets tables the device does not own beyond its own
+    /// `SplitVirtqueue.indirectBudget`, but nothing bounded the sum: tables the device owns were kept
+    /// whatever their number. Beyond this budget every ring forgets its idle tables; if the tables the
+    /// device owns still need more than half of it, the trace is refused (exit 2), never half-judged.
+    public static let indirectBudget = 1 << 23
+    /// This checker's budget (`indirectBudget` unless a test asks for a smaller one).
+    public let indirectBudget: Int
+    /// What one table costs beyond its entries (array header, allocation, dictionary slot), in entries.
+    public static let indirectTableCost = 4
+    private var indirectHeld = 0
+    /// Indirect-table memory held now over all rings, in the units of `indirectBudget`.
+    public var indirectHeldCost: Int { indirectHeld }
+    /// Workers VHOST_NEW_WORKER may have alive at once before the trace is refused: the model keeps
+    /// every live id, so a trace of NEW_WORKER events would otherwise grow it without end.
+    public static let liveWorkerBudget = 1 << 16
     /// Set when the trace cannot be judged within the budget; the run stops with exit status 2.
     public private(set) var fatal: String?
     /// What the trace did not let the checker judge (a ring the recorder lost, a ring format the
     /// model does not cover). A trace with no finding but something here is incomplete, not conformant.
-    public private(set) var notJudged: [String] = []
+    /// At most `notJudgedListed` notes are kept; the rest are counted in a last line.
+    public var notJudged: [String] {
+        notes + (unlistedNotes > 0 ? ["and \(unlistedNotes) more: see the trace's ring_gap events"] : [])
+    }
+    public static let notJudgedListed = 32
+    private var notes: [String] = []
+    private var noteSet: Set<String> = []
+    private var unlistedNotes = 0
+    private var packedNoted = false
     /// Polls of followed rings that were not judged, judging starting again right after them (the
     /// coverage figures count them; they do not make a trace incomplete).
     public private(set) var resyncNotes: [String] = []
@@ -61,8 +86,9 @@ public struct Checker {
     /// Events kept per vq for a finding's context.
     public static let contextDepth = 6
 
-    public init(header: TraceHeader, profile: Profile? = nil) {
+    public init(header: TraceHeader, profile: Profile? = nil, indirectBudget: Int = Checker.indirectBudget) {
         self.header = header
+        self.indirectBudget = indirectBudget
         self.profile = profile ?? header.profile
         let n = header.queueCount
         let preset = header.flags.contains(.preset)
@@ -116,6 +142,7 @@ public struct Checker {
     /// Observation of polled ring `q` ends (restart, gap, resize): what it left undecided is counted.
     private mutating func endPolledRing(_ q: Int) {
         guard var r = polled[q] else { return }
+        indirectHeld -= polledIndirectCost(q)
         r.finish()
         polledCoverageDone += r.coverage
         slots -= Int(r.size)
@@ -133,11 +160,53 @@ public struct Checker {
     private mutating func resize(_ q: Int, to n: UInt32) {
         if let old = queues[q] {
             if old.size == n { return }
-            slots -= Int(old.size)
-            queues[q] = nil
+            drop(q)
         }
         if let p = polled[q], p.size != n { endPolledRing(q) }
         sizes[q] = n
+    }
+
+    /// Frees the ring state of vq `q` and returns its memory to the budgets.
+    private mutating func drop(_ q: Int) {
+        guard let old = queues[q] else { return }
+        slots -= Int(old.size)
+        indirectHeld -= Self.indirectCost(old)
+        queues[q] = nil
+    }
+
+    static func indirectCost(_ q: SplitVirtqueue) -> Int {
+        q.indirectEntriesHeld + indirectTableCost * q.indirectTablesHeld
+    }
+
+    /// An indirect entry is written on vq `q`: account for it, and enforce `indirectBudget`.
+    private mutating func writeIndirect(_ q: Int, _ e: TraceEvent) -> [Violation] {
+        let before = Self.indirectCost(queues[q]!)
+        let v = queues[q]!.writeIndirectEntry(parent: UInt16(truncatingIfNeeded: e.p2), entry: e.aux,
+                                               Descriptor(addr: e.descAddr, len: e.descLen, flags: e.descFlags, next: e.descNext))
+        indirectHeld += Self.indirectCost(queues[q]!) - before
+        enforceIndirectBudget()
+        return v
+    }
+
+    /// Indirect tables of a polled ring's model.
+    private func polledIndirectCost(_ q: Int) -> Int { polled[q]?.ring.map(Self.indirectCost) ?? 0 }
+
+    private mutating func enforceIndirectBudget() {
+        guard indirectHeld > indirectBudget else { return }
+        // Forgetting idle tables everywhere brings the sum down to what the device owns; refusing
+        // above half the budget keeps this pass rare (amortised constant work per event).
+        indirectHeld = 0
+        for r in queues.indices where queues[r] != nil {
+            queues[r]!.forgetIdleIndirectTables()
+            indirectHeld += Self.indirectCost(queues[r]!)
+        }
+        for r in polled.indices where polled[r] != nil {
+            polled[r]!.forgetIdleIndirectTables()
+            indirectHeld += polledIndirectCost(r)
+        }
+        if indirectHeld > indirectBudget / 2 {
+            fatal = "indirect tables the device owns hold \(indirectHeld) entries' worth over all rings, beyond the checker's budget of \(indirectBudget / 2) (about \((indirectBudget / 2 * 16) >> 20) MiB of descriptors)"
+        }
     }
 
     /// Feeds one event; returns the findings it caused (usually none).
@@ -227,12 +296,14 @@ public struct Checker {
             // never observed again, the rest of it was not judged (`finish`).
             let why = RingGapReason(rawValue: UInt8(truncatingIfNeeded: e.p0)).map(\.description) ?? "reason \(e.p0)"
             openGaps[q] = "vq \(q): not followed after event \(currentIndex) (\(why))"
+            indirectHeld -= polledIndirectCost(q)
             polled[q]?.gap()
             return []
         }
         guard polledRing(q) else { return [] } // size unknown: nothing the model can follow yet
         if e.kind == .poll, openGaps[q] != nil {
             openGaps[q] = nil
+            indirectHeld -= polledIndirectCost(q)
             polled[q]!.gap()
         }
         let obs: PolledRing.Observation
@@ -256,7 +327,11 @@ public struct Checker {
             // are judged on exact traces only).
             return []
         }
-        guard let outcome = polled[q]!.observe(obs, ref: currentIndex) else { return [] }
+        let before = polledIndirectCost(q)
+        let outcome = polled[q]!.observe(obs, ref: currentIndex)
+        indirectHeld += polledIndirectCost(q) - before
+        enforceIndirectBudget()
+        guard let outcome else { return [] }
         return judge(outcome, vq: q)
     }
 
@@ -304,12 +379,16 @@ public struct Checker {
         return v
     }
 
+    /// Callers note each thing once (per ring, per format), so the list is bounded by the queue
+    /// count; only the first `notJudgedListed` are kept as text.
     private mutating func noteNotJudged(_ s: String) {
-        if !notJudged.contains(s) { notJudged.append(s) }
+        guard !noteSet.contains(s) else { return }
+        if notes.count < Self.notJudgedListed { notes.append(s); noteSet.insert(s) } else { unlistedNotes += 1 }
     }
 
     private mutating func noteRingFormat(_ f: Features) {
-        if f.has(.ringPacked) {
+        if f.has(.ringPacked) && !packedNoted {
+            packedNoted = true
             noteNotJudged("VIRTIO_F_RING_PACKED is negotiated: packed virtqueues are not modelled yet, so no ring of this trace was judged")
         }
     }
@@ -377,10 +456,7 @@ public struct Checker {
             // (after a stop, a reconnect or a device reset the ring may be rebuilt), so a sampled
             // trace restarts that ring's model there too.
             if ok && header.flags.contains(.sampled) {
-                if let old = queues[vq!] {
-                    slots -= Int(old.size)
-                    queues[vq!] = nil
-                }
+                drop(vq!)
                 endPolledRing(vq!)
             }
             return device.ringMessage("SET_VRING_KICK", vq: vq!, result: r) { $0.kickSet = true; $0.stopped = false }
@@ -395,6 +471,10 @@ public struct Checker {
                 if detach { ring.stopped = true } else { ring.kickSet = true; ring.stopped = false }
             }
         case .newWorker:
+            if ok && device.liveWorkers.count >= Self.liveWorkerBudget && !device.liveWorkers.contains(Int(clamping: e.p0)) {
+                fatal = "VHOST_NEW_WORKER would make more than \(Self.liveWorkerBudget) workers alive at once, beyond the checker's budget"
+                return []
+            }
             return device.newWorker(id: Int(clamping: e.p0), result: r)
         case .freeWorker:
             return device.freeWorker(id: Int(clamping: e.p0), result: r)
@@ -432,8 +512,7 @@ public struct Checker {
         case .desc:
             return queues[q]!.writeDescriptor(e.aux, Descriptor(addr: e.descAddr, len: e.descLen, flags: e.descFlags, next: e.descNext))
         case .indirectDesc:
-            return queues[q]!.writeIndirectEntry(parent: UInt16(truncatingIfNeeded: e.p2), entry: e.aux,
-                                                 Descriptor(addr: e.descAddr, len: e.descLen, flags: e.descFlags, next: e.descNext))
+            return writeIndirect(q, e)
         case .availEntry:
             return queues[q]!.writeAvailEntry(pos: UInt16(truncatingIfNeeded: e.p0), head: e.aux)
         case .availIdx:
@@ -455,7 +534,7 @@ public struct Checker {
 
     private mutating func deviceAction(_ e: TraceEvent, vq q: Int) -> [Violation] {
         var v: [Violation] = []
-        let ring = device.rings[q]
+        let ring = device.ring(q)
         _ = queue(q)
         if isVMMControlQueue(q) {
             // linux-upstream: the VMM serves the control queue; vhost ring setup does not apply.
@@ -536,7 +615,7 @@ public struct Checker {
     }
 
     private func inactiveReason(rx k: Int, vq: Int) -> String? {
-        if !device.rings[vq].enabled { return "but SET_VRING_ENABLE disabled that ring" }
+        if !device.ring(vq).enabled { return "but SET_VRING_ENABLE disabled that ring" }
         if layout == .mq && profile != .vhostUser && k >= rxPairs {
             return "but only \(rxPairs) receive queue(s) are active until the device uses a VQ_PAIRS_SET for more"
         }

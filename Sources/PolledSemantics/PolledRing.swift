@@ -66,6 +66,7 @@ public struct PolledRing: Sendable {
     /// Heads of buffers in flight before observation began that have since completed (their heads
     /// were distinct, so the ones still in flight have other heads).
     private var revealed: [Bool]
+    private var revealedCount = 0
     /// Whether the buffers in flight before observation began were all in flight at one instant
     /// (a starting observation whose two reads of used.idx agreed), so their heads are distinct.
     private var unknownSimultaneous = true
@@ -88,6 +89,9 @@ public struct PolledRing: Sendable {
 
     /// SET_VRING_BASE while observed: the device's next index moves (exact-model semantics).
     public mutating func setBase(_ b: UInt16) { ring?.setBase(b) }
+
+    /// Forgets the indirect tables no chain in flight uses (the checker's budget over all rings).
+    public mutating func forgetIdleIndirectTables() { ring?.forgetIdleIndirectTables() }
 
     /// The device interrupted the driver (a relayed call notification).
     public mutating func interrupt() { ring?.interrupt() }
@@ -304,6 +308,7 @@ public struct PolledRing: Sendable {
         prevAvail = a; prevUsed = u
         if !slotsRead { lastElementKnown = Array(repeating: false, count: Int(size)) }
         revealed = Array(repeating: false, count: Int(size))
+        revealedCount = 0
         unknownSimultaneous = simultaneous
         return true
     }
@@ -424,8 +429,12 @@ public struct PolledRing: Sendable {
     /// completion while such buffers are left, never invent one.
     private mutating func adoptUnknown(for c: ObservedCompletion) -> Bool {
         guard !inOrder, c.id < size, !(unknownSimultaneous && revealed[Int(c.id)]), ring!.adoptUnknownInFlight(head: UInt16(c.id)) else { return false }
-        revealed[Int(c.id)] = true
+        reveal(UInt16(c.id))
         return true
+    }
+
+    private mutating func reveal(_ h: UInt16) {
+        if !revealed[Int(h)] { revealed[Int(h)] = true; revealedCount += 1 }
     }
 
     private mutating func dropPending(_ c: ObservedCompletion) {
@@ -453,7 +462,7 @@ public struct PolledRing: Sendable {
                 if unknownSimultaneous && revealed[Int(c.id)] {
                     v.append(Violation(.vqUsedId, "used element names head \(c.id) for a second buffer that was in flight since before observation began (their heads are distinct)"))
                 }
-                revealed[Int(c.id)] = true
+                reveal(UInt16(c.id))
             }
             ring!.completeUnknown()
             return v.map { PolledViolation(ref: c.ref, violation: $0) }
@@ -497,7 +506,7 @@ public struct PolledRing: Sendable {
         let table = OverlaidTable(base: ring!.table, overrides: certain ? overrides(e) : [:])
         // Buffers in flight since before observation began leave room for their heads only if they
         // were all in flight at once (otherwise their count says nothing about one instant).
-        return ring!.exposureBlocker(head: e.head, table: table, described: certain, reserved: revealed, unknownAtOnce: unknownSimultaneous)
+        return ring!.exposureBlocker(head: e.head, table: table, described: certain, reserved: revealed, reservedCount: revealedCount, unknownAtOnce: unknownSimultaneous)
     }
 
     private mutating func expose(_ e: ObservedExposure, forced: Bool) -> [PolledViolation] {

@@ -34,8 +34,9 @@ public enum TextForm {
     static func renderValue(_ f: Field, of e: TraceEvent) -> String {
         switch f.slot {
         case .resultAux:
-            let r = e.result
-            if r < 0, let n = Errno(rawValue: Int32(-r)) { return "-" + n.name }
+            // Widen before negating: -Int16.min does not fit in an Int16.
+            let r = Int32(e.result)
+            if r < 0, let n = Errno(rawValue: -r) { return "-" + n.name }
             return String(r)
         case .descFlags:
             return descFlagNames(e.descFlags.rawValue)
@@ -93,89 +94,17 @@ public enum TextForm {
 
     // MARK: parsing
 
-    /// Parses a text trace into header and events; errors name the line.
+    /// Parses a text trace into header and events; errors name the line. Lines end at "\n" (a "\r"
+    /// before it is blank space, so CRLF files read the same).
     public static func parse(_ text: String) throws -> (TraceHeader, [TraceEvent]) {
-        var header: TraceHeader?
-        var profile: Profile?, layout: QueueLayout?, flags: TraceHeader.Flags = [], features: UInt64 = 0
-        var workers: UInt16 = 1, sizes: [UInt16]?
-        var sawMagic = false
+        var p = TextParser()
         var events: [TraceEvent] = []
-        var lineNo = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            lineNo += 1
-            let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
-            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map(String.init)
-            if words.isEmpty { continue }
-            if !sawMagic {
-                guard words.joined(separator: " ") == magicLine else {
-                    throw TraceError(line: lineNo, "expected '\(magicLine)' as the first line")
-                }
-                sawMagic = true
-                continue
-            }
-            if header == nil {
-                let arg = Array(words.dropFirst())
-                func one() throws -> String {
-                    guard arg.count == 1 else { throw TraceError(line: lineNo, "'\(words[0])' takes one value") }
-                    return arg[0]
-                }
-                switch words[0] {
-                case "profile":
-                    let v = try one()
-                    guard let p = Profile(name: v) else {
-                        throw TraceError(line: lineNo, "unknown profile '\(v)' (known: \(Profile.allCases.map(\.description).joined(separator: ", ")))")
-                    }
-                    profile = p
-                case "layout":
-                    let v = try one()
-                    guard let l = QueueLayout(name: v) else { throw TraceError(line: lineNo, "unknown layout '\(v)' (known: seed, mq)") }
-                    layout = l
-                case "flags":
-                    flags = []
-                    for n in try one().split(separator: "|") {
-                        switch n {
-                        case "none": break
-                        case "preset": flags.insert(.preset)
-                        case "sampled": flags.insert(.sampled)
-                        default: throw TraceError(line: lineNo, "unknown header flag '\(n)' (known: preset, sampled, none)")
-                        }
-                    }
-                case "features":
-                    let v = try one()
-                    if let n = parseNumber(v) { features = n } else {
-                        features = 0
-                        for n in v.split(separator: "|") {
-                            guard let b = featureTable.first(where: { $0.0 == n }) else {
-                                throw TraceError(line: lineNo, "unknown feature '\(n)' (known: \(featureTable.map(\.0).joined(separator: ", ")))")
-                            }
-                            features |= b.1.mask
-                        }
-                    }
-                case "workers":
-                    guard let n = parseNumber(try one()), n <= 0xFFFF else { throw TraceError(line: lineNo, "workers takes a number 0...65535") }
-                    workers = UInt16(n)
-                case "queues":
-                    guard !arg.isEmpty, arg.count <= TraceHeader.maxQueueCount else {
-                        throw TraceError(line: lineNo, "queues takes one size per virtqueue, 1...\(TraceHeader.maxQueueCount) of them")
-                    }
-                    sizes = try arg.map {
-                        guard let n = parseNumber($0), n <= 0xFFFF else { throw TraceError(line: lineNo, "queue size '\($0)' is not a number 0...65535") }
-                        return UInt16(n)
-                    }
-                case "events":
-                    guard let p = profile else { throw TraceError(line: lineNo, "header has no 'profile' line") }
-                    guard let s = sizes else { throw TraceError(line: lineNo, "header has no 'queues' line") }
-                    header = TraceHeader(profile: p, layout: layout, flags: flags, features: features, workers: workers, queueSizes: s)
-                default:
-                    throw TraceError(line: lineNo, "unknown header line '\(words[0])' (expected profile, layout, flags, features, workers, queues, events)")
-                }
-                continue
-            }
-            events.append(try parseEvent(words, line: lineNo, queueCount: header!.queueCount))
+        // Split on the byte: "\r\n" is one Character in Swift, so splitting the characters on "\n"
+        // would leave a CRLF file one line.
+        for raw in text.utf8.split(separator: 0x0A, omittingEmptySubsequences: false) {
+            if let e = try p.line(Substring(raw)) { events.append(e) }
         }
-        guard sawMagic else { throw TraceError(line: max(lineNo, 1), "empty text trace: expected '\(magicLine)'") }
-        guard let h = header else { throw TraceError(line: lineNo, "header not terminated by an 'events' line") }
-        return (h, events)
+        return (try p.finish(), events)
     }
 
     static func parseEvent(_ words: [String], line: Int, queueCount: Int) throws -> TraceEvent {
@@ -219,11 +148,12 @@ public enum TextForm {
     static func set(_ f: Field, _ value: String, in e: inout TraceEvent, line: Int) throws {
         switch f.slot {
         case .resultAux:
-            var r: Int64
+            // Any magnitude a file can hold is compared, never converted, until it is known to fit.
+            var r: Int64? = nil
             if value.hasPrefix("-"), let n = Errno.allNames[String(value.dropFirst())] { r = -Int64(n.rawValue) }
-            else if value.hasPrefix("-"), let n = parseNumber(String(value.dropFirst())) { r = -Int64(n) }
-            else if let n = parseNumber(value) { r = Int64(n) } else { r = Int64.max }
-            guard r >= Int64(Int16.min), r <= Int64(Int16.max) else {
+            else if value.hasPrefix("-"), let n = parseNumber(String(value.dropFirst())) { r = n <= 0x8000 ? -Int64(n) : nil }
+            else if let n = parseNumber(value) { r = n <= 0x7FFF ? Int64(n) : nil }
+            guard let r, r >= Int64(Int16.min), r <= Int64(Int16.max) else {
                 throw TraceError(line: line, "result '\(value)' is not 0, a negative errno number, or -NAME (e.g. -EBUSY)")
             }
             e.aux = UInt16(bitPattern: Int16(r))
@@ -258,6 +188,17 @@ public enum TextForm {
         }
     }
 
+    /// Every word the text form gives a meaning to (header keywords and values, event and field
+    /// names, flag, feature and errno names): the fuzzer's dictionary, from the one definition.
+    public static var vocabulary: [String] {
+        var w = [magicLine, "profile", "layout", "flags", "features", "workers", "queues", "events", "none", "preset", "sampled", "t=", "vq=", "worker=", "0x", "#"]
+        w += Profile.allCases.map(\.description) + QueueLayout.allCases.map(\.description)
+        w += featureTable.map(\.0) + descFlagTable.map(\.0) + Errno.allNames.keys.sorted().map { "-" + $0 }
+        for k in EventKind.allCases { w.append(k.name); w += k.fields.map { $0.name + "=" } }
+        var seen = Set<String>()
+        return w.filter { seen.insert($0).inserted }
+    }
+
     /// Decimal or 0x-hexadecimal.
     public static func parseNumber(_ s: String) -> UInt64? {
         if s.hasPrefix("0x") || s.hasPrefix("0X") { return UInt64(s.dropFirst(2), radix: 16) }
@@ -271,4 +212,102 @@ extension Errno {
         for e in [Errno.eperm, .enodev, .ebusy, .einval, .enobufs, .e2big, .efault] { d[e.name] = e }
         return d
     }()
+}
+
+/// A text trace, one line at a time: `compile` holds a line, never the whole file.
+public struct TextParser {
+    public private(set) var header: TraceHeader?
+    /// Lines fed so far (the number of the last one).
+    public private(set) var lineNo = 0
+    private var profile: Profile?, layout: QueueLayout?, flags: TraceHeader.Flags = [], features: UInt64 = 0
+    private var workers: UInt16 = 1, sizes: [UInt16]?
+    private var sawMagic = false
+
+    public init() {}
+
+    /// Feeds the next line (without its "\n"); returns the event it holds, if any.
+    public mutating func line(_ rawLine: Substring) throws -> TraceEvent? {
+        let magicLine = TextForm.magicLine
+        lineNo += 1
+        let line: Substring = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        let words: [String] = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map { String($0) }
+        if words.isEmpty { return nil }
+        if !sawMagic {
+            guard words.joined(separator: " ") == magicLine else {
+                throw TraceError(line: lineNo, "expected '\(magicLine)' as the first line")
+            }
+            sawMagic = true
+            return nil
+        }
+        if let header { return try TextForm.parseEvent(words, line: lineNo, queueCount: header.queueCount) }
+        try headerLine(words)
+        return nil
+    }
+
+    /// Ends the text: its header, or the error for a text without one.
+    public func finish() throws -> TraceHeader {
+        guard sawMagic else { throw TraceError(line: max(lineNo, 1), "empty text trace: expected '\(TextForm.magicLine)'") }
+        guard let h = header else { throw TraceError(line: lineNo, "header not terminated by an 'events' line") }
+        return h
+    }
+
+    private mutating func headerLine(_ words: [String]) throws {
+        let lineNo = self.lineNo
+        let arg = Array(words.dropFirst())
+        func one() throws -> String {
+            guard arg.count == 1 else { throw TraceError(line: lineNo, "'\(words[0])' takes one value") }
+            return arg[0]
+        }
+        let parseNumber = TextForm.parseNumber, featureTable = TextForm.featureTable
+        switch words[0] {
+        case "profile":
+            let v = try one()
+            guard let p = Profile(name: v) else {
+                throw TraceError(line: lineNo, "unknown profile '\(v)' (known: \(Profile.allCases.map(\.description).joined(separator: ", ")))")
+            }
+            profile = p
+        case "layout":
+            let v = try one()
+            guard let l = QueueLayout(name: v) else { throw TraceError(line: lineNo, "unknown layout '\(v)' (known: seed, mq)") }
+            layout = l
+        case "flags":
+            flags = []
+            for n in try one().split(separator: "|") {
+                switch n {
+                case "none": break
+                case "preset": flags.insert(.preset)
+                case "sampled": flags.insert(.sampled)
+                default: throw TraceError(line: lineNo, "unknown header flag '\(n)' (known: preset, sampled, none)")
+                }
+            }
+        case "features":
+            let v = try one()
+            if let n = parseNumber(v) { features = n } else {
+                features = 0
+                for n in v.split(separator: "|") {
+                    guard let b = featureTable.first(where: { $0.0 == n }) else {
+                        throw TraceError(line: lineNo, "unknown feature '\(n)' (known: \(featureTable.map(\.0).joined(separator: ", ")))")
+                    }
+                    features |= b.1.mask
+                }
+            }
+        case "workers":
+            guard let n = parseNumber(try one()), n <= 0xFFFF else { throw TraceError(line: lineNo, "workers takes a number 0...65535") }
+            workers = UInt16(n)
+        case "queues":
+            guard !arg.isEmpty, arg.count <= TraceHeader.maxQueueCount else {
+                throw TraceError(line: lineNo, "queues takes one size per virtqueue, 1...\(TraceHeader.maxQueueCount) of them")
+            }
+            sizes = try arg.map {
+                guard let n = parseNumber($0), n <= 0xFFFF else { throw TraceError(line: lineNo, "queue size '\($0)' is not a number 0...65535") }
+                return UInt16(n)
+            }
+        case "events":
+            guard let p = profile else { throw TraceError(line: lineNo, "header has no 'profile' line") }
+            guard let s = sizes else { throw TraceError(line: lineNo, "header has no 'queues' line") }
+            header = TraceHeader(profile: p, layout: layout, flags: flags, features: features, workers: workers, queueSizes: s)
+        default:
+            throw TraceError(line: lineNo, "unknown header line '\(words[0])' (expected profile, layout, flags, features, workers, queues, events)")
+        }
+    }
 }

@@ -10,17 +10,36 @@ public final class TraceReader {
     public private(set) var index: UInt64 = 0
 
     private let file: UnsafeMutablePointer<FILE>
+    /// The bytes an in-memory reader reads (`init(bytes:)`), freed with it.
+    private let backing: UnsafeMutableRawPointer?
     private var buffer: [UInt8]
     private var bufStart = 0
     private var bufEnd = 0
     private var eof = false
     private static let chunk = 1 << 16
 
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
         guard let f = fopen(path, "rb") else {
             throw TraceError(offset: 0, "cannot open \(path): \(String(cString: strerror(errno)))")
         }
+        try self.init(file: f, backing: nil)
+    }
+
+    /// Reads a trace held in memory, through the same code as a file (the fuzz targets use it).
+    public convenience init(bytes: [UInt8]) throws {
+        let copy = UnsafeMutableRawPointer.allocate(byteCount: max(1, bytes.count), alignment: 8)
+        bytes.withUnsafeBytes { if let b = $0.baseAddress { copy.copyMemory(from: b, byteCount: bytes.count) } }
+        // fmemopen refuses a size of 0 on some C libraries; an empty file reads the same.
+        guard let f = bytes.isEmpty ? fopen("/dev/null", "rb") : fmemopen(copy, bytes.count, "rb") else {
+            copy.deallocate()
+            throw TraceError(offset: 0, "cannot open an in-memory trace: \(String(cString: strerror(errno)))")
+        }
+        try self.init(file: f, backing: copy)
+    }
+
+    private init(file f: UnsafeMutablePointer<FILE>, backing: UnsafeMutableRawPointer?) throws {
         file = f
+        self.backing = backing
         buffer = [UInt8](repeating: 0, count: TraceReader.chunk)
         // Fixed part first, then the rest of the header once its size is known.
         var fixed = [UInt8](repeating: 0, count: TraceHeader.fixedSize)
@@ -38,11 +57,15 @@ public final class TraceReader {
             offset = UInt64(size)
         } catch {
             fclose(f)
+            backing?.deallocate()
             throw error
         }
     }
 
-    deinit { fclose(file) }
+    deinit {
+        fclose(file)
+        backing?.deallocate()
+    }
 
     /// The next event and its byte offset, or nil at a clean end of file.
     public func next() throws -> (event: TraceEvent, offset: UInt64)? {

@@ -82,10 +82,11 @@ public enum Mutator {
         let sampled = header.flags.contains(.sampled)
         let view = sampled ? PolledView(events: ev) : PolledView(events: [])
         let inOrder = negotiated(.inOrder, header: header, events: ev)
+        // Queue sizes as last set (header, then SET_VRING_NUM): one pass.
+        var sizes: [UInt16: UInt32] = [:]
+        for e in ev where e.kind == .setVringNum { sizes[e.vq] = UInt32(truncatingIfNeeded: e.p0) }
         func sizeOf(_ vq: UInt16) -> UInt32 {
-            var n = Int(vq) < header.queueCount ? UInt32(header.queueSizes[Int(vq)]) : 0
-            for e in ev where e.kind == .setVringNum && e.vq == vq { n = UInt32(truncatingIfNeeded: e.p0) }
-            return n
+            sizes[vq] ?? (Int(vq) < header.queueCount ? UInt32(header.queueSizes[Int(vq)]) : 0)
         }
         func first(_ what: String, where p: (Int, TraceEvent) -> Bool) throws -> Int {
             guard let i = ev.indices.first(where: { p($0, ev[$0]) }) else { throw MutationError("no place for \(fault.name): the trace has no \(what)") }
@@ -118,6 +119,25 @@ public enum Mutator {
         }
 
         switch fault {
+        case .doubleCompletion where !sampled:
+            // Exact trace: after a vq's last completion, the device completes the same head again,
+            // which the driver did not make available since. One pass for the last indices per vq.
+            var lastUsed: [UInt16: Int] = [:], lastIdx: [UInt16: Int] = [:]
+            for (k, e) in ev.enumerated() {
+                if e.kind == .usedEntry { lastUsed[e.vq] = k } else if e.kind == .usedIdx { lastIdx[e.vq] = k }
+            }
+            var reexposed = Set<UInt16>()
+            for (k, e) in ev.enumerated() where e.kind == .availEntry {
+                if let u = lastUsed[e.vq], k > u, UInt64(e.aux) == ev[u].p1 { reexposed.insert(e.vq) }
+            }
+            for vq in lastUsed.keys.sorted() where !reexposed.contains(vq) {
+                guard let u = lastUsed[vq], let ui = lastIdx[vq], ui > u else { continue }
+                let used = UInt16(truncatingIfNeeded: ev[ui].p0), t = ev.last!.timestamp
+                ev += [TraceEvent(.usedEntry, vq: vq, worker: ev[u].worker, timestamp: t, p0: UInt64(used), p1: ev[u].p1, p2: ev[u].p2),
+                       TraceEvent(.usedIdx, vq: vq, worker: ev[u].worker, timestamp: t, p0: UInt64(used &+ 1))]
+                return (ev, "events \(ev.count - 2)...: the device completes head \(ev[u].p1) on vq \(vq) again at used position \(used), and the driver has not re-exposed it")
+            }
+            throw noPlace("no vq whose last completed head stays unexposed")
         case .doubleCompletion, .usedOverMissingElement:
             guard sampled else { throw noPlace("only polled traces are edited for this class") }
             // After a ring's last poll, the device publishes one more used position. A quiet poll
@@ -251,9 +271,17 @@ public enum Mutator {
                     return (ev, "event \(target): used element on vq \(vq) claims \(UInt32.max) bytes written into the chain exposed at position \(e.pos)")
                 }
             }
-            if !sampled, let i = ev.indices.first(where: { ev[$0].kind == .usedEntry }) {
-                ev[i].p2 = UInt64(UInt32.max)
-                return (ev, "event \(i): used element on vq \(ev[i].vq) claims \(UInt32.max) bytes written")
+            if !sampled {
+                // Exact trace: a completion of a head the driver made available (one pass).
+                struct Key: Hashable { let vq: UInt16; let head: UInt64 }
+                var exposed = Set<Key>()
+                for (i, e) in ev.enumerated() {
+                    if e.kind == .availEntry { exposed.insert(Key(vq: e.vq, head: UInt64(e.aux))) }
+                    if e.kind == .usedEntry && exposed.contains(Key(vq: e.vq, head: e.p1)) {
+                        ev[i].p2 = UInt64(UInt32.max)
+                        return (ev, "event \(i): used element on vq \(e.vq) claims \(UInt32.max) bytes written")
+                    }
+                }
             }
             throw noPlace("no chain completed a poll after its exposure")
         case .headOutOfRange:

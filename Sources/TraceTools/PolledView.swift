@@ -38,6 +38,8 @@ public struct PolledView: Sendable {
     }
 
     public private(set) var polls: [Poll] = []
+    /// The same polls, ring by ring (linear to build, so that tools stay linear with many rings).
+    private var byRing: [UInt16: [Poll]] = [:]
     /// Per ring, the events of a last poll the trace cut short (no index ends it): not a poll.
     public private(set) var cutShort: [UInt16: [Int]] = [:]
 
@@ -126,6 +128,7 @@ public struct PolledView: Sendable {
         }
         for q in Array(open.keys) where !marked.contains(q) { endLegacy(q) }
         polls.sort { $0.end < $1.end }
+        for p in polls { byRing[p.vq, default: []].append(p) }
     }
 
     /// Whether a legacy poll's entries can be trusted: the checker's lap guard (`SnapshotGuard`)
@@ -137,7 +140,7 @@ public struct PolledView: Sendable {
     }
 
     /// The polls of one ring, in order.
-    public func polls(of vq: UInt16) -> [Poll] { polls.filter { $0.vq == vq } }
+    public func polls(of vq: UInt16) -> [Poll] { byRing[vq] ?? [] }
 
     /// For each exposure, the index of the poll (in `polls(of:)`) that saw the completion of its
     /// buffer, or nil if none did: matched by head, or with IN_ORDER by position.

@@ -39,6 +39,13 @@ public struct TraceStats: Sendable {
     public var workers: [Int: Worker] = [:]
     /// Device events that name no worker (a recorder cannot see the back-end's threads).
     public var unattributedDeviceEvents: UInt64 = 0
+    /// (worker, vq) pairs listed at most: a hostile trace could otherwise name every one of the
+    /// 65535 × 32748 pairs and make the lists grow with its length. Beyond it, new pairs are not
+    /// listed and `queueListsTruncated` says so.
+    public static let workerQueueBudget = 1 << 20
+    public let workerQueueBudget: Int
+    public private(set) var workerQueuePairs = 0
+    public private(set) var queueListsTruncated = false
     public var firstTimestamp: UInt64?
     public var lastTimestamp: UInt64?
     public var spanSeconds: Double {
@@ -46,7 +53,8 @@ public struct TraceStats: Sendable {
         return Double(b - a) / 1e9
     }
 
-    public init(header: TraceHeader) {
+    public init(header: TraceHeader, workerQueueBudget: Int = TraceStats.workerQueueBudget) {
+        self.workerQueueBudget = workerQueueBudget
         profile = header.profile.description
         sampled = header.flags.contains(.sampled)
         queues = (0..<header.queueCount).map { Queue(vq: $0, role: header.layout.role(of: $0, queueCount: header.queueCount).description) }
@@ -73,7 +81,10 @@ public struct TraceStats: Sendable {
             else {
                 let w = Int(e.worker)
                 workers[w, default: Worker(worker: w)].events += 1
-                if let q { workers[w]!.queues.insert(q) }
+                if let q, !workers[w]!.queues.contains(q) {
+                    if workerQueuePairs < workerQueueBudget { workers[w]!.queues.insert(q); workerQueuePairs += 1 }
+                    else { queueListsTruncated = true }
+                }
                 if e.kind == .serviceBegin { workers[w]!.services += 1 }
             }
         }
@@ -87,19 +98,19 @@ public struct TraceStats: Sendable {
             queues[q].enabled = e.p0 != 0
         case .availIdx:
             let v = UInt16(truncatingIfNeeded: e.p0)
-            queues[q].exposed += UInt64(v &- (availIdx[q] ?? 0))
+            queues[q].exposed = saturating(queues[q].exposed, UInt64(v &- (availIdx[q] ?? 0)))
             availIdx[q] = v
         case .usedIdx:
             let v = UInt16(truncatingIfNeeded: e.p0)
             let n = UInt64(v &- (usedIdx[q] ?? 0))
-            queues[q].used += n
+            queues[q].used = saturating(queues[q].used, n)
             usedIdx[q] = v
-            if e.worker != TraceEvent.none { workers[Int(e.worker)]!.used += n }
+            if e.worker != TraceEvent.none { workers[Int(e.worker)]!.used = saturating(workers[Int(e.worker)]!.used, n) }
         case .poll:
             // A snapshot's indices: what moved since the last observation of this ring.
             let a = UInt16(truncatingIfNeeded: e.p0), u = UInt16(truncatingIfNeeded: e.p1)
-            if let last = availIdx[q] { queues[q].exposed += UInt64(a &- last) }
-            if let last = usedIdx[q] { queues[q].used += UInt64(u &- last) }
+            if let last = availIdx[q] { queues[q].exposed = saturating(queues[q].exposed, UInt64(a &- last)) }
+            if let last = usedIdx[q] { queues[q].used = saturating(queues[q].used, UInt64(u &- last)) }
             availIdx[q] = a; usedIdx[q] = u
         case .ringGap:
             availIdx[q] = nil; usedIdx[q] = nil
@@ -125,9 +136,10 @@ public struct TraceStats: Sendable {
             out += pad("\(q.vq)", 4) + pad(q.role, 8) + pad(en, 9) + pad("\(q.events)", 12) + pad("\(q.exposed)", 12)
                 + pad("\(q.used)", 12) + pad(String(format3: q.kicksPerBuffer), 11) + String(format3: q.interruptsPerBuffer) + "\n"
         }
-        let total = queues.reduce(UInt64(0)) { $0 + $1.used }
+        let total = queues.reduce(UInt64(0)) { saturating($0, $1.used) }
         out += "total buffers used \(total)"
-        if spanSeconds > 0 { out += ", \(UInt64(Double(total) / spanSeconds)) per second" }
+        // Huge counts over a span of a few nanoseconds give rates no integer type holds.
+        if spanSeconds > 0 { out += ", \(String(wholeNumber: Double(total) / spanSeconds)) per second" }
         out += "\n"
         if workers.isEmpty {
             out += "workers: none named in the trace (\(unattributedDeviceEvents) device events without a worker)\n"
@@ -138,6 +150,7 @@ public struct TraceStats: Sendable {
                 out += pad("\(w)", 8) + pad("\(x.events)", 12) + pad("\(x.used)", 12) + pad("\(x.services)", 10)
                     + x.queues.sorted().map(String.init).joined(separator: ",") + "\n"
             }
+            if queueListsTruncated { out += "(vq lists truncated: more than \(workerQueueBudget) worker/vq pairs)\n" }
         }
         return out
     }
@@ -153,7 +166,7 @@ public struct TraceStats: Sendable {
             let x = workers[w]!
             return "{\"worker\":\(w),\"events\":\(x.events),\"used\":\(x.used),\"services\":\(x.services),\"queues\":[\(x.queues.sorted().map(String.init).joined(separator: ","))]}"
         }.joined(separator: ",")
-        s += "],\"unattributedDeviceEvents\":\(unattributedDeviceEvents)}\n"
+        s += "],\"unattributedDeviceEvents\":\(unattributedDeviceEvents),\"queueListsTruncated\":\(queueListsTruncated)}\n"
         return s
     }
 
@@ -163,10 +176,25 @@ public struct TraceStats: Sendable {
     private func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s + " " : s + String(repeating: " ", count: w - s.count) }
 }
 
+/// Counters never wrap (a trace would need petabytes to get there, but no value read from a file
+/// may trap).
+func saturating(_ a: UInt64, _ b: UInt64) -> UInt64 {
+    let (s, o) = a.addingReportingOverflow(b)
+    return o ? .max : s
+}
+
 extension String {
+    /// Three decimals; values no Int can hold (or not finite) are printed as Swift prints a Double.
     init(format3 v: Double) {
+        guard v.isFinite, abs(v) < 1e15 else { self = "\(v)"; return }
         let m = Int((v * 1000).rounded())
         let frac = String(abs(m % 1000))
-        self = "\(m / 1000)." + String(repeating: "0", count: 3 - frac.count) + frac
+        self = (m < 0 && m > -1000 ? "-" : "") + "\(m / 1000)." + String(repeating: "0", count: 3 - frac.count) + frac
+    }
+
+    /// A rate as a whole number, or as a Double when no UInt64 holds it.
+    init(wholeNumber v: Double) {
+        guard v.isFinite, v >= 0, v < 1.8e19 else { self = "\(v)"; return }
+        self = String(UInt64(v))
     }
 }

@@ -12,26 +12,53 @@ public struct VhostDevice: Sendable {
     public let queueCount: Int
     /// Owner per vhost device: one for every profile but linux-upstream, which has one per pair.
     public private(set) var owned: [Bool]
+    private var ownedCount = 0
     /// Worker count SET_OWNER's argument asked for (0 = legacy call) and what the model grants.
     public private(set) var requestedWorkers: Int = 0
     public private(set) var workers: Int = 0
     /// Whether the last SET_OWNER was the legacy form without an argument.
     public private(set) var legacyOwner = false
-    /// linux-workers: live worker ids and the worker attached to each vq.
+    /// linux-workers: live worker ids.
     public private(set) var liveWorkers: Set<Int> = []
-    public private(set) var attached: [Int]
-    public private(set) var rings: [RingLifecycle]
-    /// Worker currently inside a service pass of each vq.
-    public private(set) var servicing: [Int?]
+
+    // Per-vq state is reset lazily. SET_OWNER (attachments) and the last RESET_OWNER (rings, service
+    // passes) used to rewrite an entry per vq: with 32,748 queues a trace alternating the two cost
+    // about 180 µs an event. A reset now bumps a generation; an entry written in an older one reads
+    // as its reset value. Every answer is the same as with the eager resets (a test compares them).
+    private var ringStore: [RingLifecycle]
+    private var servicingStore: [Int?]
+    private var ringStamp: [UInt32]
+    private var ringGen: UInt32 = 0
+    /// When each ring was last reset (by its pair's RESET_OWNER), and the whole device; and when
+    /// and how feature negotiation last set `enabled` on rings SET_VRING_ENABLE never addressed.
+    private var ringResetAt: [UInt64]
+    private var wholeResetAt: UInt64 = 0
+    private var featuresAt: UInt64?
+    private var featuresEnabled = true
+    private var clock: UInt64 = 0
+    /// The worker attached to each vq (0, the default worker, unless VHOST_ATTACH_VRING_WORKER said
+    /// otherwise since the last SET_OWNER), with per-worker counts and lowest-vq heaps for FREE_WORKER.
+    private var attachStore: [Int]
+    private var attachStamp: [UInt32]
+    private var attachGen: UInt32 = 1 // every stamp starts stale: all vqs implicitly on worker 0
+    private var explicitAttached = 0
+    private var attachCount: [Int: Int] = [:]
+    private var attachHeaps: [Int: MinHeap] = [:]
+    /// Lowest vq still implicitly on worker 0 (never explicitly attached in this generation).
+    private var firstImplicit = 0
 
     public init(profile: Profile, queueCount: Int, preset: Bool, presetWorkers: Int) {
         self.profile = profile
         self.queueCount = queueCount
         let devices = profile == .linuxUpstream ? max(1, queueCount / 2) : 1
         owned = Array(repeating: preset, count: devices)
-        attached = Array(repeating: 0, count: queueCount)
-        rings = Array(repeating: preset ? .preset : RingLifecycle(), count: queueCount)
-        servicing = Array(repeating: nil, count: queueCount)
+        ownedCount = preset ? devices : 0
+        attachStore = Array(repeating: 0, count: queueCount)
+        attachStamp = Array(repeating: 0, count: queueCount)
+        ringStore = Array(repeating: preset ? .preset : RingLifecycle(), count: queueCount)
+        servicingStore = Array(repeating: nil, count: queueCount)
+        ringStamp = Array(repeating: 0, count: queueCount)
+        ringResetAt = Array(repeating: 0, count: queueCount)
         if preset {
             requestedWorkers = presetWorkers
             legacyOwner = presetWorkers == 0
@@ -41,13 +68,92 @@ public struct VhostDevice: Sendable {
         }
     }
 
+    // MARK: per-vq state
+
+    /// The setup and run state of vq `q`.
+    public func ring(_ q: Int) -> RingLifecycle {
+        var r = ringStamp[q] == ringGen ? ringStore[q] : RingLifecycle()
+        if !r.enableSent {
+            let resetAt = max(ringResetAt[q], wholeResetAt)
+            r.enabled = featuresAt.map { $0 > resetAt } == true ? featuresEnabled : true
+        }
+        return r
+    }
+
+    private mutating func setRing(_ q: Int, _ r: RingLifecycle) {
+        if ringStamp[q] != ringGen { servicingStore[q] = nil; ringStamp[q] = ringGen }
+        ringStore[q] = r
+    }
+
+    /// The worker inside a service pass of vq `q`, if any.
+    public func servicingWorker(_ q: Int) -> Int? { ringStamp[q] == ringGen ? servicingStore[q] : nil }
+
+    private mutating func setServicing(_ q: Int, _ w: Int?) {
+        if ringStamp[q] != ringGen { ringStore[q] = RingLifecycle(); ringStamp[q] = ringGen }
+        servicingStore[q] = w
+    }
+
+    /// The worker attached to vq `q`.
+    public func attachedWorker(_ q: Int) -> Int { attachStamp[q] == attachGen ? attachStore[q] : 0 }
+
+    private mutating func attach(_ q: Int, to id: Int) {
+        if attachStamp[q] == attachGen {
+            attachCount[attachStore[q], default: 0] -= 1
+        } else {
+            attachStamp[q] = attachGen
+            explicitAttached += 1
+        }
+        attachStore[q] = id
+        attachCount[id, default: 0] += 1
+        attachHeaps[id, default: MinHeap()].push(q)
+    }
+
+    /// Number of vqs attached to worker `id`, and the lowest of them.
+    private mutating func attachment(of id: Int) -> (count: Int, lowest: Int?) {
+        var count = attachCount[id] ?? 0
+        var lowest: Int?
+        if var heap = attachHeaps[id] {
+            // Entries left by later re-attachments are dropped as met (each was pushed by an event).
+            while let top = heap.min, attachedWorker(top) != id { heap.popMin() }
+            lowest = heap.min
+            attachHeaps[id] = heap
+        }
+        if id == 0 {
+            count += queueCount - explicitAttached
+            while firstImplicit < queueCount && attachStamp[firstImplicit] == attachGen { firstImplicit += 1 }
+            if firstImplicit < queueCount { lowest = min(lowest ?? firstImplicit, firstImplicit) }
+        }
+        return (count, count > 0 ? lowest : nil)
+    }
+
+    private mutating func resetAttachments() {
+        attachGen &+= 1
+        if attachGen == 0 { attachStamp = Array(repeating: UInt32.max, count: queueCount) } // wrapped: no stale stamp may match
+        explicitAttached = 0
+        attachCount = [:]
+        attachHeaps = [:]
+        firstImplicit = 0
+    }
+
+    private mutating func resetRings() {
+        ringGen &+= 1
+        if ringGen == 0 { ringStamp = Array(repeating: UInt32.max, count: queueCount) }
+        clock += 1
+        wholeResetAt = clock
+    }
+
+    /// Every vq's state at once (materialised: O(queue count); for tests and reports, not per event).
+    public var rings: [RingLifecycle] { (0..<queueCount).map(ring) }
+    public var attached: [Int] { (0..<queueCount).map(attachedWorker) }
+    public var servicing: [Int?] { (0..<queueCount).map(servicingWorker) }
+
     /// Which vhost device a vq belongs to (linux-upstream: its pair).
     public func device(of vq: Int?) -> Int {
         guard profile == .linuxUpstream, let vq else { return 0 }
         return min(vq / 2, owned.count - 1)
     }
 
-    public var anyOwned: Bool { owned.contains(true) }
+    public var anyOwned: Bool { ownedCount > 0 }
 
     // MARK: ownership
 
@@ -61,8 +167,9 @@ public struct VhostDevice: Sendable {
         }
         guard result == 0 else { return [] }
         owned[dev] = true
+        ownedCount += 1
         if profile == .linuxUpstream {
-            workers = owned.filter { $0 }.count
+            workers = ownedCount
         } else {
             requestedWorkers = requested
             legacyOwner = requested == 0
@@ -70,7 +177,7 @@ public struct VhostDevice: Sendable {
         }
         // SET_OWNER creates the default worker and attaches it to every vq.
         liveWorkers = [0]
-        attached = Array(repeating: 0, count: queueCount)
+        resetAttachments()
         return []
     }
 
@@ -79,14 +186,18 @@ public struct VhostDevice: Sendable {
         guard owned[dev] else { return requireOwner("RESET_OWNER", vq: vq, result: result) }
         guard result == 0 else { return [] }
         owned[dev] = false
+        ownedCount -= 1
         if profile == .linuxUpstream, let vq {
             // vhost_dev_reset_owner resets every vq of that pair's device.
             let first = (vq / VhostNet.vqsPerDevice) * VhostNet.vqsPerDevice
-            for q in first..<min(first + VhostNet.vqsPerDevice, queueCount) { rings[q] = RingLifecycle(); servicing[q] = nil }
+            clock += 1
+            for q in first..<min(first + VhostNet.vqsPerDevice, queueCount) {
+                setRing(q, RingLifecycle()); servicingStore[q] = nil; ringResetAt[q] = clock
+            }
         }
         if !anyOwned {
-            workers = 0; liveWorkers = []; servicing = Array(repeating: nil, count: queueCount)
-            rings = Array(repeating: RingLifecycle(), count: queueCount)
+            workers = 0; liveWorkers = []
+            resetRings()
         }
         return []
     }
@@ -101,7 +212,10 @@ public struct VhostDevice: Sendable {
     /// SET_VRING_ENABLE; without it, the back-end enables them all at once.
     public mutating func featuresNegotiated(protocolFeatures: Bool) {
         guard profile == .vhostUser else { return }
-        for q in rings.indices where !rings[q].enableSent { rings[q].enabled = !protocolFeatures }
+        // Applies to every ring SET_VRING_ENABLE has not addressed since its last reset (`ring(_:)`).
+        clock += 1
+        featuresAt = clock
+        featuresEnabled = !protocolFeatures
     }
 
     /// vhost-user lets feature and queue-count negotiation precede SET_OWNER (QEMU does it that way).
@@ -113,7 +227,11 @@ public struct VhostDevice: Sendable {
 
     public mutating func ringMessage(_ what: String, vq: Int, result: Int16, update: (inout RingLifecycle) -> Void) -> [Violation] {
         let v = requireOwner(what, vq: vq, result: result)
-        if result == 0 { update(&rings[vq]) }
+        if result == 0 {
+            var r = ring(vq)
+            update(&r)
+            setRing(vq, r)
+        }
         return v
     }
 
@@ -130,7 +248,7 @@ public struct VhostDevice: Sendable {
         guard result == 0 else { return v }
         if !liveWorkers.contains(id) {
             v.append(Violation(.vhostWorkerLifecycle, "VHOST_FREE_WORKER of unknown worker \(id) succeeded (expected -ENODEV)"))
-        } else if let q = attached.firstIndex(of: id) {
+        } else if let q = attachment(of: id).lowest {
             v.append(Violation(.vhostWorkerLifecycle, "VHOST_FREE_WORKER of worker \(id) succeeded while it is still attached to vq \(q) (expected -EBUSY)"))
         } else {
             liveWorkers.remove(id)
@@ -144,7 +262,7 @@ public struct VhostDevice: Sendable {
         if !liveWorkers.contains(id) {
             v.append(Violation(.vhostWorkerLifecycle, "VHOST_ATTACH_VRING_WORKER of unknown worker \(id) to vq \(vq) succeeded (expected -ENODEV)"))
         } else {
-            attached[vq] = id
+            attach(vq, to: id)
         }
         return v
     }
@@ -154,7 +272,7 @@ public struct VhostDevice: Sendable {
     /// The worker the profile says must serve `vq`, or nil when the profile leaves it to the back-end.
     public func expectedWorker(vq: Int) -> Int? {
         switch profile {
-        case .linuxWorkers: return attached[vq]
+        case .linuxWorkers: return attachedWorker(vq)
         default: return WorkerMapping.assigned(profile: profile, vq: vq, workers: workers)
         }
     }
@@ -180,23 +298,48 @@ public struct VhostDevice: Sendable {
 
     public mutating func serviceBegin(vq: Int, worker: Int) -> [Violation] {
         var v: [Violation] = []
-        if let other = servicing[vq], other != worker {
+        if let other = servicingWorker(vq), other != worker {
             v.append(Violation(.vhostSingleConsumer, "worker \(worker) starts servicing vq \(vq) while worker \(other) is still servicing it"))
         }
         v += checkWorker(worker, vq: vq)
-        servicing[vq] = worker
+        setServicing(vq, worker)
         return v
     }
 
     public mutating func serviceEnd(vq: Int, worker: Int) {
-        if servicing[vq] == worker { servicing[vq] = nil }
+        if servicingWorker(vq) == worker { setServicing(vq, nil) }
     }
 
     /// Device work on `vq` by `worker` outside or inside a service pass.
     public func checkDeviceWork(vq: Int, worker: Int) -> [Violation] {
-        if let other = servicing[vq], other != worker {
+        if let other = servicingWorker(vq), other != worker {
             return [Violation(.vhostSingleConsumer, "worker \(worker) works on vq \(vq) while worker \(other) is servicing it")]
         }
         return checkWorker(worker, vq: vq)
+    }
+}
+
+/// A binary min-heap of vq indices (FREE_WORKER names the lowest vq still attached).
+struct MinHeap: Sendable {
+    private var a: [Int] = []
+    var min: Int? { a.first }
+    mutating func push(_ v: Int) {
+        a.append(v)
+        var i = a.count - 1
+        while i > 0, a[(i - 1) / 2] > a[i] { a.swapAt(i, (i - 1) / 2); i = (i - 1) / 2 }
+    }
+    mutating func popMin() {
+        guard !a.isEmpty else { return }
+        a.swapAt(0, a.count - 1)
+        a.removeLast()
+        var i = 0
+        while true {
+            let l = 2 * i + 1, r = l + 1
+            var m = i
+            if l < a.count, a[l] < a[m] { m = l }
+            if r < a.count, a[r] < a[m] { m = r }
+            if m == i { return }
+            a.swapAt(i, m); i = m
+        }
     }
 }

@@ -44,6 +44,15 @@ public enum ChainWalker {
                             stopAt: (UInt16) -> Bool = { _ in false },
                             seen: inout [UInt32], stamp: UInt32,
                             indirectTable: (UInt16) -> [Descriptor]?) -> Chain {
+        walk(head: head, table: table, indirectAllowed: indirectAllowed, stopAt: stopAt, seen: &seen, stamp: stamp,
+             indirectTables: { indirectTable($0).map(IndirectTable.init) })
+    }
+
+    /// `walk`, with the indirect tables as the ring keeps them (sparse beyond what was described).
+    public static func walk<Table: DescriptorSource>(head: UInt16, table: Table, indirectAllowed: Bool,
+                            stopAt: (UInt16) -> Bool = { _ in false },
+                            seen: inout [UInt32], stamp: UInt32,
+                            indirectTables: (UInt16) -> IndirectTable?) -> Chain {
         var chain = Chain()
         let n = table.count
         guard Int(head) < n else {
@@ -51,6 +60,8 @@ public enum ChainWalker {
             return chain
         }
         var seenWritable = false
+        // One order finding per chain: a long or looping chain must not yield one per descriptor.
+        var orderReported = false
         var writable: UInt64 = 0
         var unknown = false
         var i = Int(head)
@@ -73,9 +84,9 @@ public enum ChainWalker {
                 }
                 if d.len == 0 || d.len % SplitRing.descriptorSize != 0 || d.len / SplitRing.descriptorSize > SplitRing.maxIndirectEntries {
                     chain.violations.append(Violation(.vqIndirectLen, "indirect descriptor \(i) has len \(d.len): not a non-zero multiple of 16 covering at most 65536 entries"))
-                } else if let entries = indirectTable(UInt16(i)) {
+                } else if let entries = indirectTables(UInt16(i)) {
                     walkIndirect(parent: UInt16(i), count: Int(d.len / SplitRing.descriptorSize), entries: entries,
-                                 seenWritable: &seenWritable, writable: &writable, into: &chain)
+                                 seenWritable: &seenWritable, orderReported: &orderReported, writable: &writable, into: &chain)
                 } else {
                     unknown = true
                 }
@@ -86,7 +97,8 @@ public enum ChainWalker {
             if d.flags.contains(.write) {
                 seenWritable = true
                 writable += UInt64(d.len)
-            } else if seenWritable {
+            } else if seenWritable && !orderReported {
+                orderReported = true
                 chain.violations.append(Violation(.vqChainOrder, "descriptor \(i) is device-readable but follows a device-writable descriptor in the chain from head \(head)"))
             }
             guard d.flags.contains(.next) else { break }
@@ -100,15 +112,21 @@ public enum ChainWalker {
         return chain
     }
 
-    static func walkIndirect(parent: UInt16, count: Int, entries: [Descriptor], seenWritable: inout Bool,
-                             writable: inout UInt64, into chain: inout Chain) {
+    static func walkIndirect(parent: UInt16, count: Int, entries: IndirectTable, seenWritable: inout Bool,
+                             orderReported: inout Bool, writable: inout UInt64, into chain: inout Chain) {
         // Entries never described are zero descriptors, as a zeroed table would read.
-        func entry(_ j: Int) -> Descriptor { j < entries.count ? entries[j] : .zero }
+        func entry(_ j: Int) -> Descriptor { entries[j] }
+        // Only described entries can have NEXT, so a walk that has followed NEXT from more than
+        // min(count, described) entries has come back to one: it loops, and would until `count`.
+        // Stopping there keeps a two-entry loop in a 65536-entry table from costing 65536 steps
+        // per exposure, with the same findings (the repeated entry is walked twice, so an order
+        // violation the second lap would show is already seen).
+        let limit = min(count, entries.described) + 1
         var j = 0
         var visited = 0
         while true {
             visited += 1
-            if visited > count {
+            if visited > count || visited > limit {
                 chain.violations.append(Violation(.vqChainLoop, "indirect table of descriptor \(parent) visits more than its \(count) entries: a loop"))
                 return
             }
@@ -120,7 +138,8 @@ public enum ChainWalker {
             if d.flags.contains(.write) {
                 seenWritable = true
                 writable += UInt64(d.len)
-            } else if seenWritable {
+            } else if seenWritable && !orderReported {
+                orderReported = true
                 chain.violations.append(Violation(.vqChainOrder, "entry \(j) of the indirect table of descriptor \(parent) is device-readable but follows a device-writable descriptor"))
             }
             guard d.flags.contains(.next) else { return }

@@ -20,7 +20,7 @@ public struct SplitVirtqueue: Sendable {
     public private(set) var owner: [Owner]
 
     /// Entries written for the indirect table of a main-table descriptor.
-    private var indirect: [UInt16: [Descriptor]] = [:]
+    private var indirect: [UInt16: IndirectTable] = [:]
     private var indirectEntries = 0
     /// Indirect entries kept per queue before tables the device does not own are forgotten
     /// (a forgotten table is "not described": its chain's checks are skipped, never guessed).
@@ -42,6 +42,8 @@ public struct SplitVirtqueue: Sendable {
     private var exposureSerial: UInt64 = 0
     /// Descriptors the device owns (chains in flight with known heads).
     public private(set) var deviceOwned = 0
+    /// For each descriptor the device owns, the head of the chain it belongs to (-1 when none).
+    private var chainOf: [Int32]
     private var walkMarks: [UInt32]
     private var walkStamp: UInt32 = 0
 
@@ -90,6 +92,7 @@ public struct SplitVirtqueue: Sendable {
         owner = Array(repeating: .driver, count: Int(size))
         availRing = Array(repeating: -1, count: Int(size))
         walkMarks = Array(repeating: 0, count: Int(size))
+        chainOf = Array(repeating: -1, count: Int(size))
         signalledUsed = start
         if availStart != nil { pristine = false }
     }
@@ -139,14 +142,12 @@ public struct SplitVirtqueue: Sendable {
         }
         pristine = false
         let out = driverTouches(parent, what: "entry \(entry) of the indirect table of descriptor \(parent)")
-        var t = indirect.removeValue(forKey: parent) ?? []
-        if Int(entry) >= t.count {
-            let grow = Int(entry) + 1 - t.count
-            if indirectEntries + grow > Self.indirectBudget { forgetIndirectTables() }
-            indirectEntries += grow
-            t += Array(repeating: .zero, count: grow)
-        }
-        t[Int(entry)] = d
+        var t = indirect.removeValue(forKey: parent) ?? IndirectTable()
+        let before = t.cost
+        t.set(entry, d)
+        let grow = t.cost - before
+        if grow > 0 && indirectEntries + grow > Self.indirectBudget { forgetIndirectTables() }
+        indirectEntries += grow
         indirect[parent] = t
         return out
     }
@@ -371,7 +372,8 @@ public struct SplitVirtqueue: Sendable {
         let owner = self.owner
         let indirect = self.indirect
         let chain = ChainWalker.walk(head: head, table: table, indirectAllowed: indirectAllowed,
-                                     stopAt: { owner[Int($0)] == .device }, seen: &walkMarks, stamp: stamp) { indirect[$0] }
+                                     stopAt: { owner[Int($0)] == .device }, seen: &walkMarks, stamp: stamp,
+                                     indirectTables: { indirect[$0] })
         var out = chain.violations
         // A head outside the table exposes nothing the device could own.
         guard Int(head) < table.count else { return out }
@@ -384,20 +386,20 @@ public struct SplitVirtqueue: Sendable {
     }
 
     private mutating func adopt(head: UInt16, descriptors: [UInt16], writableBytes: UInt64?, opaque: Bool = false) {
-        for d in descriptors where owner[Int(d)] != .device { owner[Int(d)] = .device; deviceOwned += 1 }
+        for d in descriptors where owner[Int(d)] != .device { owner[Int(d)] = .device; deviceOwned += 1; chainOf[Int(d)] = Int32(head) }
         exposureSerial += 1
         inFlight[head] = InFlight(descriptors: descriptors, writableBytes: writableBytes, serial: exposureSerial, opaque: opaque)
-        if inOrder { exposureOrder.append((head, exposureSerial)) }
+        if inOrder { exposureOrder.append((head, exposureSerial)); compactExposureOrder() }
     }
 
     private mutating func release(head: UInt16) {
         guard let c = inFlight.removeValue(forKey: head) else { return }
-        for d in c.descriptors where owner[Int(d)] == .device { owner[Int(d)] = .used; deviceOwned -= 1 }
+        for d in c.descriptors where owner[Int(d)] == .device { owner[Int(d)] = .used; deviceOwned -= 1; chainOf[Int(d)] = -1 }
     }
 
     private mutating func forgetIndirectTables() {
         for parent in Array(indirect.keys) where owner[Int(parent)] != .device {
-            indirectEntries -= indirect.removeValue(forKey: parent)?.count ?? 0
+            indirectEntries -= indirect.removeValue(forKey: parent)?.cost ?? 0
         }
     }
 }
@@ -435,15 +437,14 @@ extension SplitVirtqueue {
 
     /// The head of the chain in flight that owns main-table descriptor `index`, if its content is known.
     public func describedOwner(of index: UInt16) -> UInt16? {
-        guard Int(index) < owner.count, owner[Int(index)] == .device else { return nil }
-        for (h, c) in inFlight where !c.opaque && c.descriptors.contains(index) { return h }
-        return nil
+        guard Int(index) < owner.count, owner[Int(index)] == .device, chainOf[Int(index)] >= 0 else { return nil }
+        let h = UInt16(chainOf[Int(index)])
+        return inFlight[h]?.opaque == false ? h : nil
     }
 
     /// Entry `entry` of the indirect table of `parent`, as last written.
     public func indirectEntry(parent: UInt16, entry: UInt16) -> Descriptor? {
-        guard let t = indirect[parent], Int(entry) < t.count else { return nil }
-        return t[Int(entry)]
+        indirect[parent]?.entry(entry)
     }
 
     /// Why exposing one more chain at `head` now would break a rule, or nil if it would not: the
@@ -451,8 +452,10 @@ extension SplitVirtqueue {
     /// descriptors the driver is about to write) that the device still owns. With `described`
     /// false only the head is known to belong to the chain.
     /// `reserved`: heads known to belong to buffers that were in flight before observation began
-    /// and have completed; the buffers still in flight from then have other heads.
-    public mutating func exposureBlocker<Table: DescriptorSource>(head: UInt16, table overlay: Table, described: Bool, reserved: [Bool] = [], unknownAtOnce: Bool = true) -> String? {
+    /// and have completed (`reservedCount` of them); the buffers still in flight from then have
+    /// other heads.
+    public mutating func exposureBlocker<Table: DescriptorSource>(head: UInt16, table overlay: Table, described: Bool, reserved: [Bool] = [],
+                                                                 reservedCount: Int = 0, unknownAtOnce: Bool = true) -> String? {
         if !cursor.allows(.publish(1)) { return "\(cursor.inFlight) buffers are in flight already (queue size \(size))" }
         guard Int(head) < table.count else { return nil }
         // Buffers in flight with unknown heads own at least one descriptor each, none of those the
@@ -460,6 +463,8 @@ extension SplitVirtqueue {
         let unknown = unknownAtOnce ? unknownInFlight : 0
         let owners = owner
         func taken(_ chain: [UInt16]) -> Int {
+            // Cheap bound first: only a nearly full table needs the exact count.
+            if deviceOwned + chain.count + reservedCount + unknown <= table.count { return deviceOwned + chain.count }
             var n = deviceOwned + chain.filter { !(Int($0) < reserved.count && reserved[Int($0)]) }.count
             for (i, r) in reserved.enumerated() where r && owners[i] != .device { n += 1 }
             return n
@@ -472,7 +477,8 @@ extension SplitVirtqueue {
         let stamp = nextWalkStamp()
         let owner = self.owner
         let chain = ChainWalker.walk(head: head, table: overlay, indirectAllowed: indirectAllowed,
-                                     stopAt: { owner[Int($0)] == .device }, seen: &walkMarks, stamp: stamp) { _ in nil }
+                                     stopAt: { owner[Int($0)] == .device }, seen: &walkMarks, stamp: stamp,
+                                     indirectTables: { _ in nil })
         if let b = chain.busy { return "descriptor \(b) of its chain is still owned by the device" }
         return unknown > 0 && taken(chain.descriptors) + unknown > table.count ? noRoom : nil
     }
@@ -510,6 +516,7 @@ extension SplitVirtqueue {
         inFlight[head] = InFlight(descriptors: [head], writableBytes: nil, serial: exposureSerial, opaque: true)
         owner[Int(head)] = .device
         deviceOwned += 1
+        chainOf[Int(head)] = Int32(head)
         if inOrder { exposureOrder.insert((head, exposureSerial), at: exposureStart) }
         return true
     }
@@ -523,5 +530,30 @@ extension SplitVirtqueue {
         cursor.used = old &+ 1
         if !deviceReadsVisible { cursor.next = cursor.used }
         notePublication(old: old, new: cursor.used)
+    }
+}
+
+// MARK: memory bounds (the checker's budgets over all rings)
+
+extension SplitVirtqueue {
+    /// Indirect-table memory this ring holds (`IndirectTable.cost` units), and the tables holding it.
+    public var indirectEntriesHeld: Int { indirectEntries }
+    public var indirectTablesHeld: Int { indirect.count }
+
+    /// Forgets every indirect table whose parent the device does not own, as this ring does itself
+    /// beyond `indirectBudget`; the checker calls it when the sum over all rings is too large.
+    public mutating func forgetIdleIndirectTables() { forgetIndirectTables() }
+
+    /// IN_ORDER: entries of chains already returned stay in `exposureOrder` until the oldest
+    /// live chain is retired, so a chain that is never completed made the list grow with the trace.
+    /// Dropping them is invisible to `oldestInFlight`, which skips them anyway.
+    /// IN_ORDER exposures still listed (for the test that pins the compaction).
+    var exposureOrderLength: Int { exposureOrder.count - exposureStart }
+
+    mutating func compactExposureOrder() {
+        let live = exposureOrder.count - exposureStart
+        guard live > 2 * inFlight.count + 64 else { return }
+        exposureOrder = exposureOrder[exposureStart...].filter { inFlight[$0.head]?.serial == $0.serial }
+        exposureStart = 0
     }
 }

@@ -65,7 +65,8 @@ struct Check: ParsableCommand {
         }
         var reports: [CheckReport] = []
         for path in files {
-            let r = CheckRun.check(path: path, profile: profile?.value, all: all) { f in
+            // Text streams every finding as it is found; only json and junit need them all kept.
+            let r = CheckRun.check(path: path, profile: profile?.value, all: all, retainAll: all && format != .text) { f in
                 if format == .text { print(Reporting.text(f, path: path), terminator: "") }
             }
             if format == .text {

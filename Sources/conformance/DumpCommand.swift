@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TraceFormat
+import TraceTools
 
 struct Dump: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,18 +15,11 @@ struct Dump: ParsableCommand {
     func run() throws {
         let reader: TraceReader
         do { reader = try TraceReader(path: file) } catch let e as TraceError { fail("\(file): \(e)") }
-        var out = TextForm.render(header: reader.header)
         do {
-            while let (e, _) = try reader.next() {
-                out += TextForm.render(event: e)
-                out += "\n"
-                if out.utf8.count > 1 << 16 { print(out, terminator: ""); out = "" }
-            }
+            try TraceDump.run(reader) { print($0, terminator: "") }
         } catch let e as TraceError {
-            print(out, terminator: "")
             fail("\(file): \(e)")
         }
-        print(out, terminator: "")
     }
 }
 
