@@ -359,7 +359,3 @@ public enum Catalogue {
     ]
 }
 
-extension Catalogue {
-    public static let hostileRings: [Scenario] = []
-    public static let hostileMessages: [Scenario] = []
-}

@@ -233,12 +233,12 @@ public final class DriverRing {
             let last = k == indirect.count - 1
             writeIndirect(parent: parent, table: table, entry: k, addr: p.addr, len: p.len,
                           flags: Self.flags(write: p.write, next: !last), next: last ? 0 : UInt16(k + 1))
-            note(p, in: &c)
         }
         for (k, p) in direct.enumerated() {
             writeDesc(ds[k], addr: p.addr, len: p.len, flags: Self.flags(write: p.write, next: true), next: ds[k + 1])
-            note(p, in: &c)
         }
+        // In chain order: the direct descriptors, then the table's entries.
+        for p in direct + indirect { note(p, in: &c) }
         writeDesc(parent, addr: table.guest, len: UInt32(16 * indirect.count), flags: .indirect)
         return c
     }
@@ -306,7 +306,12 @@ public final class DriverRing {
     @discardableResult
     public func poll() -> [Completion] {
         var out: [Completion] = []
-        guard !stopped else { return out }
+        // The call eventfd is taken before used.idx is read: a signal taken now was sent after the
+        // device published some index at most the one read next, so recording the interrupt after
+        // that used_idx never places it before the publication it notifies. (Taken after the read,
+        // a signal for a publication made in between would discharge an earlier window and leave
+        // the later one looking unsignalled: a false "missed interrupt".)
+        let signalled = (EventNotifier.take(callFd) ?? 0) > 0
         if let u = mem.load16Acquire(used, 2), u != usedIdx {
             let n = Int(u &- usedIdx)
             if n > size {
@@ -339,7 +344,7 @@ public final class DriverRing {
                 onCompletions?(self, out, u)
             }
         }
-        if let c = EventNotifier.take(callFd), c > 0, !stopped {
+        if signalled && !stopped {
             interrupts += 1
             owedWindow = nil
             trace.emit(.simple(.interrupt, vq: vq))

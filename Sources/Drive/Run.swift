@@ -58,6 +58,7 @@ public final class Run {
     private var rxContinuation: [UInt16: Int] = [:]
     private var rxLast: [UInt16: (UInt32, Int)] = [:]
     public private(set) var rxPackets = 0
+    private var rxUntrusted = Set<UInt16>()
     /// Whether received packets are checked (header, num_buffers): set by the scenarios that post
     /// receive buffers.
     public var checkRX = false
@@ -189,11 +190,14 @@ public final class Run {
         return (rx, tx)
     }
 
-    /// SET_VRING_ENABLE, recorded after a poll that places what the device did before it.
+    /// SET_VRING_ENABLE. Disabling is recorded after a poll that follows the acknowledgement, so
+    /// that what the device did before the change took effect lies before it; enabling is recorded
+    /// as soon as it is acknowledged (the device may use the ring at once, and those completions
+    /// must lie after it).
     public func enable(_ r: DriverRing, _ on: Bool) throws(DriveError) {
         r.poll()
         let res = try session.setVringEnable(r.vq, on)
-        r.poll()
+        if !on { r.poll() }
         trace.control(.setVringEnable, vq: r.vq, value: on ? 1 : 0, result: res)
         if res != 0 { refused("SET_VRING_ENABLE \(on ? 1 : 0) on vq \(r.vq) was answered failure") }
     }
@@ -353,7 +357,7 @@ public final class Run {
 
     /// What the device put in received buffers: header checks for every packet start.
     private func received(_ r: DriverRing, _ cs: [DriverRing.Completion], usedIdx u: UInt16) {
-        guard checkRX else { return }
+        guard checkRX, !rxUntrusted.contains(r.vq) else { return }
         let mrg = fe?.has(.netMrgRxbuf) ?? false
         for c in cs {
             guard let chain = c.chain, let buf = chain.buffers.first else { continue }
@@ -381,9 +385,11 @@ public final class Run {
                 }
                 continue
             }
-            if nb < 1 {
-                fail(.numBuffers, "vq \(r.vq): packet in head \(c.head) (position \(c.position)) has num_buffers 0")
-                continue
+            if nb < 1 || nb > r.size {
+                // Where this packet's buffers end is unknown: the ring's later buffers are not judged.
+                rxUntrusted.insert(r.vq)
+                fail(.numBuffers, "vq \(r.vq): packet in head \(c.head) (position \(c.position)) has num_buffers \(nb) (0x\(String(nb, radix: 16))); with MRG_RXBUF it must be the number of buffers used, between 1 and the ring's \(r.size)")
+                return
             }
             if SplitRing.distance(from: c.position, to: u) < UInt16(truncatingIfNeeded: nb) {
                 fail(.mergeableTogether, "vq \(r.vq): packet at used position \(c.position) says num_buffers \(nb), but used.idx was \(u) when its first buffer was seen used")

@@ -111,6 +111,9 @@ public struct Scenario: Sendable {
     /// Driver rules the scenario breaks on purpose: the trace must show exactly these against
     /// the driver (a missing one means the scenario did not do what it says: an ERROR).
     public let planted: [RuleID]
+    /// Driver rules the hostile input may break as well, depending on what the device did before
+    /// (not required in the trace, but not drive's defect either).
+    public let mayAlsoBreak: [RuleID]
     /// Device rules not held against the back-end for what it does with the hostile input, and why
     /// (the spec says nothing of what a device does with it).
     public let excused: [RuleID]
@@ -126,11 +129,11 @@ public struct Scenario: Sendable {
     public let body: @Sendable (Run) throws -> Void
 
     public init(_ name: String, _ kind: Kind, summary: String, requirements: [String], rules: [RuleID], checks: [DriveCheck] = [],
-                allows: String, forbids: String, planted: [RuleID] = [], excused: [RuleID] = [], excuse: String? = nil,
+                allows: String, forbids: String, planted: [RuleID] = [], mayAlsoBreak: [RuleID] = [], excused: [RuleID] = [], excuse: String? = nil,
                 needs: [FeatureBit] = [], needsProtocol: [ProtocolFeatureBit] = [], excludes: [FeatureBit] = [], matrix: [FeatureBit] = [],
                 minPairs: Int = 1, body: @escaping @Sendable (Run) throws -> Void) {
         self.name = name; self.kind = kind; self.summary = summary; self.requirements = requirements; self.rules = rules
-        self.checks = checks; self.allows = allows; self.forbids = forbids; self.planted = planted; self.excused = excused
+        self.checks = checks; self.allows = allows; self.forbids = forbids; self.planted = planted; self.mayAlsoBreak = mayAlsoBreak; self.excused = excused
         self.excuse = excuse; self.needs = needs; self.needsProtocol = needsProtocol; self.excludes = excludes
         self.matrix = matrix; self.minPairs = minPairs; self.body = body
     }

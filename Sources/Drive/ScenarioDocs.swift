@@ -33,7 +33,9 @@ public enum ScenarioDocs {
         driver reads, as a driver reads it: a poll loads used.idx with acquire semantics; when it
         moved, the poll appends one `used_entry` per new position (read after the index, so it is the
         element the device published with it), then one `used_idx`, then one `interrupt` when the
-        call eventfd had been signalled. With IN_ORDER a slot that did not change since the previous
+        call eventfd, read just before used.idx, had been signalled (the device signals after it
+        publishes, so that interrupt follows a publication at most the one read; read after used.idx,
+        a signal for a publication made in between would be placed before that publication). With IN_ORDER a slot that did not change since the previous
         lap is not reported (the device may publish a batch by its last element only). Polls happen
         before every avail.idx publication, around every SET_VRING_ENABLE and GET_VRING_BASE, and
         continuously while the driver waits; so each device event lies after the driver events it
@@ -78,6 +80,7 @@ public enum ScenarioDocs {
                 s += "- The device may: \(sc.allows)\n"
                 s += "- The device must not: \(sc.forbids)\n"
                 if !sc.planted.isEmpty { s += "- Driver rules broken on purpose: \(sc.planted.map(\.rawValue).joined(separator: ", "))\n" }
+                if !sc.mayAlsoBreak.isEmpty { s += "- Driver rules the input may break as well: \(sc.mayAlsoBreak.map(\.rawValue).joined(separator: ", "))\n" }
                 if !sc.excused.isEmpty { s += "- Not held against the device: \(sc.excused.map(\.rawValue).joined(separator: ", ")) (\(sc.excuse ?? ""))\n" }
                 var needs = sc.needs.map { "+" + Variant.name($0) } + sc.excludes.map { "-" + Variant.name($0) }
                 needs += sc.needsProtocol.map { "protocol \($0)" }

@@ -5,7 +5,7 @@ import VhostUser
 import VirtioProtocol
 
 /// The result of one run of one scenario (one feature variant).
-public struct Outcome: Sendable {
+public struct ScenarioOutcome: Sendable {
     public let scenario: String
     public let kind: Scenario.Kind
     public let variant: String
@@ -39,8 +39,8 @@ public enum Suite {
     }
 
     /// Runs every planned scenario in turn; `progress` is told of each outcome as it comes.
-    public static func run(_ plan: [(Scenario, Variant)], options: DriveOptions, progress: (Outcome) -> Void = { _ in }) -> [Outcome] {
-        var out: [Outcome] = []
+    public static func run(_ plan: [(Scenario, Variant)], options: DriveOptions, progress: (ScenarioOutcome) -> Void = { _ in }) -> [ScenarioOutcome] {
+        var out: [ScenarioOutcome] = []
         for (k, (s, v)) in plan.enumerated() {
             let o = runOne(s, v, options: options, id: UInt32(truncatingIfNeeded: getpid()) &* 1000 &+ UInt32(k), index: k)
             progress(o)
@@ -56,11 +56,11 @@ public enum Suite {
     }
 
     /// One run: the body, the trace closed and judged, the verdict.
-    public static func runOne(_ s: Scenario, _ v: Variant, options: DriveOptions, id: UInt32, index: Int = 0) -> Outcome {
+    public static func runOne(_ s: Scenario, _ v: Variant, options: DriveOptions, id: UInt32, index: Int = 0) -> ScenarioOutcome {
         let t0 = IOBound.now
         let path = options.outputDir.map { $0 + "/" + traceName(s, v, index: index) }
-        func outcome(_ verdict: Verdict, _ reason: String, _ ev: [Evidence] = [], run: Run? = nil) -> Outcome {
-            Outcome(scenario: s.name, kind: s.kind, variant: v.label, verdict: verdict, reason: reason, evidence: ev,
+        func outcome(_ verdict: Verdict, _ reason: String, _ ev: [Evidence] = [], run: Run? = nil) -> ScenarioOutcome {
+            ScenarioOutcome(scenario: s.name, kind: s.kind, variant: v.label, verdict: verdict, reason: reason, evidence: ev,
                     requirements: s.allRequirements, notes: run?.notes ?? [], trace: path, events: run?.trace.count ?? 0,
                     seconds: Double(IOBound.now &- t0) / 1e9)
         }
@@ -90,7 +90,7 @@ public enum Suite {
                 ev.append(Evidence(id: f.rule.rawValue, spec: f.specRef, message: f.message, event: f.eventIndex))
             case .driver:
                 driverSeen.insert(f.rule)
-                if !s.planted.contains(f.rule) { drivesOwn.append("[\(f.rule.rawValue)] \(f.message)") }
+                if !s.planted.contains(f.rule) && !s.mayAlsoBreak.contains(f.rule) { drivesOwn.append("[\(f.rule.rawValue)] \(f.message)") }
             }
         }
         for w in strays {
@@ -113,7 +113,7 @@ public enum Suite {
             if s.kind.isHostile {
                 // A back-end may close the connection on an error; it must still be there after.
                 if let dead = survives(options) {
-                    return outcome(.crashed, "\(m); then \(dead)", run: run)
+                    return outcome(dead.hasPrefix("[\(DriveCheck.survives.id)] wedged") ? .wedged : .crashed, "\(m); then \(dead)", run: run)
                 }
                 return outcome(.rejected, "closed the connection (\(m)); a new connection is served", run: run)
             }
@@ -125,7 +125,7 @@ public enum Suite {
         case nil: break
         }
         if s.kind.isHostile, let dead = survives(options) {
-            return outcome(.crashed, "after the hostile input: \(dead)", run: run)
+            return outcome(dead.hasPrefix("[\(DriveCheck.survives.id)] wedged") ? .wedged : .crashed, "after the hostile input: \(dead)", run: run)
         }
         if !run.refusals.isEmpty { return outcome(.rejected, run.refusals.joined(separator: "; "), run: run) }
         return outcome(.pass, run.notes.first ?? "", run: run)
@@ -146,6 +146,8 @@ public enum Suite {
             try run.send(tx, count: 4)
             return nil
         } catch {
+            // Accepted but not answered is a wedge; refused or closed, the back-end is gone.
+            if case .wedged = error { return "[\(DriveCheck.survives.id)] wedged: a new connection is accepted but not served: \(error)" }
             return "[\(DriveCheck.survives.id)] a new connection is not served: \(error)"
         }
     }
@@ -154,7 +156,7 @@ public enum Suite {
 
     /// 1 when the back-end broke something (FAIL, WEDGED, CRASHED); 2 when drive itself failed;
     /// 3 when nothing was judged (every run SKIPPED); 0 otherwise.
-    public static func exitStatus(_ os: [Outcome]) -> Int32 {
+    public static func exitStatus(_ os: [ScenarioOutcome]) -> Int32 {
         if os.contains(where: { [.fail, .wedged, .crashed].contains($0.verdict) }) { return CheckExit.violation }
         if os.contains(where: { $0.verdict == .error }) { return CheckExit.usageOrInput }
         if !os.contains(where: { $0.verdict == .pass || $0.verdict == .rejected }) { return CheckExit.incomplete }
@@ -173,7 +175,7 @@ extension Scenario {
 // MARK: rendering
 
 public enum DriveReport {
-    public static func text(_ os: [Outcome]) -> String {
+    public static func text(_ os: [ScenarioOutcome]) -> String {
         let w = max(24, os.map { $0.scenario.count + ($0.variant.isEmpty ? 0 : $0.variant.count + 1) }.max() ?? 0)
         var s = ""
         for o in os { s += line(o, width: w) }
@@ -181,7 +183,7 @@ public enum DriveReport {
         return s
     }
 
-    public static func line(_ o: Outcome, width: Int = 40) -> String {
+    public static func line(_ o: ScenarioOutcome, width: Int = 40) -> String {
         let name = o.scenario + (o.variant.isEmpty ? "" : " " + o.variant)
         var s = name.padding(toLength: max(width, name.count), withPad: " ", startingAt: 0) + "  "
         s += o.verdict.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)
@@ -195,7 +197,7 @@ public enum DriveReport {
         return s
     }
 
-    public static func summary(_ os: [Outcome]) -> String {
+    public static func summary(_ os: [ScenarioOutcome]) -> String {
         let counts = Verdict.allCases.compactMap { v -> String? in
             let n = os.filter { $0.verdict == v }.count
             return n == 0 ? nil : "\(n) \(v.rawValue)"
@@ -203,7 +205,7 @@ public enum DriveReport {
         return "\(os.count) run(s): " + counts.joined(separator: ", ") + "\n"
     }
 
-    public static func json(_ os: [Outcome]) -> String {
+    public static func json(_ os: [ScenarioOutcome]) -> String {
         let q = Reporting.q
         var s = "{\"runs\": [\n"
         s += os.map { o in
@@ -220,7 +222,7 @@ public enum DriveReport {
     }
 
     /// One testcase per run: FAIL, WEDGED and CRASHED are failures, ERROR an error, SKIPPED skipped.
-    public static func junit(_ os: [Outcome]) -> String {
+    public static func junit(_ os: [ScenarioOutcome]) -> String {
         let x = { (s: String) in Reporting.xmlAttribute(s) }
         let fails = os.filter { [.fail, .wedged, .crashed].contains($0.verdict) }.count
         let errors = os.filter { $0.verdict == .error }.count
