@@ -125,6 +125,9 @@ public final class Run {
         for p in scenario.needsProtocol where !fe.offersProtocol(p) {
             throw .skipped("the back-end does not offer protocol feature \(p) (bit \(p.rawValue))")
         }
+        if pairs < scenario.minPairs {
+            throw .skipped("the scenario needs \(scenario.minPairs) queue pairs; --pairs \(options.pairs) and GET_QUEUE_NUM \(fe.queueNum.map(String.init) ?? "(no MQ)") allow \(pairs)")
+        }
         try fe.setMemTable(mem)
     }
 
