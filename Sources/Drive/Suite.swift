@@ -131,6 +131,18 @@ public enum Suite {
         return outcome(.pass, run.notes.first ?? "", run: run)
     }
 
+    /// Nil when something accepts connections at the socket; else why not (a usage error: no
+    /// verdict about a back-end that is not there).
+    public static func reachable(_ options: DriveOptions) -> String? {
+        do {
+            let ch = try Connector.connect(options.socket, within: .within(options.connectTimeout), interval: 0.05)
+            ch.close()
+            return nil
+        } catch {
+            return "cannot connect to \(options.socket): \(error)"
+        }
+    }
+
     /// Whether the back-end still serves a fresh connection: one pair set up, 4 packets used. Nil
     /// when it does; else what went wrong. (DRIVE-SURVIVES.)
     public static func survives(_ options: DriveOptions) -> String? {

@@ -80,6 +80,10 @@ struct DriveCmd: ParsableCommand {
             FileHandleOut.stderr("drive: \(error)\n")
             throw ExitCode(ExitStatus.usageOrInput)
         }
+        if let why = Suite.reachable(o) {
+            FileHandleOut.stderr("drive: \(why)\n")
+            throw ExitCode(ExitStatus.usageOrInput)
+        }
         let fmt = format
         let outcomes = Suite.run(plan, options: o) { out in
             if fmt == .text { FileHandle.standardOutput.write(Data(DriveReport.line(out).utf8)) }
