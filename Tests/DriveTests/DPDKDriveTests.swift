@@ -31,10 +31,14 @@ import TestSupport
     @Test(.enabled(if: testpmd != nil, "dpdk-testpmd not found: install dpdk-dev to run drive against it"),
           .timeLimit(.minutes(4)), arguments: [1, 2, 4])
     func driveAllAgainstTestpmdGivesTheRecordedVerdictsAndCleanTraces(pairs: Int) throws {
-        let bin = try #require(ConformanceBinary.url, "conformance executable not built")
+        let built = try #require(ConformanceBinary.url, "conformance executable not built")
         let dir = NSTemporaryDirectory() + "drive-dpdk-\(getpid())-\(pairs)"
         try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { if ProcessInfo.processInfo.environment["KEEP_DRIVE_TRACES"] == nil { try? FileManager.default.removeItem(atPath: dir) } }
+        // A copy: a build running beside the test (other work on the machine) cannot swap it mid-run.
+        let bin = URL(fileURLWithPath: dir + "/conformance")
+        try FileManager.default.copyItem(at: built, to: bin)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/bash")
         p.arguments = [Self.root.path + "/scripts/drive-dpdk.sh", String(pairs), dir, "--all", "--format", "junit", "--progress-timeout", "3"]
