@@ -118,6 +118,17 @@ extension Catalogue {
                 return c
             }
         },
+        Scenario("chain-longer-than-n", .hostileRing,
+                 summary: "On a 32-entry ring, a TX chain in an indirect table of 64 entries (each 4 bytes of one packet): longer than the queue size.",
+                 requirements: ["SPLIT-07"] + hostileRequirements, rules: [.vqUsedIdx], checks: [.writes, .survives],
+                 allows: hostileAllows, forbids: hostileForbids, excused: [.vqUsedId, .vqUsedLen], excuse: hostileExcuse,
+                 needs: [.indirectDesc]) { run in
+            try hostileChain(run) { run, tx in
+                let c = try run.txChain(tx, frame: 244, parts: 64, indirect: true)
+                tx.expose([c])
+                return c
+            }
+        },
         Scenario("addr-outside-memory", .hostileRing,
                  summary: "A TX chain of one descriptor whose buffer lies in no region of the memory table (in the gap after region 0).",
                  requirements: ["VU-22"] + hostileRequirements, rules: [.vqUsedIdx], checks: [.writes, .survives],
