@@ -201,23 +201,28 @@ extension Catalogue {
 
     public static let hostileMessages: [Scenario] = [
         Scenario("vring-index-out-of-range", .hostileMessage,
-                 summary: "SET_VRING_NUM, SET_VRING_BASE, SET_VRING_ADDR, SET_VRING_ENABLE, SET_VRING_CALL and GET_VRING_BASE for vring 255 (beyond what GET_QUEUE_NUM allows), then pair 0 set up and used (CVE-2020-10725's class).",
+                 summary: "SET_VRING_NUM, SET_VRING_BASE, SET_VRING_ADDR, SET_VRING_ENABLE and GET_VRING_BASE for vring 2 x GET_QUEUE_NUM (the first beyond the back-end's) and for vring 65536, SET_VRING_CALL for the first where 8 bits hold it, then pair 0 set up and used (CVE-2020-10725's class).",
                  requirements: ["VU-11"] + hostileRequirements, rules: [.vqUsedIdx, .vqUsedId], checks: [.survives, .progress],
                  allows: "answering failure, closing the connection, ignoring the requests", forbids: "crashing, wedging, touching another ring") { run in
             try run.open()
-            let bad: UInt32 = 255
-            try hostileRequest(run, Message(.setVringNum, payload: VringState(index: bad, num: 256)), what: "SET_VRING_NUM for vring 255")
-            try hostileRequest(run, Message(.setVringBase, payload: VringState(index: bad, num: 0)), what: "SET_VRING_BASE for vring 255")
-            try hostileRequest(run, Message(.setVringAddr, payload: VringAddress(index: bad, desc: DriverMemory.userBase(0), used: DriverMemory.userBase(0) + 8192, avail: DriverMemory.userBase(0) + 4096)), what: "SET_VRING_ADDR for vring 255")
-            try hostileRequest(run, Message(.setVringEnable, payload: VringState(index: bad, num: 1)), what: "SET_VRING_ENABLE for vring 255")
-            if let fd = EventNotifier.make() {
-                defer { close(fd) }
-                try hostileRequest(run, Message(.setVringCall, payload: VringFile(index: UInt8(bad)), fds: [fd]), what: "SET_VRING_CALL for vring 255")
-            }
             let fe = try run.session
-            try fe.send(Message(.getVringBase, payload: VringState(index: bad, num: 0)))
-            do { _ = try fe.reply(to: .getVringBase, within: max(0.5, run.options.refuseWindow)) } catch {
-                if case .wedged? = error as? DriveError { run.note("GET_VRING_BASE for vring 255: no reply") } else { throw error }
+            // The first index beyond the back-end's vrings (2 per pair GET_QUEUE_NUM reported), and
+            // one beyond any back-end's (DPDK keeps at most 256).
+            let first = UInt32(2 * (fe.queueNum ?? 1))
+            for bad in [first, 0x1_0000] {
+                try hostileRequest(run, Message(.setVringNum, payload: VringState(index: bad, num: 256)), what: "SET_VRING_NUM for vring \(bad)")
+                try hostileRequest(run, Message(.setVringBase, payload: VringState(index: bad, num: 0)), what: "SET_VRING_BASE for vring \(bad)")
+                try hostileRequest(run, Message(.setVringAddr, payload: VringAddress(index: bad, desc: DriverMemory.userBase(0), used: DriverMemory.userBase(0) + 8192, avail: DriverMemory.userBase(0) + 4096)), what: "SET_VRING_ADDR for vring \(bad)")
+                try hostileRequest(run, Message(.setVringEnable, payload: VringState(index: bad, num: 1)), what: "SET_VRING_ENABLE for vring \(bad)")
+                try fe.send(Message(.getVringBase, payload: VringState(index: bad, num: 0)))
+                do { _ = try fe.reply(to: .getVringBase, within: max(0.5, run.options.refuseWindow)) } catch {
+                    if case .wedged? = error as? DriveError { run.note("GET_VRING_BASE for vring \(bad): no reply") } else { throw error }
+                }
+            }
+            // SET_VRING_CALL carries the index in 8 bits: out of range only below 256 vrings.
+            if first <= 255, let fd = EventNotifier.make() {
+                defer { close(fd) }
+                try hostileRequest(run, Message(.setVringCall, payload: VringFile(index: UInt8(first)), fds: [fd]), what: "SET_VRING_CALL for vring \(first)")
             }
             try stillServes(run)
         },
