@@ -206,7 +206,7 @@ public enum Catalogue {
         },
         Scenario("mq-pairs", .boundary,
                  summary: "GET_QUEUE_NUM, then every pair up to --pairs (at most what it reported) set up and enabled, 64 TX packets on each.",
-                 requirements: ["VU-11", "VU-12", "VU-06", "NET-01"], rules: traffic, checks: [.writes, .progress],
+                 requirements: ["VU-11", "VU-12", "VU-06", "NET-01", "SEED-01"], rules: traffic, checks: [.writes, .progress],
                  allows: validAllows, forbids: validForbids, needsProtocol: [.mq], minPairs: 2) { run in
             try run.open()
             var txs: [DriverRing] = []
@@ -219,6 +219,18 @@ public enum Catalogue {
             for tx in txs { try run.drain(tx) }
             for tx in txs { try run.send(tx, count: 32) }
             run.note("GET_QUEUE_NUM \(try run.session.queueNum.map(String.init) ?? "?"); \(run.pairs) pair(s) used")
+        },
+        Scenario("single-queue", .boundary,
+                 summary: "Neither VIRTIO_NET_F_MQ nor the MQ protocol feature negotiated (no GET_QUEUE_NUM): one pair, 64 receive buffers, 128 TX packets; the old single-queue behaviour.",
+                 requirements: ["SEED-07", "SEED-01", "VU-06"], rules: traffic + [.netRxqInactive], checks: [.writes, .progress],
+                 allows: validAllows, forbids: validForbids, excludes: [.netMQ]) { run in
+            try run.open()
+            run.checkRX = true
+            let (rx, tx) = try run.pair(0, size: 64)
+            try run.postRX(rx, count: 64, bytes: 1536)
+            try run.send(tx, count: 128)
+            run.settle(0.05)
+            run.note("\(run.rxPackets) packet(s) received")
         },
         Scenario("mq-enable-disable", .boundary,
                  summary: "Every pair with receive buffers; the last pair's RX ring disabled (SET_VRING_ENABLE 0, acknowledged) and packets sent on its TX ring, so that a back-end forwarding TX to RX has them for a disabled ring; with two or more pairs the pair before is disabled altogether and traffic goes only to enabled rings; then everything enabled again and traffic resumes.",

@@ -113,7 +113,9 @@ public final class Run {
     public func open(extraProtocol: [ProtocolFeatureBit] = []) throws(DriveError) {
         let fe = try FrontEnd(connect: options.socket, trace: trace, connectBound: options.connectTimeout, replyBound: options.replyTimeout)
         self.fe = fe
-        let wantProtocol = ([.mq, .replyAck] + scenario.needsProtocol + extraProtocol).reduce(UInt64(0)) { $0 | $1.mask }
+        // Without VIRTIO_NET_F_MQ there is no multi-queue protocol either (the single-queue case).
+        let base: [ProtocolFeatureBit] = scenario.excludes.contains(.netMQ) ? [.replyAck] : [.mq, .replyAck]
+        let wantProtocol = (base + scenario.needsProtocol + extraProtocol).reduce(UInt64(0)) { $0 | $1.mask }
         try fe.negotiate(want: wantedFeatures, wantProtocol: wantProtocol)
         for f in scenario.needs where !fe.offers(f) {
             throw .skipped("the back-end does not offer \(Variant.name(f)) (feature bit \(f.rawValue))")
