@@ -221,13 +221,13 @@ public enum Catalogue {
             run.note("GET_QUEUE_NUM \(try run.session.queueNum.map(String.init) ?? "?"); \(run.pairs) pair(s) used")
         },
         Scenario("single-queue", .boundary,
-                 summary: "Neither VIRTIO_NET_F_MQ nor the MQ protocol feature negotiated (no GET_QUEUE_NUM): one pair, 64 receive buffers, 128 TX packets; the old single-queue behaviour.",
+                 summary: "Neither VIRTIO_NET_F_MQ nor the MQ protocol feature negotiated (no GET_QUEUE_NUM): one pair, 32 receive buffers, 128 TX packets; the old single-queue behaviour.",
                  requirements: ["SEED-07", "SEED-01", "VU-06"], rules: traffic + [.netRxqInactive], checks: [.writes, .progress],
                  allows: validAllows, forbids: validForbids, excludes: [.netMQ]) { run in
             try run.open()
             run.checkRX = true
             let (rx, tx) = try run.pair(0, size: 64)
-            try run.postRX(rx, count: 64, bytes: 1536)
+            try run.postRX(rx, count: 32, bytes: 1536)
             try run.send(tx, count: 128)
             run.settle(0.05)
             run.note("\(run.rxPackets) packet(s) received")
