@@ -22,6 +22,10 @@ public enum ScenarioDocs {
         it breaks on purpose, and its trace must show exactly those (anything else, or a missing
         one, is drive's own defect: ERROR, never a verdict on the back-end).
 
+        A trace has two vrings per `--pairs`; messages for vrings beyond them (the hostile index
+        scenario's) are sent but not recorded. Guest memory is sealed memfds: region k at guest
+        4 GiB x (k + 1), with gaps between regions, so an address in a gap is outside the memory table.
+
         Beyond the rules, a scenario makes the checks of the table below, which only an active driver
         can make (the device's writes into guest memory, when a ring starts, the RX header).
 
