@@ -21,18 +21,26 @@ rm -f "$SOCK"
 BE=""
 cleanup() {
     if [ -n "$BE" ]; then
-        kill -INT "$BE" 2>/dev/null
-        for _ in $(seq 1 30); do kill -0 "$BE" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$BE" 2>/dev/null
+        # testpmd is timeout's child: signal it by its PID (killing timeout alone would orphan it).
+        local pmd
+        pmd=$(cat "/proc/$BE/task/$BE/children" 2>/dev/null)
+        kill -INT $pmd "$BE" 2>/dev/null
+        for _ in $(seq 1 50); do kill -0 $pmd "$BE" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL $pmd "$BE" 2>/dev/null
         wait "$BE" 2>/dev/null
     fi
     rm -f "$SOCK"
     rm -rf "/var/run/dpdk/$TAG" "${XDG_RUNTIME_DIR:-/tmp}/dpdk/$TAG" 2>/dev/null
 }
 trap cleanup EXIT
-timeout -s KILL "$LIMIT" "$TESTPMD" -l 0-1 --no-pci --no-huge -m 512 --file-prefix="$TAG" \
-    --vdev "net_vhost0,iface=$SOCK,queues=$Q" -- \
-    --rxq="$Q" --txq="$Q" --nb-cores=1 --total-num-mbufs="${MBUFS:-16384}" --stats-period=100 >"$OUT/be.log" 2>&1 &
+# testpmd gets no descriptor but its log: one inherited from the caller (a test's output pipe)
+# would keep the caller waiting for as long as testpmd lives.
+(
+    for f in /proc/$BASHPID/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] 2>/dev/null && eval "exec $n>&-"; done
+    exec timeout -s KILL "$LIMIT" "$TESTPMD" -l 0-1 --no-pci --no-huge -m 512 --file-prefix="$TAG" \
+        --vdev "net_vhost0,iface=$SOCK,queues=$Q" -- \
+        --rxq="$Q" --txq="$Q" --nb-cores=1 --total-num-mbufs="${MBUFS:-16384}" --stats-period=100
+) >"$OUT/be.log" 2>&1 </dev/null &
 BE=$!
 for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
 [ -S "$SOCK" ] || { echo "drive-dpdk: $SOCK did not appear" >&2; tail -5 "$OUT/be.log" >&2; exit 2; }
