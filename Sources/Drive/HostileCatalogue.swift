@@ -85,7 +85,7 @@ extension Catalogue {
         },
         Scenario("indirect-nested", .hostileRing,
                  summary: "A TX chain whose indirect table's entry is itself INDIRECT (pointing at a second table).",
-                 requirements: ["SPLIT-17"] + hostileRequirements, rules: [.vqUsedIdx], checks: [.writes, .survives],
+                 requirements: ["SPLIT-14"] + hostileRequirements, rules: [.vqUsedIdx], checks: [.writes, .survives],
                  allows: hostileAllows, forbids: hostileForbids, planted: [.vqIndirectNested], excused: [.vqUsedId, .vqUsedLen], excuse: hostileExcuse,
                  needs: [.indirectDesc]) { run in
             try hostileChain(run) { run, tx in
@@ -104,7 +104,7 @@ extension Catalogue {
         },
         Scenario("indirect-len-not-16", .hostileRing,
                  summary: "A TX chain whose INDIRECT descriptor says its table is 24 bytes (one and a half entries).",
-                 requirements: ["SPLIT-15"] + hostileRequirements, rules: [.vqUsedIdx], checks: [.writes, .survives],
+                 requirements: ["SPLIT-18"] + hostileRequirements, rules: [.vqUsedIdx], checks: [.writes, .survives],
                  allows: hostileAllows, forbids: hostileForbids, planted: [.vqIndirectLen], excused: [.vqUsedId, .vqUsedLen], excuse: hostileExcuse,
                  needs: [.indirectDesc]) { run in
             try hostileChain(run) { run, tx in
@@ -120,7 +120,7 @@ extension Catalogue {
         },
         Scenario("chain-longer-than-n", .hostileRing,
                  summary: "On a 32-entry ring, a TX chain in an indirect table of 64 entries (each 4 bytes of one packet): longer than the queue size.",
-                 requirements: ["SPLIT-07"] + hostileRequirements, rules: [.vqUsedIdx], checks: [.writes, .survives],
+                 requirements: ["SPLIT-15"] + hostileRequirements, rules: [.vqUsedIdx], checks: [.writes, .survives],
                  allows: hostileAllows, forbids: hostileForbids, excused: [.vqUsedId, .vqUsedLen], excuse: hostileExcuse,
                  needs: [.indirectDesc]) { run in
             try hostileChain(run) { run, tx in
@@ -131,7 +131,7 @@ extension Catalogue {
         },
         Scenario("addr-outside-memory", .hostileRing,
                  summary: "A TX chain of one descriptor whose buffer lies in no region of the memory table (in the gap after region 0).",
-                 requirements: ["VU-22"] + hostileRequirements, rules: [.vqUsedIdx], checks: [.writes, .survives],
+                 requirements: ["VU-23"] + hostileRequirements, rules: [.vqUsedIdx], checks: [.writes, .survives],
                  allows: hostileAllows, forbids: hostileForbids, excused: [.vqUsedId, .vqUsedLen], excuse: hostileExcuse) { run in
             try hostileChain(run) { run, tx in
                 guard let ds = tx.takeDescriptors(1) else { throw DriveError.tool("no free descriptor") }
@@ -157,7 +157,7 @@ extension Catalogue {
         },
         Scenario("desc-rewritten-in-flight", .hostileRing,
                  summary: "8 TX chains made available and kicked; at once each descriptor's address is rewritten to another (readable) buffer while the device owns it.",
-                 requirements: ["SPLIT-09"] + hostileRequirements, rules: [.vqUsedIdx, .vqUsedId], checks: [.writes, .survives],
+                 requirements: ["SPLIT-22"] + hostileRequirements, rules: [.vqUsedIdx, .vqUsedId], checks: [.writes, .survives],
                  allows: "using either buffer, refusing", forbids: hostileForbids,
                  planted: [.vqDriverOwnership], excused: [.vqUsedLen], excuse: "the buffer's length changed under the device") { run in
             try run.open()
@@ -202,7 +202,7 @@ extension Catalogue {
     public static let hostileMessages: [Scenario] = [
         Scenario("vring-index-out-of-range", .hostileMessage,
                  summary: "SET_VRING_NUM, SET_VRING_BASE, SET_VRING_ADDR, SET_VRING_ENABLE and GET_VRING_BASE for vring 2 x GET_QUEUE_NUM (the first beyond the back-end's) and for vring 65536, SET_VRING_CALL for the first where 8 bits hold it, then pair 0 set up and used (CVE-2020-10725's class).",
-                 requirements: ["VU-11"] + hostileRequirements, rules: [.vqUsedIdx, .vqUsedId], checks: [.survives, .progress],
+                 requirements: ["VU-12", "VU-11"] + hostileRequirements, rules: [.vqUsedIdx, .vqUsedId], checks: [.survives, .progress],
                  allows: "answering failure, closing the connection, ignoring the requests", forbids: "crashing, wedging, touching another ring") { run in
             try run.open()
             let fe = try run.session
@@ -228,7 +228,7 @@ extension Catalogue {
         },
         Scenario("bogus-log-base", .hostileMessage,
                  summary: "SET_LOG_BASE with a 4 KiB memfd but mmap_size 2^40 and mmap_offset 2^63 (size + offset overflow; CVE-2020-10722's class), then pair 0 set up and used.",
-                 requirements: ["VU-29"] + hostileRequirements, rules: [.vqUsedIdx, .vqUsedId], checks: [.survives, .progress],
+                 requirements: ["VU-20", "VU-02"] + hostileRequirements, rules: [.vqUsedIdx, .vqUsedId], checks: [.survives, .progress],
                  allows: "answering failure, closing the connection", forbids: "crashing, wedging, mapping past the file",
                  needsProtocol: [.logShmfd]) { run in
             try run.open()
@@ -248,7 +248,7 @@ extension Catalogue {
         },
         Scenario("inflight-fd-flood", .hostileMessage,
                  summary: "64 SET_INFLIGHT_FD messages, each with a new 4 KiB memfd claiming 2^30 bytes for 2 queues of 256 (CVE-2020-10726's class: mappings and fds that pile up), then pair 0 set up and used.",
-                 requirements: ["VU-30"] + hostileRequirements, rules: [.vqUsedIdx, .vqUsedId], checks: [.survives, .progress],
+                 requirements: ["VU-26", "VU-02"] + hostileRequirements, rules: [.vqUsedIdx, .vqUsedId], checks: [.survives, .progress],
                  allows: "answering failure, closing the connection", forbids: "crashing, wedging",
                  needsProtocol: [.inflightShmfd]) { run in
             try run.open()
@@ -263,7 +263,7 @@ extension Catalogue {
         },
         Scenario("unknown-request", .hostileMessage,
                  summary: "A request with id 200 (no such request) and NEED_REPLY, then pair 0 set up and used.",
-                 requirements: ["VU-02"] + hostileRequirements, rules: [.vqUsedIdx, .vqUsedId], checks: [.survives, .progress],
+                 requirements: ["VU-25", "VU-01"] + hostileRequirements, rules: [.vqUsedIdx, .vqUsedId], checks: [.survives, .progress],
                  allows: "answering failure, closing the connection", forbids: "crashing, wedging") { run in
             try run.open()
             let fe = try run.session
