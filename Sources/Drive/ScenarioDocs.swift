@@ -44,9 +44,12 @@ public enum ScenarioDocs {
         before every avail.idx publication, around every SET_VRING_ENABLE and GET_VRING_BASE, and
         continuously while the driver waits; so each device event lies after the driver events it
         depends on and before the first driver event that follows the read. A control message is
-        recorded when its reply (REPLY_ACK) came, with the result the back-end gave; SET_VRING_ENABLE
+        recorded when its reply (REPLY_ACK) came, with the result the back-end gave. SET_VRING_ENABLE 0
         and GET_VRING_BASE are recorded after a poll that follows the reply, so completions the
-        device made before the change took effect lie before it.
+        device made before the change took effect lie before it; SET_VRING_ENABLE 1 is recorded as
+        soon as it is acknowledged, so completions the enabled ring makes at once lie after it.
+        A stopped ring is still read (a device that goes on publishing after GET_VRING_BASE shows
+        in the trace); a notification on it is drained without being recorded.
 
         ## Verdicts
 
@@ -75,7 +78,13 @@ public enum ScenarioDocs {
         for kind in Scenario.Kind.allCases {
             let list = Catalogue.all.filter { $0.kind == kind }
             guard !list.isEmpty else { continue }
-            s += "\n## \(kind.rawValue.prefix(1).uppercased() + kind.rawValue.dropFirst())s\n"
+            let title: String
+            switch kind {
+            case .boundary: title = "Valid boundaries"
+            case .hostileRing: title = "Hostile ring inputs"
+            case .hostileMessage: title = "Hostile vhost-user messages"
+            }
+            s += "\n## \(title)\n"
             for sc in list {
                 s += "\n### `\(sc.name)`\n\n\(sc.summary)\n\n"
                 s += "- Requirements: \(sc.allRequirements.joined(separator: ", "))\n"
