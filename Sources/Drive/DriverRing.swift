@@ -71,6 +71,9 @@ public final class DriverRing {
     /// goes on publishing is caught), but a notification racing the stop is drained unrecorded
     /// (drivers must tolerate spurious notifications).
     public var stopped = false
+    /// Called for each element as it is read; an event it returns goes into the trace right after
+    /// the element's used_entry (receive rings: the packet's rx_header).
+    public var onElement: ((DriverRing, Completion) -> TraceEvent?)?
     /// Called with the completions of every poll that saw some, and the used.idx it read.
     public var onCompletions: ((DriverRing, [Completion], UInt16) -> Void)?
 
@@ -337,6 +340,9 @@ public final class DriverRing {
                         trace.emit(.usedEntry(vq: vq, pos: p, id: id, len: len))
                         out.append(complete(position: p, id: id, len: len))
                     }
+                    // What the driver reads in the buffer just used (an RX header), placed after its
+                    // used_entry and before the used_idx that publishes it.
+                    if let hook = onElement, let e = hook(self, out[out.count - 1]) { trace.emit(e) }
                 }
                 trace.emit(.usedIdx(vq: vq, idx: u))
                 notePublication(old: usedIdx, new: u)
