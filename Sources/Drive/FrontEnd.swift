@@ -150,6 +150,10 @@ public final class FrontEnd {
         let (regions, fds) = mem.table
         let r = try request(Message(.setMemTable, payload: MemoryTablePayload(regions: regions), fds: fds))
         trace.control(.setMemTable, value: UInt64(regions.count), result: r)
+        // The table itself, so that ring and buffer addresses are judged against it.
+        for (k, d) in regions.enumerated() {
+            trace.emit(TraceEvent(.memRegion, aux: UInt16(k), p0: d.guestAddr, p1: d.size, p2: d.userAddr))
+        }
         guard r == 0 else { throw .refused("the back-end refused SET_MEM_TABLE with \(regions.count) region(s) (\(mem.totalSize) bytes)") }
     }
 

@@ -121,7 +121,7 @@ extension Catalogue {
         Scenario("chain-longer-than-n", .hostileRing,
                  summary: "On a 32-entry ring, a TX chain in an indirect table of 64 entries (each 4 bytes of one packet): longer than the queue size.",
                  requirements: ["SPLIT-15"] + hostileRequirements, rules: [.vqUsedIdx], checks: [.writes, .survives],
-                 allows: hostileAllows, forbids: hostileForbids, excused: [.vqUsedId, .vqUsedLen], excuse: hostileExcuse,
+                 allows: hostileAllows, forbids: hostileForbids, planted: [.vqChainLength], excused: [.vqUsedId, .vqUsedLen], excuse: hostileExcuse,
                  needs: [.indirectDesc]) { run in
             try hostileChain(run) { run, tx in
                 let c = try run.txChain(tx, frame: 244, parts: 64, indirect: true)
@@ -132,7 +132,7 @@ extension Catalogue {
         Scenario("addr-outside-memory", .hostileRing,
                  summary: "A TX chain of one descriptor whose buffer lies in no region of the memory table (in the gap after region 0).",
                  requirements: ["VU-23"] + hostileRequirements, rules: [.vqUsedIdx], checks: [.writes, .survives],
-                 allows: hostileAllows, forbids: hostileForbids, excused: [.vqUsedId, .vqUsedLen], excuse: hostileExcuse) { run in
+                 allows: hostileAllows, forbids: hostileForbids, planted: [.vhostMemBufferAddr], excused: [.vqUsedId, .vqUsedLen], excuse: hostileExcuse) { run in
             try hostileChain(run) { run, tx in
                 guard let ds = tx.takeDescriptors(1) else { throw DriveError.tool("no free descriptor") }
                 let outside = DriverMemory.guestBase(0) + UInt64(run.mem.regions[0].size) + 0x10_0000
@@ -146,7 +146,7 @@ extension Catalogue {
                  summary: "avail.idx moved by the queue size + 5 at once (more buffers than the ring holds; the slots beyond hold stale heads).",
                  requirements: ["SPLIT-02"] + hostileRequirements, rules: [.vqUsedIdx], checks: [.writes, .survives],
                  allows: hostileAllows + "; using stale entries it finds", forbids: hostileForbids,
-                 planted: [.vqInflight], mayAlsoBreak: [.vqDriverOwnership], excused: [.vqUsedId, .vqUsedLen, .vqUsedIdx], excuse: "with more buffers published than the ring holds, which entries are in flight is undefined; what the device completes is not held against it") { run in
+                 planted: [.vqInflight], mayAlsoBreak: [.vqDriverOwnership, .netTxFraming], excused: [.vqUsedId, .vqUsedLen, .vqUsedIdx], excuse: "with more buffers published than the ring holds, which entries are in flight is undefined; what the device completes is not held against it") { run in
             try run.open()
             let (_, tx) = try run.pair(0, size: 32)
             try run.send(tx, count: 4)

@@ -20,6 +20,18 @@ extension RuleID {
         // where the kernel refuses it, which `drive` never asks of a vhost-user back-end.
         case .vqSize:
             return .driver
+        // The front-end's ring layout, addresses, messages and negotiation.
+        case .vqChainLength, .vqInOrderNext, .vqKickMissed, .vqRingAlign, .vhostMemRingAddr,
+             .vhostMemBufferAddr, .vhostVringBaseResume, .vhostUserVringIndex, .vhostUserEnableGate,
+             .vhostUserProtocolGate, .vhostUserInbandGate, .netFeatureDeps, .netTxFraming, .netRxFraming:
+            return .driver
+        // avail.flags is the driver's, used.flags the device's: `drive` writes avail.flags only
+        // as 0 or NO_INTERRUPT without EVENT_IDX, so a finding here is the device's used.flags.
+        case .vqNotifyFlags:
+            return .device
+        case .vhostVringBaseRange, .vhostRingBusy, .vhostLogBeforeUsed, .vhostUserDisabledTxDrain,
+             .netRxUsedLen, .netRxNumBuffers, .netRxHdrOffload:
+            return .device
         case .vqAvailRead, .vqUsedId, .vqUsedIdx, .vqUsedLen, .vqInterruptMissed,
              .vhostSingleConsumer, .vhostMapping, .vhostWorkerLifecycle,
              .vhostOwnerFirst, .vhostOwnerTwice, .vhostOwnerCompat,

@@ -2,6 +2,7 @@ import Checker
 import Drive
 import Foundation
 import Testing
+import VirtioProtocol
 import TestSupport
 
 /// `conformance drive --all` against DPDK testpmd's vhost PMD (scripts/drive-dpdk.sh: bounded,
@@ -71,7 +72,7 @@ import TestSupport
                 // virtio net "Processing of Incoming Packets": without MRG_RXBUF num_buffers must
                 // be 1; DPDK writes it only when MRG_RXBUF is negotiated (copy_mbuf_to_desc), so
                 // every run that receives packets without MRG_RXBUF fails with exactly that.
-                #expect(verdict == .fail && ids == [DriveCheck.numBuffers.id], "\(line)")
+                #expect(verdict == .fail && ids == [RuleID.netRxNumBuffers.rawValue], "\(line)")
             } else if let (v, id) = Self.known[name] {
                 #expect(verdict == v, "\(line)")
                 if let id { #expect(ids == [id], "\(line)") }

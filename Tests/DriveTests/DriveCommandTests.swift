@@ -4,6 +4,7 @@ import Foundation
 import HostilePeers
 import Testing
 import TestSupport
+import VirtioProtocol
 
 /// The `drive` subcommand as CI runs it: exit statuses (CheckExit's meanings), JUnit with one
 /// testcase per run, and `Specs/scenarios.md` kept equal to the catalogue.
@@ -25,6 +26,18 @@ import TestSupport
             #expect(s.excused.allSatisfy { $0.party == .device }, "\(s.name)")
             if !s.excused.isEmpty { #expect(s.excuse != nil, "\(s.name) excuses rules without saying why") }
         }
+    }
+
+    @Test func everyRequirementAScenarioNamesIsInTheRequirementsTable() {
+        let known = Set(Requirement.all.map(\.id))
+        for s in Catalogue.all {
+            let unknown = s.allRequirements.filter { !known.contains($0) }
+            #expect(unknown.isEmpty, "\(s.name) names requirements the table does not have: \(unknown)")
+        }
+        // The table's drive column is computed from the catalogue: a scenario shows up under each
+        // requirement it names.
+        let md = RequirementTable.markdown(driveScenarios: Catalogue.scenarios(for:))
+        #expect(md.contains("`index-wrap`") && md.contains("`desc-loop`"))
     }
 
     @Test func noBackEndIsAUsageErrorNotAVerdict() throws {

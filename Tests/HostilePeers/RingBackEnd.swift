@@ -28,6 +28,8 @@ public final class RingBackEnd: @unchecked Sendable {
         case ignoresKick
         /// Leaves num_buffers as it was in the receive buffer (DRIVE-NUM-BUFFERS).
         case numBuffersUnset
+        /// With MRG_RXBUF, num_buffers one more than the buffers the packet uses (NET-RX-NUM-BUFFERS).
+        case numBuffersOneTooMany
         /// Keeps processing a ring after GET_VRING_BASE (VHOST-RING-STOPPED).
         case processesStoppedRing
         /// GET_VRING_BASE answers 1000 past the index it stopped at (DRIVE-VRING-BASE).
@@ -344,7 +346,7 @@ private final class Session {
             if capacity < data.count { return (0, 0) }   // wait for more buffers
         }
         if !has(.numBuffersUnset) {
-            let n = mrg ? UInt16(chains.count) : 1
+            let n = (mrg ? UInt16(chains.count) : 1) &+ (has(.numBuffersOneTooMany) ? 1 : 0)
             data[10] = UInt8(n & 0xFF); data[11] = UInt8(n >> 8)
         }
         var off = 0
