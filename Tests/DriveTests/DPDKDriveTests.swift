@@ -21,7 +21,7 @@ import TestSupport
         "ring-starts-on-kick": (.fail, DriveCheck.startsOnKick.id),
         // vhost-user.rst "Ring states": a started, disabled TX ring is still processed (packets
         // discarded); testpmd stops polling a disabled queue.
-        "disabled-tx-drained": (.wedged, nil),
+        "disabled-tx-drained": (.fail, RuleID.vhostUserDisabledTxDrain.rawValue),
         // testpmd's vhost PMD does not offer INFLIGHT_SHMFD.
         "inflight-fd-flood": (.skipped, nil),
     ]
