@@ -84,10 +84,13 @@ import TestSupport
                 // Hostile input: refused or used, never a crash, a wedge, or a rule broken.
                 #expect(verdict == .pass || verdict == .rejected, "\(line)")
             }
-            // What drive saw as the driver checks clean on every valid scenario: zero findings.
-            if kind == Scenario.Kind.boundary.rawValue, verdict != .skipped, let t = r["trace"] as? String {
+            // What drive saw as the driver checks clean on every valid scenario DPDK passes (zero
+            // findings), and a failed one's trace shows exactly the rules its verdict names.
+            if kind == Scenario.Kind.boundary.rawValue, verdict == .pass || verdict == .fail, let t = r["trace"] as? String {
                 let c = CheckRun.check(path: t)
-                #expect(c.error == nil && c.totalFindings == 0 && !c.incomplete, "\(t): \(c.findings.prefix(3).map(\.message))")
+                #expect(c.error == nil && !c.incomplete, "\(t): \(c.error.map { "\($0)" } ?? "incomplete")")
+                let traceRules = Set(c.findings.map(\.rule.rawValue))
+                #expect(traceRules == (verdict == .pass ? [] : ids.filter { !$0.hasPrefix("DRIVE-") }), "\(t): \(c.findings.prefix(3).map(\.message))")
             }
         }
     }
