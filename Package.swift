@@ -4,7 +4,7 @@ import PackageDescription
 // Layers (each imports only those below it):
 //   conformance (CLI)
 //   LiveCheck (a trace sink that tees into the checker: record --check, check --live)
-//   Checker | Proofs | Recorder | Serve | TraceTools (stats, mutate)
+//   Checker | Proofs | Recorder | Serve | Drive (active front-end) | TraceTools (stats, mutate)
 //   VhostUser (framing, typed payloads, fds, memory table, guarded reads)
 //   PolledSemantics (judging polled observations, over the exact ring model)
 //   VirtqueueModel | VhostModel | TraceFormat
@@ -34,6 +34,9 @@ let package = Package(
         .target(name: "LiveCheck", dependencies: ["Recorder", "Checker", "TraceFormat"]),
         // The reference vhost-user net back-end: control plane, worker threads, exact traces.
         .target(name: "Serve", dependencies: ["CSupport", "VirtioProtocol", "VhostModel", "TraceFormat", "VhostUser", "Checker"]),
+        // The active conformance suite: a vhost-user front-end that drives a back-end through
+        // scenarios and judges each run's exact trace.
+        .target(name: "Drive", dependencies: ["CSupport", "VirtioProtocol", "TraceFormat", "VhostUser", "Checker"]),
         .target(name: "TraceTools", dependencies: ["VirtioProtocol", "VirtqueueModel", "TraceFormat", "PolledSemantics"]),
         // The fuzz harness (scripts/fuzz.sh builds it with libFuzzer into .build-fuzz; the normal
         // build makes a replayer for the saved crashes). Above every layer it drives.
@@ -43,27 +46,29 @@ let package = Package(
         .executableTarget(
             name: "conformance",
             dependencies: [
-                "VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat", "Checker", "Simulator", "Proofs", "Recorder", "LiveCheck", "TraceTools", "Serve",
+                "VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat", "Checker", "Simulator", "Proofs", "Recorder", "LiveCheck", "TraceTools", "Serve", "Drive",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .target(name: "TestSupport", path: "Tests/Support"),
         // Test peers that misbehave on purpose (guest memory, rings, raw sockets): shared by the
         // recorder's tests and the hostile-peer suite, and meant for `serve`'s tests as well.
-        .target(name: "HostilePeers", dependencies: ["VhostUser", "CSupport", "VirtioProtocol", "TraceFormat", "Checker"], path: "Tests/HostilePeers"),
+        .target(name: "HostilePeers", dependencies: ["VhostUser", "CSupport", "VirtioProtocol", "TraceFormat", "Checker", "Drive"], path: "Tests/HostilePeers"),
         .testTarget(name: "VirtqueueModelTests", dependencies: ["VirtqueueModel", "Simulator"]),
         .testTarget(name: "PolledSemanticsTests", dependencies: ["PolledSemantics", "VirtqueueModel", "VirtioProtocol"],
                     // The exhaustive interleaving enumeration runs in debug builds too: optimize it.
                     swiftSettings: [.unsafeFlags(["-O"])]),
         .testTarget(name: "VhostModelTests", dependencies: ["VhostModel"]),
         .testTarget(name: "TraceFormatTests", dependencies: ["TraceFormat", "Simulator"]),
-        .testTarget(name: "CheckerTests", dependencies: ["Checker", "TraceFormat", "VirtqueueModel", "Simulator", "TestSupport"]),
+        .testTarget(name: "CheckerTests", dependencies: ["Checker", "TraceFormat", "VirtqueueModel", "Simulator", "TestSupport", "Drive"]),
         .testTarget(name: "ProofsTests", dependencies: ["Proofs", "Checker", "TraceFormat", "TestSupport"]),
         .testTarget(name: "VhostUserTests", dependencies: ["VhostUser", "CSupport", "VirtioProtocol"]),
         .testTarget(name: "HostilePeerTests", dependencies: ["HostilePeers", "TestSupport", "Checker", "TraceFormat"]),
         .testTarget(name: "ServeTests", dependencies: ["Serve", "HostilePeers", "Checker", "TraceFormat", "TraceTools", "VhostUser", "CSupport", "VirtioProtocol", "TestSupport"]),
         .testTarget(name: "HostileTraceTests", dependencies: ["Checker", "TraceFormat", "TraceTools", "VirtqueueModel", "VirtioProtocol"]),
         .testTarget(name: "RecorderTests", dependencies: ["Recorder", "LiveCheck", "Checker", "TraceFormat", "TraceTools", "VhostUser", "CSupport", "HostilePeers"]),
+        // drive against a broken test back-end (fault switches) and against DPDK testpmd.
+        .testTarget(name: "DriveTests", dependencies: ["Drive", "HostilePeers", "TestSupport", "Checker", "TraceFormat", "VhostUser", "CSupport", "VirtioProtocol"]),
         // Real QEMU + Linux guest captures through the recorder to testpmd (scripts/guest/).
         .testTarget(name: "LinuxGuestTests", dependencies: ["CSupport", "TraceFormat", "TraceTools", "TestSupport"]),
         .testTarget(name: "TraceToolsTests", dependencies: ["TraceTools", "Checker", "TraceFormat", "Simulator", "VirtioProtocol"]),

@@ -139,5 +139,13 @@ int cs_memfd(const char *name, long long size) {
     if (ftruncate(fd, (off_t)size) < 0) { int e = errno; close(fd); errno = e; return -1; }
     return fd;
 }
+int cs_memfd_sealed(const char *name, long long size) {
+    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) return -1;
+    if (ftruncate(fd, (off_t)size) < 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+        int e = errno; close(fd); errno = e; return -1;
+    }
+    return fd;
+}
 int cs_eventfd_blocking(void) { return eventfd(0, EFD_CLOEXEC); }
 void cs_fence_release(void) { __atomic_thread_fence(__ATOMIC_RELEASE); }

@@ -148,6 +148,10 @@ public enum Reporting {
         return o
     }
     static func x(_ s: String) -> String { "\"" + esc(s) + "\"" }
+    /// `s` escaped as XML text (other reports, `drive`'s JUnit, use the same escaping).
+    public static func xmlText(_ s: String) -> String { esc(s) }
+    /// `s` as a quoted XML attribute value.
+    public static func xmlAttribute(_ s: String) -> String { x(s) }
 }
 
 /// `\uXXXX` escape for a control character.

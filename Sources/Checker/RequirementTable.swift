@@ -58,7 +58,9 @@ public enum RequirementTable {
         return s
     }
 
-    public static func markdown() -> String {
+    /// - Parameter driveScenarios: the `drive` scenarios that exercise a requirement (the CLI passes
+    ///   `Drive.Catalogue.scenarios(for:)`, which lies above this layer).
+    public static func markdown(driveScenarios: (String) -> [String] = { _ in [] }) -> String {
         var s = """
         # Requirements
 
@@ -67,7 +69,7 @@ public enum RequirementTable {
         statement (MUST / MUST NOT / SHOULD / SHOULD NOT, or *implied*: a rule the data structures imply and real
         devices enforce) of the sources below, paraphrased. **Observable**: whether a trace can decide it (yes /
         partly / no, and why). **Rules**: the rules that judge it (`rules.md`); **drive**: the `drive` scenarios that
-        exercise it (none exist yet). A fully observable row without a rule says why.
+        exercise it (`Specs/scenarios.md`; each scenario names its requirements). A fully observable row without a rule says why.
 
         Coverage (`conformance rules --coverage`):
 
@@ -87,7 +89,7 @@ public enum RequirementTable {
                 var rules = r.rules.map { "`\($0.rawValue)`" }.joined(separator: ", ")
                 if rules.isEmpty, let u = r.unruled { rules = "none: " + u }
                 else if rules.isEmpty { rules = "none" }
-                s += "| \(r.id) | \(cell(r.section)) | \(r.level.rawValue) | \(cell(r.text)) | \(r.side.rawValue) | \(cell(obs)) | \(cell(rules)) | \(r.drive.joined(separator: ", ")) |\n"
+                s += "| \(r.id) | \(cell(r.section)) | \(r.level.rawValue) | \(cell(r.text)) | \(r.side.rawValue) | \(cell(obs)) | \(cell(rules)) | \(driveScenarios(r.id).map { "`\($0)`" }.joined(separator: ", ")) |\n"
             }
         }
         return s

@@ -82,15 +82,16 @@ public struct Requirement: Sendable {
     public let observable: Observability
     /// Rules that judge it (empty: none).
     public let rules: [RuleID]
-    /// `drive` scenarios that exercise it (empty until `drive` exists).
-    public let drive: [String]
+    // The `drive` scenarios that exercise a requirement are not listed here: each scenario names
+    // its requirements (`Sources/Drive/Catalogue.swift`), and the table's column is computed from
+    // that one definition (`RequirementTable.markdown(driveScenarios:)`).
     /// For a fully observable statement without a rule: why there is none.
     public let unruled: String?
 
     init(_ id: String, _ group: RequirementGroup, _ section: String, _ level: RequirementLevel, _ text: String,
-         _ side: RequirementSide, _ observable: Observability, _ rules: [RuleID], drive: [String] = [], unruled: String? = nil) {
+         _ side: RequirementSide, _ observable: Observability, _ rules: [RuleID], unruled: String? = nil) {
         self.id = id; self.group = group; self.section = section; self.level = level; self.text = text
-        self.side = side; self.observable = observable; self.rules = rules; self.drive = drive; self.unruled = unruled
+        self.side = side; self.observable = observable; self.rules = rules; self.unruled = unruled
     }
 
     /// Fully observable and judged by at least one rule.

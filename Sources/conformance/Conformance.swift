@@ -13,7 +13,7 @@ struct Conformance: ParsableCommand {
         everything was judged (a ring not followed or lost, a ring format not modelled).
         """,
         version: "0.1.0",
-        subcommands: [Check.self, Rules.self, Dump.self, Compile.self, Generate.self, EventTable.self, Prove.self, Record.self, ServeCmd.self, Stats.self, Mutate.self]
+        subcommands: [Check.self, Rules.self, Dump.self, Compile.self, Generate.self, EventTable.self, Prove.self, Record.self, ServeCmd.self, DriveCmd.self, Stats.self, Mutate.self]
     )
 
     /// Maps every outcome onto the documented exit codes: commands exit with `ExitCode(0/1/2)`;

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Checker
+import Drive
 import VirtioProtocol
 import TraceFormat
 
@@ -36,7 +37,7 @@ struct Rules: ParsableCommand {
             let rules = coverageRules.map { Set($0.split(separator: ",").compactMap { RuleID(rawValue: String($0)) }) } ?? Set(RuleID.allCases)
             print(RequirementTable.coverageText(rules: rules), terminator: ""); return
         }
-        if requirements { print(RequirementTable.markdown(), terminator: ""); return }
+        if requirements { print(RequirementTable.markdown(driveScenarios: Catalogue.scenarios(for:)), terminator: ""); return }
         switch format {
         case .text: print(RuleTable.text(), terminator: "")
         case .json: print(RuleTable.json(), terminator: "")

@@ -43,6 +43,9 @@ void *cs_mmap_shared(int fd, size_t len, long long offset, int writable);
 /// memfd_create(name, MFD_CLOEXEC) of `size` bytes (test peers and `drive` build guest memory so).
 /// Returns the fd or -1.
 int cs_memfd(const char *name, long long size);
+/// Like cs_memfd, but sealed against shrinking and growing: a peer that maps it cannot truncate
+/// the file under the creator's own mapping (`drive` writes its guest memory directly).
+int cs_memfd_sealed(const char *name, long long size);
 /// A blocking eventfd, as some peers hand over (tests use it to show nothing here blocks on it).
 int cs_eventfd_blocking(void);
 /// A release fence (test peers publish ring indices with it).
