@@ -205,6 +205,44 @@ import VirtioProtocol
         #expect(r.exitStatus == 1)
     }
 
+    /// GET_VRING_BASE stops a ring whose device had read only the first of two exposed buffers;
+    /// started again from that base on the same ring, the relay resumes where it had published
+    /// (the shadow still holds the second entry, the trace has it already): the device completes
+    /// it and the trace checks clean, with no second exposure of it.
+    @Test(.timeLimit(.minutes(1)))
+    func ringStoppedAndStartedAgainResumesWithoutExposingTwice() throws {
+        let cap = try Capture(check: true) { $0.interpose = true }
+        defer { cap.cleanup() }
+        let mem = GuestMemory(size: 1 << 16)
+        let ring = SplitRingWriter(memory: mem, size: 8, at: 0)
+        let (dev, kick, call) = try Self.setUp(cap, ring)
+        defer { close(kick); close(call); close(dev.kick); close(dev.call) }
+        ring.simpleBuffer(0, bufferOffset: 0x8000, len: 64, write: true)
+        ring.simpleBuffer(1, bufferOffset: 0x8100, len: 64, write: true)
+        ring.availSlot(pos: 0, head: 0); ring.availSlot(pos: 1, head: 1); ring.availIdx(2)
+        #expect(dev.waitAvail(2))
+        dev.complete([(0, 8)], from: 0)
+        #expect(Self.waitUsed(ring, 1))
+        _ = cap.fe.send(Message(.getVringBase, payload: VringState(index: 0, num: 0)))
+        cap.be.receiveMessage()?.closeFds()
+        cap.reply(Message(.getVringBase, flags: [.version1, .reply], payload: VringState(index: 0, num: 1)))
+        // Started again from base 1, same ring.
+        cap.forward(Message(.setVringNum, payload: VringState(index: 0, num: UInt32(ring.size))))
+        try dev.address(try #require(cap.forward(Message(.setVringAddr, payload: VringAddress(index: 0, desc: ring.descAddr, used: ring.usedAddr, avail: ring.availAddr)))), size: UInt32(ring.size))
+        cap.forward(Message(.setVringBase, payload: VringState(index: 0, num: 1)))
+        let kick2 = cs_eventfd()
+        let k2 = try #require(cap.forward(Message(.setVringKick, payload: VringFile(index: 0), fds: [kick2]), keepFds: true)?.fds.first)
+        defer { close(kick2); close(k2) }
+        #expect(dev.ring!.availIdx() == 2, "the shadow still shows both entries")
+        dev.complete([(1, 8)], from: 1)
+        #expect(Self.waitUsed(ring, 2), "\(cap.log) \((try? cap.events(vq: 0))?.map { TextForm.render(event: $0) } ?? [])")
+        Self.stop(cap, base: 2)
+        let r = try #require(cap.finish())
+        #expect(r.totalFindings == 0, "\(r.findings.map { "\($0.rule): \($0.message)" })")
+        #expect(r.exitStatus == 0)
+        #expect(try cap.events(vq: 0).filter { $0.kind == .availEntry }.count == 2)
+    }
+
     /// A table with every slot taken leaves no room for the relay's region: the session ends with
     /// the reason, the trace stays valid.
     @Test(.timeLimit(.minutes(1)))

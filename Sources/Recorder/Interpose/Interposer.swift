@@ -17,6 +17,10 @@ final class Interposer {
     private var notifiers: [UInt16: RelayNotifiers] = [:]
     /// Why a vring could not be given a shadow ring (its SET_VRING_ADDR went through unchanged).
     private var unshadowed: [UInt16: String] = [:]
+    /// Where each stopped ring's shadow avail.idx stood, with the configuration it ran with: a ring
+    /// started again on the same memory from a base inside what was published resumes there (the
+    /// shadow still holds those entries, and the trace has them already).
+    private var stoppedAt: [UInt16: (config: RingConfig, published: UInt16)] = [:]
     /// Rings that stopped relaying, with the reason and how often.
     private(set) var problems: [UInt16: [(reason: RingGapReason, detail: String, count: Int)]] = [:]
     var gapLogged: (UInt16, String) -> Void = { _, _ in }
@@ -71,7 +75,7 @@ final class Interposer {
             }
             unshadowed[vq] = nil
             shadows[vq] = shadow
-            initShadow(shadow, base: cfg.base, realUsed: realUsedIdx(cfg, memory: memory))
+            initShadow(shadow, avail: shadowStart(vq, cfg), realUsed: realUsedIdx(cfg, memory: memory))
             var out = m
             out.payload = VringAddress(index: a.index, flags: a.flags, desc: shadow.descUser, used: shadow.usedUser,
                                        avail: shadow.availUser, log: a.log).encode()
@@ -79,9 +83,10 @@ final class Interposer {
             return .forward(out)
         case .setVringBase?:
             // A base set after the address: the shadow avail.idx follows it until the ring starts.
-            if let s = m.decode(VringState.self), s.index < UInt32(queueCount), let shadow = shadows[UInt16(s.index)], relays[UInt16(s.index)] == nil {
-                _ = shadow.avail.store16Release(UInt16(truncatingIfNeeded: s.num), at: 2)
-                _ = shadow.used.store16Release(UInt16(truncatingIfNeeded: s.num), at: 2)
+            if let s = m.decode(VringState.self), s.index < UInt32(queueCount), let shadow = shadows[UInt16(s.index)],
+               relays[UInt16(s.index)] == nil, var cfg = rings[UInt16(s.index)]?.config {
+                cfg.base = UInt16(truncatingIfNeeded: s.num)
+                _ = shadow.avail.store16Release(shadowStart(UInt16(s.index), cfg), at: 2)
             }
             return .forward(m)
         case .setVringKick?, .setVringCall?:
@@ -117,12 +122,22 @@ final class Interposer {
         memory.user(c.used, length: 4)?.load16Acquire(at: 2)
     }
 
-    /// A shadow ring the device has not seen yet: nothing published beyond the base.
-    private func initShadow(_ s: ShadowRing, base: UInt16, realUsed: UInt16?) {
+    /// The shadow avail.idx a ring starts from: the base, or where a stopped ring on the same
+    /// memory had published to when the base lies within that (a resume).
+    private func shadowStart(_ vq: UInt16, _ c: RingConfig) -> UInt16 {
+        guard let s = stoppedAt[vq], s.config.size == c.size, s.config.desc == c.desc, s.config.avail == c.avail, s.config.used == c.used,
+              SplitRing.distance(from: c.base, to: s.published) <= UInt16(truncatingIfNeeded: c.size) else { return c.base }
+        return s.published
+    }
+
+    /// A shadow ring the device has not seen yet: nothing published beyond `avail`, used.idx where
+    /// the front-end's is (a back-end that finds them different starts from used.idx, as it would
+    /// on the front-end's ring).
+    private func initShadow(_ s: ShadowRing, avail: UInt16, realUsed: UInt16?) {
         _ = s.avail.store(UInt16(0), at: 0)
         _ = s.used.store(UInt16(0), at: 0)
-        _ = s.avail.store16Release(base, at: 2)
-        _ = s.used.store16Release(realUsed ?? base, at: 2)
+        _ = s.avail.store16Release(avail, at: 2)
+        _ = s.used.store16Release(realUsed ?? avail, at: 2)
     }
 
     // MARK: rings
@@ -146,9 +161,13 @@ final class Interposer {
         step(vq, memory: memory, t: t, out: &out)
     }
 
-    func stop(_ vq: UInt16) { relays[vq] = nil }
+    func stop(_ vq: UInt16) {
+        if let r = relays[vq] { stoppedAt[vq] = (r.config, r.lastAvail) }
+        relays[vq] = nil
+    }
 
-    func stopAll() { relays = [:] }
+    /// RESET_OWNER: the device is reset, nothing resumes.
+    func stopAll() { relays = [:]; stoppedAt = [:] }
 
     /// One relay pass of `vq`, then the notifications it owes.
     func step(_ vq: UInt16, memory: MemoryTable, t: UInt64, out: inout [TraceEvent]) {
@@ -194,7 +213,7 @@ final class Interposer {
 
     /// The end of a session: every fd and the region go (the back-end's device is reset).
     func endSession() {
-        relays = [:]; shadows = [:]; unshadowed = [:]
+        relays = [:]; shadows = [:]; unshadowed = [:]; stoppedAt = [:]
         for vq in notifiers.keys { notifiers[vq]!.close() }
         notifiers = [:]
         region = nil

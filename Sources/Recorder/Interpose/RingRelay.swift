@@ -18,6 +18,8 @@ struct RingRelay {
 
     let vq: UInt16
     let n: UInt32
+    /// The front-end's configuration the ring was started with.
+    let config: RingConfig
     let real: SplitRingView
     /// avail.used_event and used.avail_event of the front-end's ring (EVENT_IDX), if mapped.
     let realUsedEvent: GuestRange?
@@ -44,12 +46,15 @@ struct RingRelay {
     init?(vq: UInt16, config c: RingConfig, memory: MemoryTable, shadow: ShadowRing, eventIdx: Bool) {
         guard let r = SplitRingView(memory: memory, size: c.size, desc: c.desc, avail: c.avail, used: c.used) else { return nil }
         let N = Int(c.size)
-        self.vq = vq; n = c.size; real = r; self.shadow = shadow; self.eventIdx = eventIdx
+        self.vq = vq; n = c.size; config = c; real = r; self.shadow = shadow; self.eventIdx = eventIdx
         realUsedEvent = memory.user(c.avail &+ UInt64(4 + 2 * N), length: 2)
         realAvailEvent = memory.user(c.used &+ UInt64(4 + 8 * N), length: 2)
         shadowView = SplitRingView(size: c.size, desc: shadow.desc, avail: shadow.avail, used: shadow.used)
+        // The shadow avail.idx is written only by the relay. The device may already be completing
+        // (it got the kick before this runs), so the used side starts from the front-end's
+        // used.idx, which the shadow's was set to and which only the relay moves.
         lastAvail = shadow.avail.load16Acquire(at: 2) ?? c.base
-        lastUsed = shadow.used.load16Acquire(at: 2) ?? c.base
+        lastUsed = r.usedIdx() ?? c.base
         exposed = Array(repeating: [], count: N)
         arenaSlot = Array(repeating: -1, count: N); arenaCap = Array(repeating: 0, count: N)
         stamps = Array(repeating: 0, count: N)
