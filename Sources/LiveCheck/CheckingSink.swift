@@ -33,11 +33,12 @@ public final class CheckingSink: TraceSink {
 
     public func write(_ event: TraceEvent) {
         inner.write(event)
-        guard var c = checker else { return }
-        let fs = c.process(event, index: index, offset: UInt64(headerSize) + index * UInt64(TraceEvent.size))
+        // In place: a copy of the checker out of the optional would make every event copy its
+        // rings (copy-on-write of arrays the size of the queue), which is O(N) per event.
+        guard checker != nil else { return }
+        let fs = checker!.process(event, index: index, offset: UInt64(headerSize) + index * UInt64(TraceEvent.size))
         index += 1
-        if let f = c.fatal, fatal == nil { fatal = f }
-        checker = c
+        if let f = checker!.fatal, fatal == nil { fatal = f }
         report(fs)
     }
 

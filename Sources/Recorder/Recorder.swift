@@ -22,6 +22,8 @@ public final class Recorder {
     var rings: [UInt16: RingFollower] = [:]
     var header: TraceHeader
     var eventCount: UInt64 = 0
+    /// --max-events refused a group: nothing more is written.
+    var maxEventsReached = false
     var result = RecordResult(end: .frontendClosed)
     var stopReason: RecordResult.End?
     /// SET_VRING_ENABLE 0 events held until the back-end has surely processed them.
@@ -330,7 +332,11 @@ public final class Recorder {
     /// Writes a group of events whole (a snapshot is never cut by --max-events).
     func write(_ events: [TraceEvent]) {
         guard !events.isEmpty else { return }
+        // Once one group did not fit, none after it is written: a later, smaller snapshot of the
+        // same ring would describe positions relative to the one left out.
+        if maxEventsReached { return }
         if let max = options.maxEvents, eventCount + UInt64(events.count) > max {
+            maxEventsReached = true
             if stopReason == nil { stopReason = .maxEvents }
             return
         }

@@ -148,12 +148,16 @@ public enum Mutator {
                 let ps = view.polls(of: vq)
                 guard let p = ps.last, p.avail == p.used, let lastDone = ps.last(where: { !$0.completions.isEmpty })?.completions.last else { continue }
                 let n = UInt16(truncatingIfNeeded: sizeOf(vq))
+                let stale = n > 0 ? ps.flatMap(\.completions).last(where: { $0.pos == p.used &- n }) : nil
                 if fault == .doubleCompletion {
+                    // The repeated element must differ from what its slot held a lap earlier:
+                    // otherwise the samples cannot tell it was written at all (VQ-USED-IDX).
+                    if let st = stale, st.id == lastDone.id && st.len == lastDone.len { continue }
                     dropCutShort(vq)
                     appendPolls(vq, last: p, used: [(p.used, lastDone.id, lastDone.len)])
                     return (ev, "after event \(p.end): the device completes head \(lastDone.id) on vq \(vq) again at used position \(p.used), with nothing in flight")
                 }
-                guard n > 0, let stale = ps.flatMap(\.completions).last(where: { $0.pos == p.used &- n }) else { continue }
+                guard let stale else { continue }
                 dropCutShort(vq)
                 appendPolls(vq, last: p, used: [(p.used, stale.id, stale.len)])
                 return (ev, "after event \(p.end): the device publishes used position \(p.used) on vq \(vq) without writing it (the slot still holds id \(stale.id) from position \(stale.pos))")
@@ -373,6 +377,10 @@ public enum Mutator {
         switch fault {
         case .inOrderSwap: return "VIRTIO_F_IN_ORDER"
         case .chainFaultOnReusedHead: return "a driver that reuses a head within one poll"
+        // On polled traces: a ring whose last poll shows nothing in flight (a capture cut in the
+        // middle of traffic may have none), and for the missing element a full lap seen.
+        case .doubleCompletion: return "a ring that ends with nothing in flight (polled traces)"
+        case .usedOverMissingElement: return "a ring that ends with nothing in flight after a full lap"
         default: return nil
         }
     }

@@ -30,7 +30,7 @@ import TraceTools
         var restart: Bool { variants.contains("restart") }
     }
 
-    /// Every variant runs in CI: together about 5 minutes on a 2-core machine (see Traces/candidates/README.md).
+    /// Every variant runs in CI: together about 5 minutes on a 2-core machine (see Traces/real/README.md).
     static let allVariants: [Variant] = [
         Variant(name: "1-pair", pairs: 1, variants: []),
         Variant(name: "2-pairs", pairs: 2, variants: []),
@@ -162,32 +162,35 @@ import TraceTools
 
     // MARK: the checked-in excerpts (no QEMU needed)
 
-    static let candidatesDir = root + "/Traces/candidates"
-    static let candidates: [String] = ((try? FileManager.default.contentsOfDirectory(atPath: candidatesDir)) ?? [])
-        .filter { $0.hasSuffix(".trace") }.sorted()
+    static let excerptsDir = root + "/Traces/real"
+    static func linuxTraces(in d: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: d)) ?? []).filter { $0.hasPrefix("linux-") && $0.hasSuffix(".trace") }.sorted().map { d + "/" + $0 }
+    }
+    /// Conformant excerpts in Traces/real, incomplete ones (packed) in Traces/incomplete.
+    static let excerpts = linuxTraces(in: excerptsDir) + linuxTraces(in: root + "/Traces/incomplete")
 
     @Test func linuxGuestExcerptsExistForOneTwoAndFourPairs() {
         for n in ["linux-1q.trace", "linux-2q.trace", "linux-4q.trace"] {
-            #expect(Self.candidates.contains(n), "\(n) missing in \(Self.candidatesDir) (scripts/guest/excerpts.sh)")
+            #expect(Self.excerpts.contains(Self.excerptsDir + "/" + n), "\(n) missing in \(Self.excerptsDir) (scripts/guest/excerpts.sh)")
         }
     }
 
     /// Each excerpt is a recorded (sampled) vhost-user capture of at most 1 MB (10^6 bytes) in which every vq
     /// carried traffic; a packed-ring session is never conformant (nothing of it was judged).
-    @Test(arguments: candidates)
-    func linuxGuestExcerptDecodesCarriesTrafficOnEveryVqAndIsJudged(name: String) throws {
-        let path = Self.candidatesDir + "/" + name
+    @Test(arguments: excerpts)
+    func linuxGuestExcerptDecodesCarriesTrafficOnEveryVqAndIsJudged(path: String) throws {
+        let name = (path as NSString).lastPathComponent
         let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0
         #expect(size <= 1_000_000, "\(name): \(size) bytes")
         let t = try TraceFacts(path: path)
         #expect(t.header.profile == .vhostUser && t.header.flags.contains(.sampled))
         let packed = t.features & (1 << UInt64(Self.ringPacked)) != 0
         if !packed {
-            for q in t.stats.queues { #expect(q.exposed > 0 && q.used > 0, "\(name): vq \(q.vq) idle (exposed \(q.exposed), used \(q.used))") }
+            for q in t.stats.setUpQueues { #expect(q.exposed > 0 && q.used > 0, "\(name): vq \(q.vq) idle (exposed \(q.exposed), used \(q.used))") }
         }
         let r = try ConformanceBinary.run(["check", "--format", "json", path])
         let findings = r.out.firstMatch(of: /"total_findings": *([0-9]+)/).map { String($0.1) } ?? "?"
-        print("candidate \(name): \(t.events) events, check exit \(r.status), \(findings) finding(s)")
+        print("excerpt \(name): \(t.events) events, check exit \(r.status), \(findings) finding(s)")
         if packed {
             #expect(r.status == 3, "\(name): check exit \(r.status) on a packed-ring capture")
         } else {

@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
-# Makes the Linux-guest excerpts in Traces/candidates/ (each at most 24,990 events: under 1,000,000 bytes):
+# Makes the Linux-guest excerpts in Traces/real/ (each at most 24,980 events: under 1,000,000 bytes with the 256-queue header):
 # one run.sh capture per line below, the recorder stopped by --max-events (or by the guest's
 # power-off, for the slow runs that stay under the budget).
 #
-#   scripts/guest/excerpts.sh [DEST [NAME...]]   (default Traces/candidates, every name below;
+#   scripts/guest/excerpts.sh [DEST [NAME...]]   (default Traces/real, every name below;
 #                                                 CONFORMANCE picks the binary)
 #
 # Prints one line per excerpt: name, events, bytes, check exit status and findings.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-DEST=${1:-$here/../../Traces/candidates}
+DEST=${1:-$here/../../Traces/real}
 [ $# -gt 0 ] && shift
 ONLY=" $* "
-MAX=24990
+MAX=24980
 mkdir -p "$DEST"
 work=$(mktemp -d /tmp/cg-excerpts.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -26,7 +26,13 @@ while read -r name opts; do
     if ! "$here/run.sh" $opts "$out" -- --max-events "$MAX" >"$work/$name.log" 2>&1; then
         echo "$name: run.sh failed: $(tail -3 "$work/$name.log" | tr '\n' ' ')"; fail=1; continue
     fi
-    cp "$out/trace.trace" "$DEST/$name.trace"
+    # Where a capture goes is decided by its verdict: conformant ones to DEST, incomplete ones
+    # (a ring format the recorder does not follow) to DEST/../incomplete; anything else is a failure.
+    case "$(cat "$out/check.status")" in
+        0) cp "$out/trace.trace" "$DEST/$name.trace" ;;
+        3) mkdir -p "$DEST/../incomplete"; cp "$out/trace.trace" "$DEST/../incomplete/$name.trace" ;;
+        *) echo "$name: check exit $(cat "$out/check.status"): not kept"; fail=1 ;;
+    esac
     printf '%-28s %7s events %8s bytes  check exit %s, %s finding(s)\n' "$name" \
         "$(sed -n 's/.*"events":\([0-9]*\).*/\1/p' "$out/summary.json")" "$(stat -c %s "$out/trace.trace")" \
         "$(cat "$out/check.status")" "$(sed -n 's/.*"findings":\([0-9]*\).*/\1/p' "$out/summary.json")"

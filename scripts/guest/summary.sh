@@ -56,10 +56,12 @@ trace_used() {   # $1 vq -> used buffers
 # these are the TX buffers QEMU itself consumed (and dropped) while the back-end was away.
 if [ $HAVE_TRACE = 1 ]; then
     "$BIN" dump "$TRACE" 2>/dev/null | awk '
-        $1 == "used_idx" || $1 == "set_vring_base" {
+        # Exact traces say used_idx, polled ones poll ... used=.
+        $1 == "used_idx" || $1 == "poll" || $1 == "set_vring_base" {
             vq = ""; v = ""
-            for (i = 2; i <= NF; i++) { split($i, a, "="); if (a[1] == "vq") vq = a[2]; if (a[1] == "idx" || a[1] == "base") v = a[2] }
-            if ($1 == "used_idx") used[vq] = v
+            for (i = 2; i <= NF; i++) { split($i, a, "="); if (a[1] == "vq") vq = a[2]; if (a[1] == "idx" || a[1] == "base" || a[1] == "used") v = a[2] }
+            if (vq == "" || v == "") next
+            if ($1 != "set_vring_base") used[vq] = v
             else { if (vq in used) gap[vq] += (v - used[vq] + 65536) % 65536; used[vq] = v }
         }
         END { for (q in used) print q, gap[q] + 0 }' >"$OUT/gaps.txt"
