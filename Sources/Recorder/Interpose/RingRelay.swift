@@ -35,6 +35,11 @@ struct RingRelay {
     /// its completion the front-end's copies are read again and a difference is the driver's write
     /// while the device owned them.
     private var exposed: [[TraceEvent]]
+    /// Entries held in `exposed` in all, at most `recordBound`: a driver exposing long chains from
+    /// every slot cannot make the relay remember N² descriptors (a chain past the bound is relayed
+    /// and recorded, but not compared again at its completion).
+    private var stored = 0
+    private(set) var uncompared: UInt64 = 0
     /// Per descriptor index, its slot in the indirect arena (entries) and the slot's capacity.
     private var arenaSlot: [Int32], arenaCap: [Int32]
     private var arenaTop = 0
@@ -65,7 +70,7 @@ struct RingRelay {
         guard var r = RingRelay(vq: vq, config: c, memory: memory, shadow: shadow, eventIdx: eventIdx) else { return nil }
         r.lastAvail = lastAvail; r.lastUsed = lastUsed
         r.availFlags = availFlags; r.usedEvent = usedEvent; r.usedFlags = usedFlags; r.availEvent = availEvent
-        r.exposed = exposed; r.arenaSlot = arenaSlot; r.arenaCap = arenaCap; r.arenaTop = arenaTop
+        r.exposed = exposed; r.stored = stored; r.uncompared = uncompared; r.arenaSlot = arenaSlot; r.arenaCap = arenaCap; r.arenaTop = arenaTop
         r.buffersExposed = buffersExposed; r.buffersUsed = buffersUsed
         return r
     }
@@ -73,6 +78,7 @@ struct RingRelay {
     /// Per-step bound on descriptor reads and copies (main and indirect): generous for any honest
     /// driver, and what caps a looping chain exposed from every slot.
     var workBound: Int { 65536 + 8 * Int(n) }
+    var recordBound: Int { 65536 + 8 * Int(n) }
 
     private var usedEventOffset: Int { 4 + 2 * Int(n) }
     private var availEventOffset: Int { 4 + 8 * Int(n) }
@@ -165,6 +171,7 @@ struct RingRelay {
         generation &+= 1
         if generation == 0 { for k in stamps.indices { stamps[k] = 0 }; generation = 1 }
         var rec = exposed[Int(head)]
+        stored -= rec.count
         rec.removeAll(keepingCapacity: true)
         var i = head
         while Int(i) < Int(n) && stamps[Int(i)] != generation {
@@ -184,6 +191,11 @@ struct RingRelay {
             guard d.hasNext else { break }
             i = d.next
         }
+        if stored + rec.count > recordBound {
+            uncompared &+= 1
+            rec.removeAll()
+        }
+        stored += rec.count
         exposed[Int(head)] = rec
     }
 
@@ -260,6 +272,7 @@ struct RingRelay {
             w.timestamp = t; w.p0 = d.addr; w.p1 = d.packed
             out.append(w)
         }
+        stored -= exposed[head].count
         exposed[head].removeAll(keepingCapacity: true)
     }
 }
