@@ -205,9 +205,11 @@ struct RingRelay {
     /// as it would without the relay, and fails on it the same way).
     private mutating func copyIndirect(parent: UInt16, _ d: RawDescriptor, memory: MemoryTable, t: UInt64, budget: inout Int,
                                        out: inout [TraceEvent], rec: inout [TraceEvent]) throws(Failure) -> UInt64? {
-        let whole = Int(min(d.len / SplitRing.descriptorSize, SplitRing.maxIndirectEntries))
-        // A partial last entry is copied too, so the device reads the same bytes it would have.
-        let entries = Int(min((d.len + SplitRing.descriptorSize - 1) / SplitRing.descriptorSize, SplitRing.maxIndirectEntries))
+        let unit = UInt64(SplitRing.descriptorSize), cap = UInt64(SplitRing.maxIndirectEntries)
+        let whole = Int(min(UInt64(d.len) / unit, cap))
+        // A partial last entry is copied too, so the device reads the same bytes it would have
+        // (in 64 bits: a length near 4 GiB must not overflow).
+        let entries = Int(min((UInt64(d.len) + unit - 1) / unit, cap))
         guard entries > 0, let table = memory.guest(d.addr, length: UInt64(entries) * 16) else { return nil }
         let p = Int(parent)
         if Int(arenaCap[p]) < entries {
