@@ -70,7 +70,9 @@ final class Interposer {
             guard let a = m.decode(VringAddress.self), a.index < UInt32(queueCount) else { return .forward(m) }
             let vq = UInt16(a.index)
             guard let cfg = rings[vq]?.config, let r = region, let shadow = r.ring(vq: vq, size: cfg.size) else {
-                unshadowed[vq] = region == nil ? "SET_VRING_ADDR came before SET_MEM_TABLE" : "no valid split size (SET_VRING_NUM) before SET_VRING_ADDR"
+                unshadowed[vq] = region == nil ? "SET_VRING_ADDR came before SET_MEM_TABLE"
+                    : Int(vq) >= region!.vrings ? "the relay's region has room for vrings 0-\(region!.vrings - 1) only"
+                    : "no valid split size (SET_VRING_NUM) before SET_VRING_ADDR"
                 return .forward(m)
             }
             unshadowed[vq] = nil

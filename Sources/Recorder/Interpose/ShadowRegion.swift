@@ -14,8 +14,12 @@ final class ShadowRegion {
     static let availOffset = 512 << 10
     static let usedOffset = 640 << 10
     static let arenaOffset = 1 << 20
-    static let perVring = 4 << 20
+    static let perVring = 2 << 20
     static let arenaBytes = perVring - arenaOffset
+    /// Vrings the region has room for: 32 queue pairs. A back-end maps (and may walk) the whole
+    /// region at SET_MEM_TABLE, so it is kept to what multi-queue pairs use (testpmd took about
+    /// 2 s per GiB of region); vrings beyond are not relayed (`ring_gap reason=2`).
+    static let maxVrings = 64
 
     let fd: Int32
     let size: Int
@@ -25,7 +29,7 @@ final class ShadowRegion {
 
     /// A region for `vrings` vrings above every region of `table`; nil with the reason.
     static func make(vrings: Int, above table: [MemoryRegionDescription]) -> (ShadowRegion?, String?) {
-        let size = max(1, vrings) * perVring
+        let size = max(1, min(vrings, maxVrings)) * perVring
         let gib: UInt64 = 1 << 30
         func above(_ ends: [UInt64]) -> UInt64? {
             let top = ends.max() ?? 0
