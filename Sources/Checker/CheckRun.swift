@@ -73,6 +73,10 @@ public enum CheckRun {
                              onFinding: (Finding) -> Void = { _ in }) -> CheckReport {
         let retain = retainAll ?? all
         var report = CheckReport(path: path, profile: profile ?? reader.header.profile)
+        if let p = profile, !p.allows(reader.header.layout) {
+            report.error = TraceError(offset: 13, "--profile \(p) does not fit the trace's layout \(reader.header.layout) (its queues come in RX/TX pairs)")
+            return report
+        }
         var checker = Checker(header: reader.header, profile: profile)
         var seenRules = Set<RuleID>()
         func keep(_ fs: [Finding]) {

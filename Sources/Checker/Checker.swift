@@ -15,8 +15,8 @@ public struct Checker {
     public var suppressed: Set<RuleID> = []
     public private(set) var suppressedCount = 0
 
-    private var device: VhostDevice
-    private var queues: [SplitVirtqueue?]
+    var device: VhostDevice
+    var queues: [SplitVirtqueue?]
     /// Rings observed by polling (sampled events): judged by `PolledSemantics` over the exact model.
     private var polled: [PolledRing?]
     /// Findings of polled rings, with the event each is reported at (set by `apply`).
@@ -26,11 +26,13 @@ public struct Checker {
     /// Per vq: disabled when its last poll ended, and not enabled since (RX completions seen by the
     /// next poll then certainly happened on a disabled ring).
     private var disabledAtLastPoll: [Bool]
-    private var sizes: [UInt32]
-    private var bases: [UInt16]
-    private var features: Features
+    var sizes: [UInt32]
+    var bases: [UInt16]
+    var features: Features
     /// Ring slots allocated so far, against `slotBudget`.
-    private var slots = 0
+    var slots = 0
+    /// State of the rules added for the requirements table (`Checker+Requirements.swift`).
+    var req: RequirementState
     /// Ring state the checker allocates at most (slots over all rings, about 25 bytes each):
     /// 256 rings of the largest size. Beyond it the trace is refused as input, never half-judged.
     public static let slotBudget = 1 << 23
@@ -72,14 +74,14 @@ public struct Checker {
     private var openGaps: [Int: String] = [:]
     private var history: [History]
     private var deviceHistory = History()
-    private var pendingHeaderFindings: [Finding]
+    var pendingHeaderFindings: [Finding]
     /// virtio-net MQ: pairs the driver asked for (TX side) and the device acknowledged (RX side).
     private var txPairs = 1
     private var rxPairs = 1
     private var requestedPairs: Int?
     private var confirmedPairs = 1
     private var pairsCommandSeen = false
-    private var lastOffset: UInt64 = 0
+    var lastOffset: UInt64 = 0
     /// Index of the event being processed (polled findings name earlier events).
     private var currentIndex: UInt64 = 0
 
@@ -102,6 +104,7 @@ public struct Checker {
         history = Array(repeating: History(), count: n)
         pendingHeaderFindings = []
         lastOffset = UInt64(header.encodedSize)
+        req = RequirementState(header: header)
         noteRingFormat(features)
         for q in 0..<n where sizes[q] != 0 {
             if !SplitRing.isValidQueueSize(sizes[q]) {
@@ -109,10 +112,11 @@ public struct Checker {
                     message: "header declares vq \(q) with size \(sizes[q]), which is not a power of two in 1...32768"))
             }
         }
+        pendingHeaderFindings += headerChecks()
     }
 
     /// The ring state of vq `q`, allocated on first use (a header may declare many idle rings).
-    private mutating func queue(_ q: Int) -> Bool {
+    mutating func queue(_ q: Int) -> Bool {
         if queues[q] != nil { return true }
         guard SplitRing.isValidQueueSize(sizes[q]), fatal == nil else { return false }
         guard slots + Int(sizes[q]) <= Self.slotBudget else {
@@ -223,7 +227,7 @@ public struct Checker {
         let ctx = Recent(index: index, offset: offset, event: e)
         if let vq { history[vq].push(ctx) } else { deviceHistory.push(ctx) }
 
-        let violations = apply(e, vq: vq)
+        let violations = join(tick(e), apply(e, vq: vq))
         let located = violations.map { (index, offset, $0) }
             + polledOut.map { ($0.ref, UInt64(header.encodedSize) + $0.ref * UInt64(TraceEvent.size), $0.violation) }
         polledOut = []
@@ -250,15 +254,20 @@ public struct Checker {
             if suppressed.contains(v.rule) { suppressedCount += 1; continue }
             findings.append(Finding(rule: v.rule, eventIndex: i, offset: off, vq: nil, message: v.message))
         }
-        // A recorder's trace can end mid-pass, so only exact traces are held to this at the end.
+        // A recorder's trace can end mid-pass, so only exact traces are held to this at the end;
+        // and not inside an open pass (its deadline never came), nor where the ring has no call fd.
         if !header.flags.contains(.sampled) {
             for (q, queue) in queues.enumerated() {
-                if let queue, let owed = queue.interruptOwed {
+                if let queue, let owed = queue.interruptOwed, device.ring(q).canInterrupt, device.servicingWorker(q) == nil {
                     findings.append(Finding(rule: .vqInterruptMissed, eventIndex: nil, offset: lastOffset, vq: UInt16(q),
                         message: "trace ends without the interrupt the driver asked for when used.idx reached \(owed) (\(notificationReason(queue)))",
                         context: history[q].events))
                 }
             }
+        }
+        for (q, v) in finishChecks() {
+            findings.append(Finding(rule: v.rule, eventIndex: nil, offset: lastOffset, vq: q.map(UInt16.init), message: v.message,
+                                    context: q.map { history[$0].events } ?? deviceHistory.events))
         }
         return findings
     }
@@ -279,9 +288,13 @@ public struct Checker {
         var closed: [Violation] = []
         if e.kind.plane == .control { closed = closeLegacyPolls() }
         switch e.kind.plane {
-        case .control: return closed + control(e, vq: vq)
-        case .driver: return driver(e, vq: vq!)
-        case .device: return deviceAction(e, vq: vq!)
+        case .control: return join(closed, join(control(e, vq: vq), controlChecks(e, vq: vq)))
+        case .driver:
+            let pre = beforeDriver(e, vq: vq!)
+            return join(driver(e, vq: vq!), afterDriver(e, vq: vq!, pre))
+        case .device:
+            let pre = beforeDevice(e, vq: vq!)
+            return join(pre.violations, join(deviceAction(e, vq: vq!), afterDevice(e, vq: vq!, pre)))
         case .worker: return worker(e, vq: vq!)
         case .observation: return []
         }
@@ -345,7 +358,7 @@ public struct Checker {
             resyncNotes.append("vq \(q): \(r)")
         }
         var v: [Violation] = []
-        let ring = device.rings[q]
+        let ring = device.ring(q)
         let disabledThroughout = disabledAtLastPoll[q] && !ring.enabled
         disabledAtLastPoll[q] = !ring.enabled
         if outcome.completed > 0 {
@@ -381,7 +394,7 @@ public struct Checker {
 
     /// Callers note each thing once (per ring, per format), so the list is bounded by the queue
     /// count; only the first `notJudgedListed` are kept as text.
-    private mutating func noteNotJudged(_ s: String) {
+    mutating func noteNotJudged(_ s: String) {
         guard !noteSet.contains(s) else { return }
         if notes.count < Self.notJudgedListed { notes.append(s); noteSet.insert(s) } else { unlistedNotes += 1 }
     }
@@ -450,7 +463,7 @@ public struct Checker {
             // vhost-user: GET_VRING_BASE stops the ring. Kernel vhost only reads last_avail_idx;
             // QEMU stops a kernel ring by detaching its backend (set_backend fd=-1) first.
             let stops = profile == .vhostUser
-            return device.ringMessage("GET_VRING_BASE", vq: vq!, result: r) { if stops { $0.stopped = true } }
+            return device.ringMessage("GET_VRING_BASE", vq: vq!, result: r) { if stops { $0.stopped = true; $0.started = false } }
         case .setVringKick:
             // A recorder starts following a ring afresh from its base at every kick it forwards
             // (after a stop, a reconnect or a device reset the ring may be rebuilt), so a sampled
@@ -459,16 +472,23 @@ public struct Checker {
                 drop(vq!)
                 endPolledRing(vq!)
             }
-            return device.ringMessage("SET_VRING_KICK", vq: vq!, result: r) { $0.kickSet = true; $0.stopped = false }
+            // "No fd": the back-end polls the ring, which is then started at once (vhost-user.rst).
+            let polls = Self.noFd(e.p0, profile: profile)
+            return device.ringMessage("SET_VRING_KICK", vq: vq!, result: r) { $0.kickSet = true; $0.stopped = false; if polls { $0.started = true } }
         case .setVringCall:
-            return device.ringMessage("SET_VRING_CALL", vq: vq!, result: r) { _ in }
+            // "No fd" (vhost-user bit 8: the front-end polls) or fd -1 (kernel): the device cannot
+            // interrupt, so no interrupt is owed; a window published before a call fd existed owes none.
+            let can = !Self.noFd(e.p0, profile: profile)
+            if ok && can { queues[vq!]?.interrupt() }
+            return device.ringMessage("SET_VRING_CALL", vq: vq!, result: r) { $0.canInterrupt = can }
         case .setVringEnable:
             if ok && e.p0 != 0 { disabledAtLastPoll[vq!] = false }
             return device.ringMessage("SET_VRING_ENABLE", vq: vq!, result: r) { $0.enabled = e.p0 != 0; $0.enableSent = true }
         case .setBackend:
             let detach = e.p0 == UInt64.max
             return device.ringMessage("VHOST_NET_SET_BACKEND", vq: vq!, result: r) { ring in
-                if detach { ring.stopped = true } else { ring.kickSet = true; ring.stopped = false }
+                if detach { ring.stopped = true; ring.started = false } else { ring.kickSet = true; ring.stopped = false; ring.started = true }
+                ring.backendAttached = !detach
             }
         case .newWorker:
             if ok && device.liveWorkers.count >= Self.liveWorkerBudget && !device.liveWorkers.contains(Int(clamping: e.p0)) {
@@ -544,7 +564,8 @@ public struct Checker {
             let missing = ring.missing + (queues[q] == nil && polled[q] == nil && ring.sizeSet ? ["a valid size"] : [])
             v.append(Violation(.vhostRingNotReady, "device \(e.kind.name) on vq \(q) before the ring was set up (missing: \(missing.joined(separator: ", ")))"))
         }
-        if e.worker != TraceEvent.none { v += device.checkDeviceWork(vq: q, worker: Int(e.worker)) }
+        // Sending an interrupt consumes nothing: a notifier thread may send it (issue 10, false positive 2).
+        if e.worker != TraceEvent.none && e.kind != .interrupt { v += device.checkDeviceWork(vq: q, worker: Int(e.worker)) }
         guard queues[q] != nil else { return v }
         switch e.kind {
         case .availRead:
@@ -577,7 +598,9 @@ public struct Checker {
             return device.serviceBegin(vq: q, worker: w)
         case .serviceEnd:
             var v: [Violation] = []
-            if let queue = queues[q], let owed = queue.interruptOwed, !e.isSampled {
+            // The pass deadline is kernel vhost's (vhost_notify runs in the pass that published);
+            // vhost-user sets no deadline but the trace end (issue 10, false positive 4).
+            if profile != .vhostUser, let queue = queues[q], let owed = queue.interruptOwed, !e.isSampled, device.ring(q).canInterrupt {
                 v.append(Violation(.vqInterruptMissed, "worker \(w) ends its pass on vq \(q) without the interrupt the driver asked for when used.idx reached \(owed) (\(notificationReason(queue)))"))
                 queues[q]!.interrupt() // report once per missed notification
             }
@@ -590,7 +613,7 @@ public struct Checker {
 
     // MARK: virtio-net queue activity
 
-    private func role(_ q: Int) -> QueueRole { layout.role(of: q, queueCount: queues.count) }
+    func role(_ q: Int) -> QueueRole { layout.role(of: q, queueCount: queues.count) }
 
     /// max_virtqueue_pairs implied by the layout.
     public var maxPairs: Int {

@@ -156,15 +156,19 @@ enum RingTraces {
 /// Traces for the mapping and SET_OWNER variants: a preset device of the given profile in the
 /// seed layout, with one chain served on the chosen vq by the chosen worker.
 enum MappingTraces {
-    static func serve(_ vq: UInt16, by worker: UInt16, t: inout UInt64, into ev: inout [TraceEvent], head: UInt16 = 0) {
+    static func serve(_ vq: UInt16, by worker: UInt16, t: inout UInt64, into ev: inout [TraceEvent], head: UInt16 = 0,
+                      layout: QueueLayout = .seed) {
         func emit(_ e: TraceEvent) { t += 10; var e = e; e.timestamp = t; ev.append(e) }
-        emit(.desc(vq: vq, index: head, addr: 0x1000 * UInt64(vq + 1), len: 64))
+        // RX buffers are device-writable and start with a header (NET-RX-FRAMING, NET-RX-USED-LEN):
+        // vq 0 in the seed layout, the even vqs in the mq layout.
+        let rx = layout == .seed ? vq == 0 : vq % 2 == 0
+        emit(.desc(vq: vq, index: head, addr: 0x1000 * UInt64(vq + 1), len: 64, flags: rx ? .write : []))
         emit(.availEntry(vq: vq, pos: 0, head: head))
         emit(.availIdx(vq: vq, idx: 1))
         emit(.simple(.kick, vq: vq))
         emit(.simple(.serviceBegin, vq: vq, worker: worker))
         emit(.availRead(vq: vq, worker: worker, pos: 0, head: head))
-        emit(.usedEntry(vq: vq, worker: worker, pos: 0, id: UInt32(head), len: 0))
+        emit(.usedEntry(vq: vq, worker: worker, pos: 0, id: UInt32(head), len: rx ? 64 : 0))
         emit(.usedIdx(vq: vq, worker: worker, idx: 1))
         emit(.simple(.interrupt, vq: vq, worker: worker))
         emit(.simple(.serviceEnd, vq: vq, worker: worker))
@@ -213,7 +217,7 @@ enum MappingTraces {
             TraceEvent(.mqPairsAck, timestamp: 20, p0: UInt64(NetCtrlMQ.ackOK)),
         ]
         var t: UInt64 = 20
-        serve(UInt16(vq), by: 0, t: &t, into: &ev)
+        serve(UInt16(vq), by: 0, t: &t, into: &ev, layout: .mq)
         let features = FeatureBit.version1.mask | FeatureBit.netMQ.mask | FeatureBit.netCtrlVQ.mask
         return WitnessTrace(header: TraceHeader(profile: .linuxUpstream, layout: .mq, flags: .preset, features: features, workers: 1,
                                                 queueSizes: Array(repeating: 8, count: 2 * pairs + 1)),

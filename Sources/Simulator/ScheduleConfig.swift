@@ -61,6 +61,9 @@ public enum Fault: String, CaseIterable, Sendable {
         c.fault = self
         switch self {
         case .indirectNext: c.indirect = true
+        case .chainOrder:
+            // Needs a control queue (mq layout): a misordered RX or TX chain also breaks framing.
+            if c.layout == .seed { c.profile = .linuxUpstream }
         case .ownerTwice:
             // vhost-user accepts a SET_OWNER per queue pair; only kernel vhost refuses a second one.
             if c.profile == .vhostUser { c.profile = .linuxWorkers }

@@ -151,6 +151,7 @@ public struct ScheduleGenerator {
                 guardLoops += 1
             }
         }
+        kickAll()
     }
 
     /// The worker the profile assigns to `vq` (vhost-user: the back-end's own thread numbering).
@@ -176,7 +177,8 @@ public struct ScheduleGenerator {
             for _ in 0..<length { descs.append(s.free.removeLast()) }
             var writable: UInt32 = 0
             if useIndirect {
-                let entries = 1 + rng.below(3)
+                // No chain longer than the queue size, indirect entries included (VQ-CHAIN-LENGTH).
+                let entries = 1 + rng.below(min(3, Int(s.size)))
                 for e in 0..<entries {
                     let len = UInt32(64 + rng.below(1500))
                     if s.isRX { writable += len }
@@ -236,7 +238,10 @@ public struct ScheduleGenerator {
             for i in 0..<completions {
                 let head = s.read.remove(at: rng.below(s.read.count))
                 let writable = s.chains[head]!.writable
-                let len = writable == 0 ? 0 : UInt32(rng.below(Int(writable) + 1))
+                // A received packet starts with the virtio-net header (NET-RX-USED-LEN); RX chains here
+                // are at least 64 writable bytes.
+                let hdr = NetHeader.size(Features(features))
+                let len = writable == 0 ? 0 : s.isRX ? hdr + UInt32(rng.below(Int(writable - hdr) + 1)) : UInt32(rng.below(Int(writable) + 1))
                 put(.usedEntry(vq: vq, worker: w, pos: s.used &+ UInt16(i), id: UInt32(head), len: len, t: tick()))
                 done.append(head)
             }
@@ -307,8 +312,19 @@ public struct ScheduleGenerator {
             case .descIndex: put(.desc(vq: vq, index: a, addr: 0x5000, len: 64, flags: .next, next: UInt16(truncatingIfNeeded: Int(s.size)), t: tick()))
             case .chainLoop: put(.desc(vq: vq, index: a, addr: 0x5000, len: 64, flags: .next, next: a, t: tick()))
             case .chainOrder:
-                put(.desc(vq: vq, index: a, addr: 0x5000, len: 64, flags: [.next, .write], next: b, t: tick()))
-                put(.desc(vq: vq, index: b, addr: 0x6000, len: 64, flags: [], t: tick()))
+                // On the control queue, whose chains are readable then writable: on RX or TX a
+                // misordered chain also breaks the framing rules.
+                let cq = UInt16(config.queueCount - 1)
+                put(.control(.setVringNum, vq: cq, value: 8))
+                put(TraceEvent(.setVringAddr, vq: cq, timestamp: tick(), p0: 0x7000_0000, p1: 0x7000_1000, p2: 0x7000_2000))
+                put(.control(.setVringKick, vq: cq, value: 90))
+                put(.desc(vq: cq, index: 0, addr: 0x5000, len: 64, flags: [.next, .write], next: 1, t: tick()))
+                put(.desc(vq: cq, index: 1, addr: 0x6000, len: 64, flags: [], t: tick()))
+                put(.availEntry(vq: cq, pos: 0, head: 0, t: tick()))
+                put(.availIdx(vq: cq, idx: 1, t: tick()))
+                kickAll()
+                faultInjected = true
+                return true
             default:
                 put(.indirectDesc(vq: vq, parent: a, index: 0, addr: 0x7000, len: 64, flags: [], t: tick()))
                 put(.desc(vq: vq, index: a, addr: 0x5000, len: 16, flags: [.indirect, .next], next: b, t: tick()))
@@ -328,7 +344,7 @@ public struct ScheduleGenerator {
             if config.eventIdx { put(.simple(.usedEvent, vq: vq, value: UInt64(s.used), t: tick())) }
             else { put(.simple(.availFlags, vq: vq, value: 0, t: tick())) }
             put(.simple(.serviceBegin, vq: vq, worker: w, t: tick()))
-            put(.usedEntry(vq: vq, worker: w, pos: s.used, id: UInt32(head), len: 0, t: tick()))
+            put(.usedEntry(vq: vq, worker: w, pos: s.used, id: UInt32(head), len: s.isRX ? NetHeader.size(Features(features)) : 0, t: tick()))
             put(.usedIdx(vq: vq, worker: w, idx: s.used &+ 1, t: tick()))
             put(.simple(.serviceEnd, vq: vq, worker: w, t: tick()))
         case .singleConsumer:
@@ -358,8 +374,15 @@ public struct ScheduleGenerator {
         case .size:
             put(.control(.setVringNum, vq: vq, value: 6, t: tick()))
         }
+        kickAll()
         faultInjected = true
         return true
+    }
+
+    /// At the end of a trace the driver has notified everything it published (VQ-KICK-MISSED): a
+    /// kick on every data queue, which is at worst spurious.
+    private mutating func kickAll() {
+        for s in queues { put(.simple(.kick, vq: UInt16(s.vq), t: tick())) }
     }
 
     // MARK: output

@@ -27,6 +27,15 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
     case setStatus = 0x15
     case getStatus = 0x16
     case setBackendReqFd = 0x17
+    // Control plane: memory table, offers, in-band notifications, dirty log, device reset.
+    case memRegion = 0x18
+    case getProtocolFeatures = 0x19
+    case vringKickMsg = 0x1A
+    case backendVringCall = 0x1B
+    case setLogBase = 0x1C
+    case vringLog = 0x1D
+    case resetDevice = 0x1E
+    case getFeatures = 0x1F
     // Driver actions.
     case desc = 0x20
     case indirectDesc = 0x21
@@ -35,6 +44,7 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
     case kick = 0x24
     case availFlags = 0x25
     case usedEvent = 0x26
+    case ringReset = 0x27
     // Device actions.
     case availRead = 0x30
     case usedEntry = 0x31
@@ -42,6 +52,8 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
     case interrupt = 0x33
     case usedFlags = 0x34
     case availEvent = 0x35
+    case rxHeader = 0x36
+    case logDirty = 0x37
     // Worker scheduling.
     case serviceBegin = 0x40
     case serviceEnd = 0x41
@@ -90,6 +102,14 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
         case .setStatus: return "set_status"
         case .getStatus: return "get_status"
         case .setBackendReqFd: return "set_backend_req_fd"
+        case .memRegion: return "mem_region"
+        case .getProtocolFeatures: return "get_protocol_features"
+        case .vringKickMsg: return "vring_kick_msg"
+        case .backendVringCall: return "backend_vring_call"
+        case .setLogBase: return "set_log_base"
+        case .vringLog: return "vring_log"
+        case .resetDevice: return "reset_device"
+        case .getFeatures: return "get_features"
         case .desc: return "desc"
         case .indirectDesc: return "indirect_desc"
         case .availEntry: return "avail_entry"
@@ -97,12 +117,15 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
         case .kick: return "kick"
         case .availFlags: return "avail_flags"
         case .usedEvent: return "used_event"
+        case .ringReset: return "ring_reset"
         case .availRead: return "avail_read"
         case .usedEntry: return "used_entry"
         case .usedIdx: return "used_idx"
         case .interrupt: return "interrupt"
         case .usedFlags: return "used_flags"
         case .availEvent: return "avail_event"
+        case .rxHeader: return "rx_header"
+        case .logDirty: return "log_dirty"
         case .serviceBegin: return "service_begin"
         case .serviceEnd: return "service_end"
         case .poll: return "poll"
@@ -128,7 +151,8 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
         case .ringGap:
             return .optional
         case .setFeatures, .setProtocolFeatures, .getQueueNum, .setMemTable,
-             .newWorker, .freeWorker, .mqPairsSet, .mqPairsAck, .setStatus, .getStatus, .setBackendReqFd:
+             .newWorker, .freeWorker, .mqPairsSet, .mqPairsAck, .setStatus, .getStatus, .setBackendReqFd,
+             .memRegion, .getProtocolFeatures, .setLogBase, .resetDevice, .getFeatures:
             return .none
         default:
             return .required
@@ -152,8 +176,8 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
                                     Field("avail", .p1, hex: true, note: "available ring address"),
                                     Field("used", .p2, hex: true, note: "used ring address")]
         case .setVringBase: return [.result, Field("base", .p0, width: 16, note: "next avail index the device will read")]
-        case .getVringBase: return [.result, Field("base", .p0, width: 16, note: "index returned; the ring is stopped")]
-        case .setVringKick, .setVringCall, .setVringErr: return [.result, Field("fd", .p0, note: "file descriptor number, or 0x100 bit set for no fd")]
+        case .getVringBase: return [.result, Field("base", .p0, width: 16, note: "the device's next avail index, as returned; stops a vhost-user ring, only reads it on kernel vhost (detach the backend to stop a kernel ring)")]
+        case .setVringKick, .setVringCall, .setVringErr: return [.result, Field("fd", .p0, note: "vhost-user: 0, or the 0x100 bit when no fd is passed (kick: the back-end polls; call: the front-end polls, no interrupt is owed); kernel vhost: the fd number, 0xFFFFFFFFFFFFFFFF (-1) for none")]
         case .setVringEnable: return [.result, Field("enable", .p0, width: 1, note: "1 enables, 0 disables")]
         case .newWorker: return [.result, Field("id", .p0, note: "worker id returned")]
         case .freeWorker: return [.result, Field("id", .p0, note: "worker id to free")]
@@ -182,6 +206,25 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
         case .setStatus: return [.result, Field("status", .p0, width: 8, note: "virtio device status byte the front-end set")]
         case .getStatus: return [.result, Field("status", .p0, width: 8, note: "virtio device status byte the back-end returned")]
         case .setBackendReqFd: return [.result]
+        case .memRegion: return [Field("index", .aux, note: "region number within the SET_MEM_TABLE just before (0, 1, ...)"),
+                                 Field("guest", .p0, hex: true, note: "guest physical address of the region's first byte"),
+                                 Field("size", .p1, hex: true, note: "region size in bytes"),
+                                 Field("user", .p2, hex: true, note: "front-end (VMM) user address of the region's first byte")]
+        case .getProtocolFeatures: return [.result, Field("features", .p0, hex: true, note: "vhost-user protocol feature bits the back-end offered")]
+        case .getFeatures: return [.result, Field("features", .p0, hex: true, note: "virtio feature bits the back-end offered")]
+        case .vringKickMsg: return [.result]
+        case .backendVringCall: return [.result]
+        case .setLogBase: return [.result, Field("size", .p0, hex: true, note: "bytes of dirty log (one bit per 4 KiB page from guest address 0)")]
+        case .vringLog: return [Field("log", .p0, hex: true, note: "guest physical address the used ring is logged at (SET_VRING_ADDR log_guest_addr)"),
+                                Field("flags", .p1, width: 32, note: "SET_VRING_ADDR flags (bit 0 VHOST_VRING_F_LOG: used-ring writes are logged)")]
+        case .resetDevice: return [.result]
+        case .ringReset: return []
+        case .rxHeader: return [Field("pos", .p0, width: 16, note: "free-running used position of the element whose buffer starts this packet"),
+                                Field("num_buffers", .p1, width: 16, note: "num_buffers the device wrote into the virtio-net header"),
+                                Field("hdr_flags", .p2, width: 8, note: "flags byte of the header (1 NEEDS_CSUM, 2 DATA_VALID, 4 RSC_INFO)"),
+                                Field("gso_type", .aux, note: "gso_type byte of the header (0 NONE, 1 TCPV4, 3 UDP, 4 TCPV6, 5 UDP_L4, 0x80 ECN)")]
+        case .logDirty: return [Field("addr", .p0, hex: true, note: "guest physical address of the first byte marked dirty"),
+                                Field("len", .p1, width: 32, note: "bytes marked: every 4 KiB page overlapping [addr, addr+len) is dirty")]
         case .poll: return [Field("avail", .p0, width: 16, note: "avail.idx read at the start of this poll of the ring"),
                             Field("used", .p1, width: 16, note: "used.idx read after every avail-side read of this poll")]
         case .ringGap: return [Field("reason", .p0, width: 8, note: "why the ring's observations break here: 1 lap, 2 unmapped, 3 format not followed, 4 memory fault, 5 work bound, 6 a vring beyond the header's queue count (vq 0xFFFF)")]

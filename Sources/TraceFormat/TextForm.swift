@@ -76,9 +76,19 @@ public enum TextForm {
         return n.isEmpty ? "none" : n.joined(separator: "|")
     }
 
-    static let featureTable: [(String, FeatureBit)] = [
-        ("ctrl_vq", .netCtrlVQ), ("mq", .netMQ), ("indirect_desc", .indirectDesc), ("event_idx", .eventIdx),
-        ("protocol_features", .protocolFeatures), ("version_1", .version1), ("ring_packed", .ringPacked), ("in_order", .inOrder),
+    /// Feature names the text form accepts and prints, in bit order.
+    public static let featureTable: [(String, FeatureBit)] = [
+        ("csum", .netCsum), ("guest_csum", .netGuestCsum), ("mtu", .netMTU), ("guest_tso4", .netGuestTSO4),
+        ("guest_tso6", .netGuestTSO6), ("guest_ecn", .netGuestECN), ("guest_ufo", .netGuestUFO), ("host_tso4", .netHostTSO4),
+        ("host_tso6", .netHostTSO6), ("host_ecn", .netHostECN), ("host_ufo", .netHostUFO), ("mrg_rxbuf", .netMrgRxbuf),
+        ("ctrl_vq", .netCtrlVQ), ("ctrl_rx", .netCtrlRx), ("ctrl_vlan", .netCtrlVlan), ("guest_announce", .netGuestAnnounce),
+        ("mq", .netMQ), ("ctrl_mac_addr", .netCtrlMacAddr), ("log_all", .logAll), ("indirect_desc", .indirectDesc),
+        ("event_idx", .eventIdx), ("protocol_features", .protocolFeatures), ("version_1", .version1),
+        ("access_platform", .accessPlatform), ("ring_packed", .ringPacked), ("in_order", .inOrder),
+        ("notification_data", .notificationData), ("ring_reset", .ringReset), ("hash_tunnel", .netHashTunnel),
+        ("vq_notf_coal", .netVQNotfCoal), ("notf_coal", .netNotfCoal), ("guest_uso4", .netGuestUSO4),
+        ("guest_uso6", .netGuestUSO6), ("host_uso", .netHostUSO), ("hash_report", .netHashReport), ("rss", .netRSS),
+        ("rsc_ext", .netRSCExt),
     ]
 
     public static func featureNames(_ bits: UInt64) -> String {
@@ -138,6 +148,9 @@ public enum TextForm {
                 }
                 try set(f, value, in: &e, line: line)
             }
+        }
+        if e.isSampled && kind.plane == .control {
+            throw TraceError(line: line, "\(kind.name) is a control event: control events are exact and never carry 'sampled'")
         }
         if kind.vqUse == .required && !seen.contains("vq") {
             throw TraceError(line: line, "\(kind.name) needs vq=")
@@ -305,6 +318,9 @@ public struct TextParser {
         case "events":
             guard let p = profile else { throw TraceError(line: lineNo, "header has no 'profile' line") }
             guard let s = sizes else { throw TraceError(line: lineNo, "header has no 'queues' line") }
+            if let l = layout, !p.allows(l) {
+                throw TraceError(line: lineNo, "layout \(l) is not meaningful with profile \(p) (its queues come in RX/TX pairs: use layout mq)")
+            }
             header = TraceHeader(profile: p, layout: layout, flags: flags, features: features, workers: workers, queueSizes: s)
         default:
             throw TraceError(line: lineNo, "unknown header line '\(words[0])' (expected profile, layout, flags, features, workers, queues, events)")

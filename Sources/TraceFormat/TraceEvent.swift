@@ -130,6 +130,10 @@ extension TraceEvent {
         guard Flags.known.isSuperset(of: flags) else {
             throw TraceError(offset: offset + 1, "unknown event flags 0x\(String(raw[1], radix: 16)) on \(kind.name)")
         }
+        // A recorder relays control messages as they pass: they are exact, never sampled.
+        if flags.contains(.sampled) && kind.plane == .control {
+            throw TraceError(offset: offset + 1, "\(kind.name) is a control event: control events are exact and never carry the sampled flag")
+        }
         let vq = raw.loadUnaligned(fromByteOffset: 2, as: UInt16.self).littleEndian
         let worker = raw.loadUnaligned(fromByteOffset: 4, as: UInt16.self).littleEndian
         let aux = raw.loadUnaligned(fromByteOffset: 6, as: UInt16.self).littleEndian

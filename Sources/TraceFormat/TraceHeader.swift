@@ -104,6 +104,9 @@ public struct TraceHeader: Equatable, Sendable {
         guard let layout = QueueLayout(rawValue: b[13]) else {
             throw TraceError(offset: 13, "unknown queue layout \(b[13]) (known: 0=seed, 1=mq)")
         }
+        guard profile.allows(layout) else {
+            throw TraceError(offset: 13, "layout \(layout) is not meaningful with profile \(profile) (its queues come in RX/TX pairs: use layout mq)")
+        }
         let flags = Flags(rawValue: b.le16(14))
         guard Flags.known.isSuperset(of: flags) else {
             throw TraceError(offset: 14, "unknown header flags 0x\(String(flags.rawValue, radix: 16))")

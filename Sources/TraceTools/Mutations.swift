@@ -241,9 +241,15 @@ public enum Mutator {
             guard sampled else { throw noPlace("only polled traces are edited for this class") }
             // The ring is disabled before a poll, and a later poll still sees RX completions: they
             // were published after the earlier poll, so certainly while the ring was disabled.
+            // No SET_VRING_ENABLE of that vring between the two polls (QEMU re-enables rings when
+            // the guest changes its queue count), or the completions would be legal again.
+            let enables = ev.indices.filter { ev[$0].kind == .setVringEnable }
             for vq in rings where isRX(vq) {
                 let ps = view.polls(of: vq)
-                guard let k = ps.indices.first(where: { $0 > 0 && ps[$0].end > traffic && !ps[$0].completions.isEmpty }) else { continue }
+                guard let k = ps.indices.first(where: { k in
+                    k > 0 && ps[k].end > traffic && !ps[k].completions.isEmpty
+                        && !enables.contains { ev[$0].vq == vq && $0 > ps[k - 1].start && $0 <= ps[k].end }
+                }) else { continue }
                 let before = ps[k - 1]
                 ev.insert(.control(.setVringEnable, vq: vq, value: 0, t: ev[before.start].timestamp), at: before.start)
                 return (ev, "event \(before.start): SET_VRING_ENABLE 0 on RX vq \(vq), two polls before the device completes receive buffers there")

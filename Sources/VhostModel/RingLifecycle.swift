@@ -10,6 +10,15 @@ public struct RingLifecycle: Equatable, Sendable {
     public var enabled = true
     /// SET_VRING_ENABLE was received (so feature negotiation no longer decides `enabled`).
     public var enableSent = false
+    /// Whether the device has a way to interrupt the driver: a call fd was set (SET_VRING_CALL with
+    /// an fd). With "no fd" (vhost-user bit 8: the front-end polls) or fd -1 (kernel), or before any
+    /// SET_VRING_CALL, it cannot, and no interrupt is owed.
+    public var canInterrupt = false
+    /// Kernel vhost: a backend (tap) is attached, so the ring is active (SET_VRING_NUM/BASE: -EBUSY).
+    public var backendAttached = false
+    /// vhost-user "Ring states": started on its first kick (or at once when the kick is "no fd":
+    /// the back-end polls), stopped by GET_VRING_BASE.
+    public var started = false
 
     public init() {}
 
@@ -18,7 +27,7 @@ public struct RingLifecycle: Equatable, Sendable {
 
     public static var preset: RingLifecycle {
         var r = RingLifecycle()
-        r.sizeSet = true; r.addrSet = true; r.kickSet = true
+        r.sizeSet = true; r.addrSet = true; r.kickSet = true; r.canInterrupt = true; r.started = true
         return r
     }
 

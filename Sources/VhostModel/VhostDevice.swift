@@ -203,8 +203,11 @@ public struct VhostDevice: Sendable {
     }
 
     /// Every message but SET_OWNER needs an owner (vhost_dev_check_owner: -EPERM).
+    /// On linux-upstream a device-wide message (no vq) cannot say which pair's device it went to:
+    /// it is judged against the devices as a group (any owned device makes it legal).
     public func requireOwner(_ what: String, vq: Int?, result: Int16) -> [Violation] {
-        guard result == 0, !owned[device(of: vq)] else { return [] }
+        let has = (profile == .linuxUpstream && vq == nil) ? anyOwned : owned[device(of: vq)]
+        guard result == 0, !has else { return [] }
         return [Violation(.vhostOwnerFirst, "\(what) succeeded before SET_OWNER (expected -EPERM: the device has no owner)")]
     }
 
@@ -224,6 +227,22 @@ public struct VhostDevice: Sendable {
     }
 
     // MARK: ring setup
+
+    /// The driver kicked `vq` (or the front-end sent an in-band VRING_KICK): a vhost-user ring with a
+    /// kick fd starts on its first kick ("Ring states").
+    public mutating func ringKicked(vq: Int) {
+        var r = ring(vq)
+        guard r.kickSet && !r.stopped && !r.started else { return }
+        r.started = true
+        setRing(vq, r)
+    }
+
+    /// VHOST_USER_RESET_DEVICE: every ring back to its initial state; the owner stays.
+    public mutating func resetDevice(result: Int16) {
+        guard result == 0 else { return }
+        // Lazily, as the last RESET_OWNER does: rings and service passes back to their reset values.
+        resetRings()
+    }
 
     public mutating func ringMessage(_ what: String, vq: Int, result: Int16, update: (inout RingLifecycle) -> Void) -> [Violation] {
         let v = requireOwner(what, vq: vq, result: result)

@@ -30,6 +30,15 @@ public enum Profile: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// rev2 "Restrict number of vhost threads to 2".
     public static let seedRFC2MaxWorkers = 2
 
+    /// Whether a trace may pair this profile with `layout`: vhost-net (one device per RX/TX pair) and
+    /// vhost-user-net number their queues as pairs, so the seed layout means nothing for them.
+    public func allows(_ layout: QueueLayout) -> Bool {
+        switch self {
+        case .linuxUpstream, .vhostUser: return layout == .mq
+        case .seedRFC1, .seedRFC2, .linuxWorkers: return true
+        }
+    }
+
     /// The queue layout a profile uses unless a trace says otherwise.
     public var defaultLayout: QueueLayout {
         switch self {

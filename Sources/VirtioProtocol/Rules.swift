@@ -39,6 +39,29 @@ public enum RuleID: String, CaseIterable, Sendable, Codable, Comparable {
     case netTxqInactive = "NET-TXQ-INACTIVE"
     case netRxqInactive = "NET-RXQ-INACTIVE"
     case netMQPairsRange = "NET-MQ-PAIRS-RANGE"
+    // Added for issue 10 (requirements coverage); appended so that existing order stays stable.
+    case vqChainLength = "VQ-CHAIN-LENGTH"
+    case vqInOrderNext = "VQ-IN-ORDER-NEXT"
+    case vqNotifyFlags = "VQ-NOTIFY-FLAGS"
+    case vqKickMissed = "VQ-KICK-MISSED"
+    case vqRingAlign = "VQ-RING-ALIGN"
+    case vhostMemRingAddr = "VHOST-MEM-RING-ADDR"
+    case vhostMemBufferAddr = "VHOST-MEM-BUFFER-ADDR"
+    case vhostVringBaseRange = "VHOST-VRING-BASE-RANGE"
+    case vhostVringBaseResume = "VHOST-VRING-BASE-RESUME"
+    case vhostRingBusy = "VHOST-RING-BUSY"
+    case vhostLogBeforeUsed = "VHOST-LOG-BEFORE-USED"
+    case vhostUserVringIndex = "VHOST-USER-VRING-INDEX"
+    case vhostUserEnableGate = "VHOST-USER-ENABLE-GATE"
+    case vhostUserProtocolGate = "VHOST-USER-PROTOCOL-GATE"
+    case vhostUserInbandGate = "VHOST-USER-INBAND-GATE"
+    case vhostUserDisabledTxDrain = "VHOST-USER-DISABLED-TX-DRAIN"
+    case netFeatureDeps = "NET-FEATURE-DEPS"
+    case netTxFraming = "NET-TX-FRAMING"
+    case netRxFraming = "NET-RX-FRAMING"
+    case netRxUsedLen = "NET-RX-USED-LEN"
+    case netRxNumBuffers = "NET-RX-NUM-BUFFERS"
+    case netRxHdrOffload = "NET-RX-HDR-OFFLOAD"
 
     public static func < (a: RuleID, b: RuleID) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
@@ -191,6 +214,116 @@ public struct Rule: Sendable {
              statement: "VQ_PAIRS_SET asks for between 1 and max_virtqueue_pairs pairs.",
              proof: "none: a range test on one value",
              sampling: "unaffected"),
+        Rule(id: .vqChainLength,
+             specRef: "virtio 1.x \"Indirect Descriptors\" driver requirements (a driver MUST NOT create a descriptor chain longer than the Queue Size; added by VIRTIO-87 \"limit descriptor chain length even with INDIRECT\"); \"The Virtqueue Descriptor Table\" (no chain longer than 2^32 bytes)",
+             statement: "A chain has at most queue-size buffer descriptors, counting the entries it walks in an indirect table (the descriptor that points to the table is not a buffer and is not counted), and its buffers total at most 2^32 bytes.",
+             proof: "none: a count and a sum over one chain walk",
+             sampling: "as the other chain findings (the same chain walk): judged on chains a poll read while the device certainly owned them, whose descriptors are then the ones the driver exposed; other chains are counted as not judged"),
+        Rule(id: .vqInOrderNext,
+             specRef: "virtio 1.x \"The Virtqueue Descriptor Table\" (with IN_ORDER, next = x + 1, or 0 for the last table entry); \"Indirect Descriptors\" (with IN_ORDER, indirect entries appear sequentially)",
+             statement: "With VIRTIO_F_IN_ORDER, a descriptor at table offset x that has NEXT names x + 1 (0 after the last entry), and indirect entry j that has NEXT names j + 1.",
+             proof: "none: an arithmetic test per descriptor",
+             sampling: "as the other chain findings (the same chain walk): judged on chains a poll read while the device certainly owned them, whose descriptors are then the ones the driver exposed; other chains are counted as not judged"),
+        Rule(id: .vqNotifyFlags,
+             specRef: "virtio 1.x \"Used Buffer Notification Suppression\" driver requirements (flags 0 or 1; 0 with EVENT_IDX); \"Available Buffer Notification Suppression\" device requirements (the same for used.flags)",
+             statement: "avail.flags (driver) and used.flags (device) are 0 or 1 without VIRTIO_F_EVENT_IDX, and 0 with it.",
+             proof: "none: a value test",
+             sampling: "judged on exact traces only: flag values a poll reads are not judged (a poll may read them mid-update of the notification state)"),
+        Rule(id: .vqKickMissed,
+             specRef: "virtio 1.x \"Available Buffer Notification Suppression\" driver requirements (flags 0: the driver MUST notify; EVENT_IDX: idx equal to avail_event: MUST notify); \"Supplying Buffers to The Device\" step 7",
+             statement: "When the driver publishes avail entries the device asked to hear about (used.flags without NO_NOTIFY, or with EVENT_IDX avail_event inside one publication's window [old, new)) and the device does not withdraw the request, the driver kicks before an exact trace ends (judged per vq once the trace shows kicks there; a ring stop or reset releases it).",
+             proof: "need-event (the window characterisation, applied to avail_event)",
+             sampling: "judged on exact traces only: a recorder does not see the guest's kicks"),
+        Rule(id: .vqRingAlign,
+             specRef: "virtio 1.x \"Virtqueues\" driver requirements (each part aligned: descriptor table 16, available ring 2, used ring 4); drivers/vhost/vhost.c vhost_vring_set_addr (-EINVAL)",
+             statement: "An accepted SET_VRING_ADDR places the descriptor table on a 16-byte, the available ring on a 2-byte and the used ring on a 4-byte boundary.",
+             proof: "none: an alignment test on three values",
+             sampling: "unaffected (control plane)"),
+        Rule(id: .vhostMemRingAddr,
+             specRef: "vhost-user.rst \"Memory access\" (ring addresses are user addresses that map to a region of SET_MEM_TABLE); uapi linux/vhost.h vhost_memory_region (userspace_addr)",
+             statement: "Every ring part SET_VRING_ADDR gives (descriptor table 16N, available ring 6+2N, used ring 6+8N bytes) lies inside the user-address ranges of the current memory table.",
+             proof: "none: an interval test",
+             sampling: "unaffected (control plane); not judged without mem_region events or with ACCESS_PLATFORM (addresses are IOVAs)"),
+        Rule(id: .vhostMemBufferAddr,
+             specRef: "virtio 1.x \"Reserved Feature Bits\" driver requirements (without ACCESS_PLATFORM a driver MUST pass only physical addresses); vhost-user.rst \"Memory access\" (guest addresses map to the region containing them)",
+             statement: "Every buffer of an exposed chain (and every indirect table) lies inside the guest-physical ranges of the current memory table.",
+             proof: "none: an interval test per buffer",
+             sampling: "judged on exact traces only"),
+        Rule(id: .vhostVringBaseRange,
+             specRef: "vhost-user.rst VHOST_USER_GET_VRING_BASE (returns the next avail index to process); drivers/vhost/vhost.c VHOST_GET_VRING_BASE (last_avail_idx)",
+             statement: "The index GET_VRING_BASE returns lies between the ring's used.idx and avail.idx (the device has not returned more than it read, nor read past what was published); on kernel vhost judged once the backend is detached, since the ioctl does not stop the ring.",
+             proof: "ring-ownership (the device index lies between used and avail)",
+             sampling: "judged on exact traces only"),
+        Rule(id: .vhostVringBaseResume,
+             specRef: "vhost-user.rst \"Migrating back-end state\" (the front-end sets the initial vring base indices to the same value as on the source side, so that operation can resume); VHOST_USER_SET_VRING_BASE",
+             statement: "After GET_VRING_BASE returned b for a ring, the next SET_VRING_BASE for it carries b, unless the ring was rebuilt in between (ring_reset, reset_device, RESET_OWNER).",
+             proof: "none: a two-event protocol checked directly",
+             sampling: "judged on exact traces only: QEMU sends the same messages for a pause and for a guest's device reset, which only the driver side shows"),
+        Rule(id: .vhostRingBusy,
+             specRef: "drivers/vhost/vhost.c vhost_vring_set_num (\"Resizing ring with an active backend? You don't want to do that.\" -EBUSY), VHOST_SET_VRING_BASE (\"Moving base with an active backend?\" -EBUSY)",
+             statement: "Kernel vhost refuses SET_VRING_NUM and SET_VRING_BASE while the ring has a backend attached.",
+             proof: "none: a per-vq state test",
+             sampling: "unaffected (control plane)"),
+        Rule(id: .vhostLogBeforeUsed,
+             specRef: "vhost-user.rst \"Migration\" (with VHOST_F_LOG_ALL the back-end marks the pages it writes; used-ring writes too when the ring has VHOST_VRING_F_LOG); drivers/vhost/vhost.c vhost_log_write, log_used",
+             statement: "While dirty logging is on (VHOST_F_LOG_ALL negotiated and SET_LOG_BASE done), before a used.idx update publishes an element the back-end has marked dirty, after the chain was made available, every page of the first len bytes of its device-writable buffers and (with VHOST_VRING_F_LOG) the page of the used element.",
+             proof: "none: a page-set inclusion test",
+             sampling: "judged on exact traces only"),
+        Rule(id: .vhostUserVringIndex,
+             specRef: "vhost-user.rst \"Multiple queue support\" (the front-end should stop when it needs more queues than GET_QUEUE_NUM reports); QEMU net/vhost-user.c and DPDK vhost_user_get_queue_num count queue pairs for net",
+             statement: "After GET_QUEUE_NUM answered n (queue pairs, for a net device), the front-end addresses no vring at or above 2n (the control queue's index 2n only when the back-end is given CTRL_VQ).",
+             proof: "none: a bound test per message",
+             sampling: "unaffected (control plane)"),
+        Rule(id: .vhostUserEnableGate,
+             specRef: "vhost-user.rst VHOST_USER_SET_VRING_ENABLE (should be sent only when VHOST_USER_F_PROTOCOL_FEATURES has been negotiated)",
+             statement: "The front-end sends SET_VRING_ENABLE only once VHOST_USER_F_PROTOCOL_FEATURES (bit 30) is known to be offered or negotiated.",
+             proof: "none: a feature-bit test",
+             sampling: "unaffected (control plane)"),
+        Rule(id: .vhostUserProtocolGate,
+             specRef: "vhost-user.rst VHOST_USER_GET_QUEUE_NUM (only with PROTOCOL_F_MQ in the queried features), VHOST_USER_SET_BACKEND_REQ_FD (PROTOCOL_F_BACKEND_REQ), VHOST_USER_SET_STATUS / GET_STATUS (PROTOCOL_F_STATUS negotiated), VHOST_USER_RESET_DEVICE (PROTOCOL_F_RESET_DEVICE)",
+             statement: "GET_QUEUE_NUM, SET_BACKEND_REQ_FD, SET_STATUS, GET_STATUS and RESET_DEVICE are sent only when the protocol feature each needs (MQ, BACKEND_REQ, STATUS, STATUS, RESET_DEVICE) was offered or negotiated.",
+             proof: "none: a feature-bit test",
+             sampling: "unaffected (control plane); judged only where the trace shows what was offered or negotiated"),
+        Rule(id: .vhostUserInbandGate,
+             specRef: "vhost-user.rst \"In-band notifications\" (an error to negotiate INBAND_NOTIFICATIONS without BACKEND_REQ and REPLY_ACK); VHOST_USER_VRING_KICK, VHOST_USER_BACKEND_VRING_CALL (only once INBAND_NOTIFICATIONS is negotiated)",
+             statement: "SET_PROTOCOL_FEATURES sets INBAND_NOTIFICATIONS (bit 14) only together with BACKEND_REQ (5) and REPLY_ACK (3), and in-band VRING_KICK / BACKEND_VRING_CALL messages come only once it is negotiated.",
+             proof: "none: a feature-bit test",
+             sampling: "unaffected (control plane)"),
+        Rule(id: .vhostUserDisabledTxDrain,
+             specRef: "vhost-user.rst \"Ring states\" (started but disabled: the back-end must process and discard any TX packets)",
+             statement: "On a started, disabled vhost-user TX ring, every buffer made available is used within 1 s of trace time (the bound, ours: half Linux virtio-net's 5 s TX watchdog and far above any back-end's poll period).",
+             proof: "none: a deadline over timestamps",
+             sampling: "judged on exact traces only (a recorder sees exposures late and would shift the deadline)"),
+        Rule(id: .netFeatureDeps,
+             specRef: "virtio 1.x \"Feature Bits\" driver requirements (MUST NOT accept a feature which requires another feature which was not accepted); net \"Feature bit requirements\"",
+             statement: "Negotiated virtio-net features include what they depend on (e.g. HOST_TSO4 needs CSUM, GUEST_TSO4 needs GUEST_CSUM, MQ, RSS and notification coalescing need CTRL_VQ); on vhost-user the dependencies on CTRL_VQ are not judged, because QEMU hides CTRL_VQ from the back-end, and the others only where the traced offer (get_features) met the dependency, because SET_FEATURES there relays the guest's acceptance of an offer the back-end itself shaped.",
+             proof: "none: a table lookup",
+             sampling: "unaffected (control plane)"),
+        Rule(id: .netTxFraming,
+             specRef: "virtio 1.x \"Virtqueue Operation\" (transmit buffers are device-readable); net \"Packet Transmission\" (every packet is preceded by struct virtio_net_hdr); drivers/vhost/net.c get_tx_bufs (\"Unexpected descriptor format for TX\", \"Unexpected header len for TX\")",
+             statement: "A chain made available on a transmit queue has only device-readable buffers, at least a virtio-net header long (10 bytes legacy, 12 with VERSION_1 or MRG_RXBUF, 20 with HASH_REPORT).",
+             proof: "none: a test over one chain",
+             sampling: "judged on exact traces only"),
+        Rule(id: .netRxFraming,
+             specRef: "virtio 1.x \"Virtqueue Operation\" (receive buffers are device-writable); net \"Setting Up Receive Buffers\" (with MRG_RXBUF each buffer MUST be at least the header size); drivers/vhost/net.c get_rx_bufs (\"unexpected descriptor format for RX\")",
+             statement: "A chain made available on a receive queue has only device-writable buffers, and with VIRTIO_NET_F_MRG_RXBUF at least a virtio-net header of them.",
+             proof: "none: a test over one chain",
+             sampling: "judged on exact traces only"),
+        Rule(id: .netRxUsedLen,
+             specRef: "virtio 1.x net \"Device Operation\" (each received packet is preceded by the header); \"Processing of Incoming Packets\"",
+             statement: "A used receive element that starts a packet has len at least the virtio-net header (every element without MRG_RXBUF; with it, the elements rx_header events mark).",
+             proof: "none: a comparison per completion",
+             sampling: "judged on exact traces only"),
+        Rule(id: .netRxNumBuffers,
+             specRef: "virtio 1.x net \"Setting Up Receive Buffers\" and \"Processing of Incoming Packets\" device requirements (num_buffers 1 without MRG_RXBUF; the number of buffers the packet spans with it; all but the last used to their full length; all published together)",
+             statement: "The num_buffers a device writes is 1 without MRG_RXBUF; with it, it is the number of used elements the packet spans: the next packet starts right after them, all but the last are used to their full length, and one used.idx update publishes them all.",
+             proof: "none: a per-packet count",
+             sampling: "judged on exact traces only"),
+        Rule(id: .netRxHdrOffload,
+             specRef: "virtio 1.x net \"Processing of Incoming Packets\" device requirements (without GUEST_CSUM flags MUST be zero; without GUEST_TSO4/TSO6/UFO/USO4|6 gso_type MUST NOT be TCPV4/TCPV6/UDP/UDP_L4)",
+             statement: "The header a device writes into a receive buffer uses no offload the driver did not negotiate: flags 0 without GUEST_CSUM, and gso_type TCPV4, TCPV6, UDP or UDP_L4 only with GUEST_TSO4, GUEST_TSO6, GUEST_UFO or GUEST_USO4/USO6.",
+             proof: "none: a feature-bit test",
+             sampling: "judged on exact traces of the vhost-user profile only: a kernel back-end is never told the offload bits (QEMU configures the tap with them)"),
     ]
 
     public static let catalogue: [RuleID: Rule] = Dictionary(uniqueKeysWithValues: all.map { ($0.id, $0) })

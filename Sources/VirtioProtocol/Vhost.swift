@@ -61,6 +61,14 @@ public enum VhostUser {
     public static let maxKickableVrings = 256
 }
 
+/// Dirty logging for migration. Source: vhost-user.rst "Migration"; uapi linux/vhost.h.
+public enum VhostLog {
+    /// `VHOST_LOG_PAGE`: one log bit covers this many bytes of guest-physical memory.
+    public static let pageSize: UInt64 = 0x1000
+    /// `VHOST_VRING_F_LOG`: SET_VRING_ADDR flag bit 0, used-ring writes are logged at `log_guest_addr`.
+    public static let vringFlagLog: UInt64 = 1
+}
+
 /// errno values the vhost kernel code returns, as they appear (negated) in trace results.
 public enum Errno: Int32, Sendable {
     case eperm = 1, enodev = 19, ebusy = 16, einval = 22, enobufs = 105, e2big = 7, efault = 14

@@ -60,6 +60,10 @@ public struct SplitVirtqueue: Sendable {
     public var interruptOwedFrom: UInt16? { owedWindow?.start }
     /// Used positions [start, end) whose publication obliged an interrupt not yet sent.
     private var owedWindow: (start: UInt16, end: UInt16)?
+    /// Avail positions [start, end) whose publication obliged a kick not yet sent.
+    private var owedKick: (start: UInt16, end: UInt16)?
+    /// The trace shows kicks on this ring, so a missing one can be judged (a trace may leave them out).
+    public private(set) var kicksSeen = false
 
     struct InFlight: Sendable {
         var descriptors: [UInt16]
@@ -343,8 +347,17 @@ public struct SplitVirtqueue: Sendable {
         return true
     }
 
-    public mutating func setUsedFlags(_ f: UInt16) { usedFlags = f }
-    public mutating func setAvailEvent(_ v: UInt16) { availEvent = v }
+    /// used.flags. Suppressing kicks after a publication releases the kick it owed: the driver reads
+    /// the flags after publishing, so either value may be the one it saw.
+    public mutating func setUsedFlags(_ f: UInt16) {
+        usedFlags = f
+        if !eventIdx && f & SplitRing.usedFlagNoNotify != 0 { owedKick = nil }
+    }
+    /// avail_event. Likewise, a new value outside the owed window releases the kick.
+    public mutating func setAvailEvent(_ v: UInt16) {
+        availEvent = v
+        if eventIdx, let w = owedKick, !SplitRing.needEvent(event: v, new: w.end, old: w.start) { owedKick = nil }
+    }
 
     /// The device interrupts the driver (used buffer notification).
     public mutating func interrupt() {
@@ -371,7 +384,7 @@ public struct SplitVirtqueue: Sendable {
         let stamp = nextWalkStamp()
         let owner = self.owner
         let indirect = self.indirect
-        let chain = ChainWalker.walk(head: head, table: table, indirectAllowed: indirectAllowed,
+        let chain = ChainWalker.walk(head: head, table: table, indirectAllowed: indirectAllowed, inOrder: inOrder,
                                      stopAt: { owner[Int($0)] == .device }, seen: &walkMarks, stamp: stamp,
                                      indirectTables: { indirect[$0] })
         var out = chain.violations
@@ -402,6 +415,53 @@ public struct SplitVirtqueue: Sendable {
             indirectEntries -= indirect.removeValue(forKey: parent)?.cost ?? 0
         }
     }
+
+    // MARK: kicks (available buffer notifications) and chain views
+
+    /// The driver published avail positions [old, new): one publication, which the driver's
+    /// notification check may cover alone, so the window is this publication's (as for interrupts).
+    public mutating func noteAvailPublished(old: UInt16, new: UInt16) {
+        guard old != new, kickRequired(old: old, new: new) else { return }
+        owedKick = (owedKick?.start ?? old, new)
+    }
+
+    /// The driver kicked: every owed publication is notified.
+    public mutating func kick() {
+        kicksSeen = true
+        owedKick = nil
+    }
+
+    /// The ring stopped or was rebuilt: nothing the driver published before is owed a kick here.
+    public mutating func releaseKick() { owedKick = nil }
+
+    /// The kick owed, as the avail window it is for.
+    public var kickOwed: (start: UInt16, end: UInt16)? { owedKick }
+
+    /// Heads of the chains in flight (any order).
+    public var inFlightHeadSet: [UInt16] { Array(inFlight.keys) }
+
+    /// Whether the chain with head `head` is in flight (made available, not yet returned).
+    public func isInFlight(head: UInt16) -> Bool { inFlight[head] != nil }
+
+    /// The head the driver wrote in the avail slot of free-running position `pos`, if any.
+    public func availHead(at pos: UInt16) -> UInt16? {
+        let h = availRing[cursor.slot(pos)]
+        return h >= 0 ? UInt16(h) : nil
+    }
+
+    /// The buffers of the chain in flight with head `head`, in chain order (an indirect table's
+    /// entries in place of the descriptor that points to it), and the indirect tables themselves;
+    /// nil when the chain is not in flight, is opaque (polled: its descriptors were not observed),
+    /// or an indirect table was never described.
+    public func chainBuffers(head: UInt16) -> (buffers: [Descriptor], tables: [Descriptor])? {
+        guard let c = inFlight[head], !c.opaque else { return nil }
+        // Capture the indirect tables only: a closure over self would copy the whole ring model.
+        let tables = indirect
+        return ChainWalker.buffers(head: head, table: table) { tables[$0] }
+    }
+
+    /// Device-writable bytes of the chain in flight with head `head` (nil: unknown).
+    public func writableBytes(head: UInt16) -> UInt64? { inFlight[head]?.writableBytes }
 }
 
 // MARK: entry points for judging observed (polled) rings

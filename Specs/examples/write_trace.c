@@ -1,86 +1,50 @@
 /*
- * Writes a small trace in conformance trace format v1 (Specs/trace-format.md), using nothing but
- * that document: a vhost-user device with one RX/TX pair (layout mq), preset rings of size 8,
- * three packets transmitted on vq 1 and two buffers received on vq 0.
+ * Writes a small exact trace in conformance trace format v1 with conformance_trace.h: a vhost-user
+ * device with one RX/TX pair (layout mq), preset rings of size 8, three packets transmitted on vq 1
+ * and two buffers received on vq 0. With --lost-kick the driver forgets the kick after its last
+ * buffer, which `conformance check` reports as VQ-KICK-MISSED.
  *
  *   cc -std=c11 -Wall -o write_trace write_trace.c && ./write_trace out.trace
  *   conformance check out.trace
  */
-#include <stdint.h>
-#include <stdio.h>
+#define CONFORMANCE_TRACE_IMPLEMENTATION
+#include "conformance_trace.h"
+
 #include <string.h>
 
-enum { NONE = 0xFFFF };
-enum {
-    DESC = 0x20, AVAIL_ENTRY = 0x22, AVAIL_IDX = 0x23, KICK = 0x24,
-    AVAIL_READ = 0x30, USED_ENTRY = 0x31, USED_IDX = 0x32, INTERRUPT = 0x33,
-    SERVICE_BEGIN = 0x40, SERVICE_END = 0x41,
-};
-enum { F_NEXT = 1, F_WRITE = 2 };
-
-static FILE *out;
 static uint64_t now = 1000;
+static uint64_t t(void) { return now += 10; } /* timestamps, ns; only their order matters here */
 
-static void le16(uint8_t *p, uint16_t v) { p[0] = v; p[1] = v >> 8; }
-static void le64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = v >> (8 * i); }
-
-static void event(uint8_t kind, uint16_t vq, uint16_t worker, uint16_t aux, uint64_t p0, uint64_t p1, uint64_t p2)
+/* One buffer through one vq: the driver exposes a one-descriptor chain, the device uses it. */
+static void buffer(ct_writer *w, uint16_t vq, uint16_t desc, uint16_t pos, uint32_t len, int writable,
+                   uint16_t worker, int kick)
 {
-    uint8_t e[40] = {0};
-    e[0] = kind;            /* flags (byte 1) stay 0: exact, not sampled */
-    le16(e + 2, vq);
-    le16(e + 4, worker);
-    le16(e + 6, aux);
-    le64(e + 8, now += 10); /* timestamp, ns */
-    le64(e + 16, p0);
-    le64(e + 24, p1);
-    le64(e + 32, p2);
-    fwrite(e, 1, sizeof e, out);
-}
-
-/* p1 of a descriptor: len in bits 0-31, flags in 32-47, next in 48-63. */
-static uint64_t desc_p1(uint32_t len, uint16_t flags, uint16_t next)
-{
-    return (uint64_t)len | (uint64_t)flags << 32 | (uint64_t)next << 48;
-}
-
-/* One buffer through one vq: driver exposes a one-descriptor chain, the device uses it. */
-static void buffer(uint16_t vq, uint16_t desc, uint16_t pos, uint32_t len, int writable, uint16_t worker)
-{
-    event(DESC, vq, NONE, desc, 0x100000 + desc * 0x1000, desc_p1(len, writable ? F_WRITE : 0, 0), 0);
-    event(AVAIL_ENTRY, vq, NONE, desc, pos, 0, 0);
-    event(AVAIL_IDX, vq, NONE, 0, (uint16_t)(pos + 1), 0, 0);
-    event(KICK, vq, NONE, 0, 0, 0, 0);
-    event(SERVICE_BEGIN, vq, worker, 0, 0, 0, 0);
-    event(AVAIL_READ, vq, worker, desc, pos, 0, 0);
-    event(USED_ENTRY, vq, worker, 0, pos, desc, writable ? len : 0);
-    event(USED_IDX, vq, worker, 0, (uint16_t)(pos + 1), 0, 0);
-    event(INTERRUPT, vq, worker, 0, 0, 0, 0); /* avail.flags is 0: the driver wants it */
-    event(SERVICE_END, vq, worker, 0, 0, 0, 0);
+    ct_desc(w, vq, desc, 0x100000 + (uint64_t)desc * 0x1000, len, writable ? CT_DESC_WRITE : 0, 0, t());
+    ct_avail_entry(w, vq, pos, desc, t());
+    ct_avail_idx(w, vq, (uint16_t)(pos + 1), t());
+    if (kick) ct_kick(w, vq, t());
+    ct_service_begin(w, vq, worker, t());
+    ct_avail_read(w, vq, worker, pos, desc, t());
+    ct_used_entry(w, vq, worker, pos, desc, writable ? len : 0, t());
+    ct_used_idx(w, vq, worker, (uint16_t)(pos + 1), t());
+    ct_interrupt(w, vq, worker, t()); /* avail.flags is 0: the driver wants it */
+    ct_service_end(w, vq, worker, t());
 }
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) { fprintf(stderr, "usage: %s OUT.trace\n", argv[0]); return 2; }
-    out = fopen(argv[1], "wb");
-    if (!out) { perror(argv[1]); return 2; }
+    int lost_kick = argc == 3 && strcmp(argv[2], "--lost-kick") == 0;
+    if (argc != 2 && !lost_kick) { fprintf(stderr, "usage: %s OUT.trace [--lost-kick]\n", argv[0]); return 2; }
 
-    /* Header: 32 bytes + 2 queue sizes = 36, padded to 40. */
-    uint8_t h[40] = {0};
-    memcpy(h, "VIRTIOTR", 8);
-    le16(h + 8, 1);               /* version */
-    le16(h + 10, sizeof h);       /* header size */
-    h[12] = 4;                    /* profile vhost-user */
-    h[13] = 1;                    /* layout mq: vq 0 = receiveq1, vq 1 = transmitq1 */
-    le16(h + 14, 2);              /* flags: preset */
-    le64(h + 16, 1ULL << 32);     /* features: VERSION_1 */
-    le16(h + 24, 2);              /* queue count */
-    le16(h + 26, 0);              /* workers: legacy SET_OWNER */
-    le16(h + 32, 8);              /* size of vq 0 */
-    le16(h + 34, 8);              /* size of vq 1 */
-    fwrite(h, 1, sizeof h, out);
-
-    for (uint16_t i = 0; i < 3; i++) buffer(1, i, i, 1514, 0, 7);   /* TX on back-end thread 7 */
-    for (uint16_t i = 0; i < 2; i++) buffer(0, i, i, 2048, 1, 8);   /* RX on back-end thread 8 */
-    return fclose(out) == 0 ? 0 : 2;
+    /* vq 0 = receiveq1, vq 1 = transmitq1; preset: owned, rings set up and started at index 0.
+     * workers 0: vhost-user's SET_OWNER takes no argument. */
+    const uint16_t sizes[2] = {8, 8};
+    ct_writer w;
+    if (ct_open(&w, argv[1], CT_VHOST_USER, CT_LAYOUT_MQ, CT_HDR_PRESET, 1ull << 32 /* VERSION_1 */, 0, 2, sizes) != 0) {
+        perror(argv[1]);
+        return 2;
+    }
+    for (uint16_t i = 0; i < 3; i++) buffer(&w, 1, i, i, 1514, 0, 7, 1);            /* TX on back-end thread 7 */
+    for (uint16_t i = 0; i < 2; i++) buffer(&w, 0, i, i, 2048, 1, 8, !(lost_kick && i == 1)); /* RX on thread 8 */
+    return ct_close(&w) == 0 ? 0 : 2;
 }

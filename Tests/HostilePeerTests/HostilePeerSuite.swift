@@ -91,7 +91,11 @@ import TraceFormat
 
     @Test func securityMdListsEveryClassOfTheCatalogueOnceWithItsCount() throws {
         let text = try String(contentsOfFile: Self.doc, encoding: .utf8)
-        let rows = text.split(separator: "\n").filter { $0.hasPrefix("| `") }.map { $0.split(separator: "`")[1] }.map(String.init)
+        // The rows of the "Hostile peers" section only (other sections have tables of their own).
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let start = lines.firstIndex { $0.hasPrefix("## Hostile peers") } ?? lines.endIndex
+        let end = lines[start...].dropFirst().firstIndex { $0.hasPrefix("## ") } ?? lines.endIndex
+        let rows = lines[start..<end].filter { $0.hasPrefix("| `") }.map { $0.split(separator: "`")[1] }.map(String.init)
         let names = AttackCatalogue.all.map(\.name)
         #expect(rows == names, "rows missing: \(Set(names).subtracting(rows).sorted()); extra: \(Set(rows).subtracting(names).sorted())")
         #expect(text.contains("**Classes tested: \(names.count)**"))

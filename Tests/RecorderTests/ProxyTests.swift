@@ -23,10 +23,12 @@ import VirtioProtocol
         let getFeatures = H.message(1)
         h.send(h.frontend, getFeatures)
         #expect(h.receive(h.backend)?.bytes == getFeatures)
-        let reply = H.message(1, flags: 5, payload: H.payload([UInt64(1 << 32)]))
+        // VERSION_1 and VHOST_USER_F_PROTOCOL_FEATURES: SET_VRING_ENABLE below needs the latter
+        // (VHOST-USER-ENABLE-GATE).
+        let reply = H.message(1, flags: 5, payload: H.payload([UInt64(1 << 32 | 1 << 30)]))
         h.send(h.backend, reply)
         #expect(h.receive(h.frontend)?.bytes == reply)
-        let setFeatures = H.message(2, payload: H.payload([UInt64(1 << 32)]))
+        let setFeatures = H.message(2, payload: H.payload([UInt64(1 << 32 | 1 << 30)]))
         h.send(h.frontend, setFeatures)
         #expect(h.receive(h.backend)?.bytes == setFeatures)
 

@@ -19,12 +19,13 @@ import VirtioProtocol
     }
     static let captures = traces(in: dir)
     static let legacy = traces(in: dir + "/legacy")
-    /// The captures mutated for every fault class: every DPDK pair count, and the Linux guest with
-    /// and without EVENT_IDX and INDIRECT_DESC (the driver shapes that change what a fault needs).
-    /// The other Linux excerpts differ in the control plane, which the fault classes do not touch.
+    /// The captures mutated for every fault class here: every DPDK pair count, and the Linux guest
+    /// with and without EVENT_IDX and INDIRECT_DESC (the driver shapes that change what a fault
+    /// needs) and with 4 pairs (QEMU re-enables rings as the guest sets its queue count). All of
+    /// them, the other Linux excerpts included: `scripts/mutate-recall.sh`.
     static let mutated = captures.filter {
         let n = ($0 as NSString).lastPathComponent
-        return n.hasPrefix("testpmd-") || ["linux-1q.trace", "linux-2q-event-idx-off.trace", "linux-2q-indirect-off.trace"].contains(n)
+        return n.hasPrefix("testpmd-") || ["linux-1q.trace", "linux-4q.trace", "linux-2q-event-idx-off.trace", "linux-2q-indirect-off.trace"].contains(n)
     }
 
     static func load(_ path: String) throws -> (TraceHeader, [TraceEvent]) {
@@ -48,7 +49,7 @@ import VirtioProtocol
         for n in ["testpmd-vhost-1q", "testpmd-vhost-2q", "testpmd-vhost-4q", "testpmd-vhost-8q", "linux-1q", "linux-2q", "linux-4q"] {
             #expect(names.contains(n + ".trace"), "\(n).trace missing in \(Self.dir)")
         }
-        #expect(Self.mutated.count == 7)
+        #expect(Self.mutated.count == 8)
         #expect(Self.legacy.count >= 4, "expected older-format captures in \(Self.dir)/legacy")
     }
 

@@ -22,7 +22,8 @@ func randomEvent(_ kind: EventKind, _ r: inout Rng, queues: Int) -> TraceEvent {
         case .descNext: e.p1 |= (r.next() & 0xFFFF) << 48
         }
     }
-    if r.below(4) == 0 { e.flags = .sampled }
+    // Control events are exact: the reader refuses the sampled flag on them.
+    if kind.plane != .control && r.below(4) == 0 { e.flags = .sampled }
     return e
 }
 

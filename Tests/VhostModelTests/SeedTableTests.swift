@@ -130,3 +130,71 @@ import VhostModel
         #expect(d.serviceBegin(vq: 0, worker: 4).map(\.rule) == [.vhostSingleConsumer])
     }
 }
+
+/// The pure parts of the rules added for the requirements table.
+@Suite struct RequirementModelTests {
+    @Test("VHOST-MEM-BUFFER-ADDR: a range may span adjacent regions, not a hole, and never wraps")
+    func memoryTableCoverage() {
+        var t = MemoryTable()
+        t.replace(count: 2)
+        t.add(MemoryRegion(guest: 0x100000, size: 0x100000, user: 0x7f0000100000))
+        #expect(!t.complete && !t.coversGuest(0x100000, 1))
+        t.add(MemoryRegion(guest: 0, size: 0x100000, user: 0x7f0000000000))
+        #expect(t.complete)
+        #expect(t.coversGuest(0xffff0, 0x20))          // spans both regions
+        #expect(!t.coversGuest(0x1ffff0, 0x20))        // runs past the end
+        #expect(t.coversGuest(0x300000, 0))            // empty ranges touch nothing
+        #expect(!t.coversGuest(UInt64.max - 4, 16))    // wraps
+        #expect(t.coversUser(0x7f00000ff000, 0x2000) && !t.coversUser(0x7f0000200000, 1))
+        t.replace(count: MemoryTable.maxRegions + 1)
+        #expect(!t.complete)
+    }
+
+    @Test("VHOST-LOG-BEFORE-USED: only marks made since the exposure count, page by page")
+    func dirtyLogMarks() {
+        var log = DirtyLog()
+        log.features(Features([.logAll])); log.setLogBase()
+        #expect(log.active)
+        log.mark(addr: 0x3000, len: 0x1000, serial: 5, keepSince: 0)
+        #expect(log.unmarked(addr: 0x3ff0, len: 0x20, since: 4) == [4])   // page 0x4000 is not marked
+        #expect(log.unmarked(addr: 0x3000, len: 0x1000, since: 6) == [3]) // marked before the exposure
+        log.mark(addr: 0x4000, len: 1, serial: 7, keepSince: 0)
+        #expect(log.unmarked(addr: 0x3ff0, len: 0x20, since: 4).isEmpty)
+        #expect(log.unmarked(addr: 0, len: 0, since: 0).isEmpty)
+    }
+
+    @Test("vhost-user gating says nothing where the trace does not show what was offered or negotiated")
+    func gatingIsSound() {
+        let preset = VhostUserGating(headerFeatures: 0, preset: true)
+        #expect(preset.needsProtocol("GET_QUEUE_NUM", .mq, offerSuffices: true).isEmpty)
+        #expect(preset.inbandMessage("VRING_KICK", vq: 0).isEmpty)
+        var g = VhostUserGating(headerFeatures: 0, preset: false)
+        #expect(g.needsProtocol("GET_QUEUE_NUM", .mq, offerSuffices: true).map(\.rule) == [.vhostUserProtocolGate])
+        _ = g.setProtocolFeatures(0x8)   // acknowledged without MQ: the offer is still unknown
+        #expect(g.needsProtocol("GET_QUEUE_NUM", .mq, offerSuffices: true).isEmpty)
+        g.getProtocolFeatures(offered: 0x8)
+        #expect(g.needsProtocol("GET_QUEUE_NUM", .mq, offerSuffices: true).map(\.rule) == [.vhostUserProtocolGate])
+        g.getQueueNum(2)
+        #expect(g.ringMessage("SET_VRING_NUM", vq: 3).isEmpty && !g.ringMessage("SET_VRING_NUM", vq: 4).isEmpty)
+        let complete = g.setProtocolFeatures(1 << 14 | 1 << 5 | 1 << 3)
+        let noBackendReq = g.setProtocolFeatures(1 << 14 | 1 << 3)
+        #expect(complete.isEmpty && noBackendReq.map(\.rule) == [.vhostUserInbandGate])
+    }
+
+    @Test("VHOST-USER-DISABLED-TX-DRAIN: a deadline passes only after the bound, and backwards time disables it")
+    func drainDeadline() {
+        var d = DisabledTxDrain(queueCount: 2)
+        let first = d.tick(100)
+        #expect(first)
+        d.exposed(vq: 1, head: 3, at: 100)
+        let atBound = d.overdue(now: 100 + DisabledTxDrain.bound)
+        let past = d.overdue(now: 101 + DisabledTxDrain.bound)
+        let again = d.overdue(now: 102 + DisabledTxDrain.bound)
+        #expect(atBound.isEmpty && past.map(\.head) == [3] && again.isEmpty) // reported once
+        d.exposed(vq: 1, head: 4, at: 200)
+        let forward = d.tick(200), backward = d.tick(150)
+        #expect(forward && !backward)
+        let late = d.overdue(now: 10 * DisabledTxDrain.bound)
+        #expect(late.isEmpty)
+    }
+}
