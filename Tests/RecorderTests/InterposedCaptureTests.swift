@@ -16,7 +16,7 @@ import TraceTools
 
     @Test func thereAreExactCapturesOfTheDPDKPair() {
         let names = Self.captures.map { ($0 as NSString).lastPathComponent }
-        #expect(!names.isEmpty && names.allSatisfy { $0.hasPrefix("testpmd-vhost-") && $0.hasSuffix("q-interposed.trace") }, "\(names) in \(Self.dir)")
+        for q in [1, 2, 4, 8] { #expect(names.contains("testpmd-vhost-\(q)q-interposed.trace"), "missing in \(Self.dir)") }
     }
 
     @Test(arguments: captures)
