@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: checks every bundled trace under Traces/ and proves the Z3 specs.
-#   Traces/good/*.trace, Traces/real/{,legacy/}*.trace and Traces/exact/*.trace must be conformant (exit 0);
+#   Traces/good/*.trace, Traces/real/{,legacy/,exact/}*.trace and Traces/exact/*.trace must be conformant (exit 0);
 #   Traces/bad/<RULE-ID>[--case].trace must be reported (exit 1) with exactly that rule;
 #   Traces/incomplete/*.trace must be reported incomplete (exit 3: nothing broken, not all judged).
 # Prints one verdict line per trace, then the proof table; exits 0 only if every verdict is the
@@ -15,7 +15,7 @@ bin="$(swift build --show-bin-path)/conformance"
 
 fail=0; n=0
 verdict() { printf '%-6s %-62s %s\n' "$1" "$2" "$3"; }
-for f in Traces/good/*.trace Traces/real/*.trace Traces/real/legacy/*.trace Traces/exact/*.trace; do
+for f in Traces/good/*.trace Traces/real/*.trace Traces/real/legacy/*.trace Traces/real/exact/*.trace Traces/exact/*.trace; do
   [ -e "$f" ] || continue
   n=$((n+1))
   out=$("$bin" check "$f" 2>&1); rc=$?

@@ -149,3 +149,4 @@ int cs_memfd_sealed(const char *name, long long size) {
 }
 int cs_eventfd_blocking(void) { return eventfd(0, EFD_CLOEXEC); }
 void cs_fence_release(void) { __atomic_thread_fence(__ATOMIC_RELEASE); }
+void cs_fence_full(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }

@@ -43,6 +43,10 @@ public struct RecordOptions: Sendable {
     /// then hold different fds than without the recorder (same semantics, a little latency), so
     /// this is off by default.
     public var relayNotifications = false
+    /// `--interpose`: the recorder is the back-end's front-end for the rings too (shadow rings in a
+    /// region of its own, every exposure and completion relayed and recorded exactly; the trace has
+    /// no `sampled` flag). Implies relaying the notifications (`relayNotifications` is not used).
+    public var interpose = false
     /// SIGINT/SIGTERM end the capture cleanly (the CLI wants this; a library caller may not).
     public var handleSignals = true
 

@@ -20,7 +20,19 @@ extension Recorder {
         // Look first (mapping needs the fds before they are passed on), then forward unchanged.
         if fromFrontend { observeRequest(m) } else { observeReply(m) }
         var out = m
-        if fromFrontend && options.relayNotifications { out = interpose(m) }
+        if let ip = interposer {
+            if fromFrontend {
+                switch ip.rewriteRequest(m, rings: rings, memory: memory, queueCount: header.queueCount) {
+                case .forward(let r): out = r
+                case .fail(let why):
+                    m.closeFds()
+                    stopReason = .failed("--interpose: \(why)")
+                    return
+                }
+            } else {
+                out = ip.rewriteReply(m)
+            }
+        } else if fromFrontend && options.relayNotifications { out = interpose(m) }
         do { try dst.send(out, within: ioBound(options.stallTimeout)) } catch {
             stopReason = ending(error, side: other, closed: fromFrontend ? .backendClosed : .frontendClosed)
         }
@@ -77,6 +89,7 @@ extension Recorder {
             emitControl(.control(.setOwner, t: t))
         case .resetOwner:
             for k in rings.keys { rings[k]!.stop() }
+            interposer?.stopAll()
             emitControl(.control(.resetOwner, t: t))
         case .setFeatures:
             guard let f = m.decode(U64Payload.self) else { return short(m) }
@@ -169,6 +182,12 @@ extension Recorder {
     }
 
     private func memoryChanged() {
+        if let ip = interposer {
+            scratch.removeAll(keepingCapacity: true)
+            ip.memoryChanged(rings, memory: memory, t: now, out: &scratch)
+            write(scratch)
+            return
+        }
         for vq in rings.keys.sorted() {
             scratch.removeAll(keepingCapacity: true)
             rings[vq]!.memoryChanged(memory, t: now, out: &scratch)
@@ -196,6 +215,7 @@ extension Recorder {
             // Everything the device published before it stopped is recorded before the stop.
             pollRing(vq)
             rings[vq]?.stop()
+            interposer?.stop(vq)
             emitControl(.control(.getVringBase, vq: vq, value: UInt64(s.num & 0xffff), t: t))
         case .getStatus?:
             if let s = m.decode(StatusPayload.self) { emitControl(.control(.getStatus, value: UInt64(s.status), t: t)) }
@@ -214,6 +234,11 @@ extension Recorder {
         let vq = UInt16(f.index)
         flushHeld(vq: vq)
         scratch.removeAll(keepingCapacity: true)
+        if let ip = interposer {
+            ip.start(vq, config: rings[vq]!.config, memory: memory, features: features, t: now, out: &scratch)
+            write(scratch)
+            return
+        }
         rings[vq]!.start(memory: memory, packed: features & FeatureBit.ringPacked.mask != 0, inOrder: features & FeatureBit.inOrder.mask != 0, t: now, out: &scratch)
         write(scratch)
         logNewProblem(vq)

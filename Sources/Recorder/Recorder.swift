@@ -16,7 +16,9 @@ public final class Recorder {
 
     var frontend: Channel?
     var backend: Channel?
-    let memory = MemoryTable(writable: false)
+    let memory: MemoryTable
+    /// `--interpose`: the ring relay (nil for the passive recorder).
+    let interposer: Interposer?
     var rings: [UInt16: RingFollower] = [:]
     var header: TraceHeader
     var eventCount: UInt64 = 0
@@ -53,8 +55,11 @@ public final class Recorder {
     public init(options: RecordOptions, sink: TraceSink, log: @escaping (String) -> Void) {
         self.options = options; self.sink = sink; self.log = log
         deadline = options.duration.map { cs_now_ns() &+ UInt64(max(0, $0) * 1e9) } ?? .max
-        header = TraceHeader(profile: .vhostUser, layout: .mq, flags: .sampled, features: 0, workers: 1,
+        header = TraceHeader(profile: .vhostUser, layout: .mq, flags: options.interpose ? [] : .sampled, features: 0, workers: 1,
                              queueSizes: Array(repeating: 0, count: max(1, min(options.queues, TraceHeader.maxQueueCount))))
+        // The relay writes the front-end's used ring; the passive recorder only reads.
+        memory = MemoryTable(writable: options.interpose)
+        interposer = options.interpose ? Interposer(vrings: header.queueCount, log: log) : nil
     }
 
     /// Runs one capture into the trace file at `options.outputPath`.
@@ -113,11 +118,14 @@ public final class Recorder {
             return
         }
         log("record: relaying \(options.listenPath) <-> \(options.connectPath), writing \(options.outputPath)")
+        if interposer != nil { log(InterposeFeatures.announcement) }
+        interposer?.gapLogged = { [weak self] vq, line in self?.note("ring_gap vq \(vq)", line) }
         while true {
             session()
             frontend?.close(); backend?.close()
             frontend = nil; backend = nil
             closeRelays()
+            interposer?.endSession()
             let end = stopReason ?? .frontendClosed
             if case .failed(let why) = end { result.sessionFailures.append(why) }
             result.end = end
@@ -173,6 +181,13 @@ public final class Recorder {
         result.events = eventCount
         result.seconds = Double(now) / 1e9
         if let f = sink.failure { result.traceFailure = f }
+        if let ip = interposer {
+            for vq in ip.problems.keys.sorted() {
+                for p in ip.problems[vq]! {
+                    result.ringProblems.append("vq \(vq): ring_gap reason=\(p.reason.rawValue) (\(p.reason)) \(p.count)×, last: \(p.detail)")
+                }
+            }
+        }
         for vq in rings.keys.sorted() {
             for p in rings[vq]!.problems {
                 result.ringProblems.append("vq \(vq): ring_gap reason=\(p.reason.rawValue) (\(p.reason)) \(p.count)×, last: \(p.detail)")
@@ -188,7 +203,7 @@ public final class Recorder {
             if cs_now_ns() >= deadline { stopReason = .duration; break }
             if sink.stopRequested { stopReason = .sinkStopped; break }
             if let f = sink.failure { result.traceFailure = f; stopReason = .failed(f); break }
-            let anyPolled = rings.values.contains { $0.isPolled }
+            let anyPolled = rings.values.contains { $0.isPolled } || (interposer?.relayedCount ?? 0) > 0
             let ready = wait(timeout: anyPolled ? interval : 50_000_000)
             if ready.frontend { relay(fromFrontend: true) }
             if stopReason != nil { break }
@@ -226,7 +241,7 @@ public final class Recorder {
     /// Waits for a message from either peer or a notification to relay, at most `timeout` ns.
     private func wait(timeout: Int) -> (frontend: Bool, backend: Bool, relays: [Bool]) {
         guard let f = frontend, let b = backend else { return (false, false, []) }
-        let fds = [f.fd, b.fd] + relays.map(\.readFd)
+        let fds = [f.fd, b.fd] + relays.map(\.readFd) + (interposer?.waitFds ?? [])
         var ready = [UInt8](repeating: 0, count: fds.count)
         let left = deadline > cs_now_ns() ? Int(min(UInt64(Int.max), deadline - cs_now_ns())) : 0
         let n = cs_wait_many(fds, Int32(fds.count), min(timeout, left), &ready)
@@ -244,20 +259,25 @@ public final class Recorder {
     }
 
     private func progress(_ t: UInt64) {
-        let followed = rings.values.filter(\.isPolled).count
-        let used = rings.values.reduce(UInt64(0)) { $0 + $1.buffersUsed }
+        let followed = rings.values.filter(\.isPolled).count + (interposer?.relayedCount ?? 0)
+        let used = rings.values.reduce(UInt64(0)) { $0 + $1.buffersUsed } + (interposer?.buffersUsed ?? 0)
         log("record: \(String(format1: Double(t) / 1e9)) s, \(eventCount) events, \(followed) ring(s) followed, \(used) buffers used")
     }
 
     // MARK: rings
 
     func pollRings() {
+        if let ip = interposer {
+            for vq in ip.relays.keys.sorted() { relayRing(vq) }
+            return
+        }
         for vq in rings.keys.sorted() where rings[vq]!.isPolled { pollRing(vq) }
     }
 
     /// The one way a ring is read: rings that are stopped, not followed (packed) or unmapped are
     /// never polled, whatever path asks (a kick, a held disable, GET_VRING_BASE, the end).
     func pollRing(_ vq: UInt16) {
+        if interposer != nil { return relayRing(vq) }
         guard rings[vq]?.isPolled == true else { return }
         let handle = options.handleSignals
         let hard = deadline == .max ? UInt64.max : deadline &+ 500_000_000

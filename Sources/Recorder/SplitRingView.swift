@@ -29,6 +29,11 @@ struct SplitRingView {
         self.size = size; desc = dr; avail = ar; used = ur
     }
 
+    /// A ring whose parts are already resolved (the relay's shadow rings).
+    init(size: UInt32, desc: GuestRange, avail: GuestRange, used: GuestRange) {
+        self.size = size; self.desc = desc; self.avail = avail; self.used = used
+    }
+
     var mask: UInt16 { UInt16(truncatingIfNeeded: size - 1) }
 
     func availIdx() -> UInt16? { avail.load16Acquire(at: 2) }

@@ -57,13 +57,17 @@ public enum ProtocolFeatureBit: UInt8, Sendable, CaseIterable {
     case mq = 0
     case logShmfd = 1
     case replyAck = 3
+    case pagefault = 8
     case backendReq = 5
     case config = 9
+    case hostNotifier = 11
     case inflightShmfd = 12
     case resetDevice = 13
     case inbandNotifications = 14
     case configureMemSlots = 15
     case status = 16
+    case xenMmap = 17
+    case deviceState = 19
     public var mask: UInt64 { 1 << UInt64(rawValue) }
 
     public var name: String {
@@ -71,13 +75,17 @@ public enum ProtocolFeatureBit: UInt8, Sendable, CaseIterable {
         case .mq: return "MQ"
         case .logShmfd: return "LOG_SHMFD"
         case .replyAck: return "REPLY_ACK"
+        case .pagefault: return "PAGEFAULT"
         case .backendReq: return "BACKEND_REQ"
         case .config: return "CONFIG"
+        case .hostNotifier: return "HOST_NOTIFIER"
         case .inflightShmfd: return "INFLIGHT_SHMFD"
         case .resetDevice: return "RESET_DEVICE"
         case .inbandNotifications: return "INBAND_NOTIFICATIONS"
         case .configureMemSlots: return "CONFIGURE_MEM_SLOTS"
         case .status: return "STATUS"
+        case .xenMmap: return "XEN_MMAP"
+        case .deviceState: return "DEVICE_STATE"
         }
     }
 }

@@ -79,12 +79,16 @@ struct Record: ParsableCommand {
     @Flag(name: .customLong("relay-notifications"), help: "Interpose on kick/call eventfds to record kick and interrupt events (the back-end then holds the recorder's eventfds; off by default).")
     var relayNotifications = false
 
+    @Flag(help: "Relay the rings too (Specs/recorder.md \"Interposing\"): the back-end gets shadow rings in a memory region of the recorder's, every exposure and completion is copied by the recorder and recorded exactly (no sampled flag). Features it cannot relay are negotiated away and listed at the start.")
+    var interpose = false
+
     @Flag(help: "Log every relayed message on stderr.")
     var verbose = false
 
     func validate() throws {
         if stopOnViolation && !check { throw ValidationError("--stop-on-violation needs --check") }
         if queues < 1 || queues > TraceHeader.maxQueueCount { throw ValidationError("--queues must be between 1 and \(TraceHeader.maxQueueCount)") }
+        if interpose && relayNotifications { throw ValidationError("--interpose relays the notifications already; drop --relay-notifications") }
         if pollInterval < 0 { throw ValidationError("--poll-interval-us must be 0 or more") }
         if writeAhead < 0 || writeAhead > 32768 { throw ValidationError("--write-ahead must be between 0 and 32768") }
         if stallTimeout <= 0 || backendRetry < 0 || acceptTimeout < 0 { throw ValidationError("--stall-timeout must be positive, --backend-retry and --accept-timeout 0 or more") }
@@ -104,6 +108,7 @@ struct Record: ParsableCommand {
         o.verbose = verbose
         o.reconnect = reconnect
         o.relayNotifications = relayNotifications
+        o.interpose = interpose
         let status = Record.runLive(o, check: check, stopOnViolation: stopOnViolation)
         if status != 0 { throw ExitCode(status) }
     }

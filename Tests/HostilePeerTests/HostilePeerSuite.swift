@@ -109,3 +109,27 @@ import TraceFormat
         }
     }
 }
+
+/// The same classes against `record --interpose` (the ring relay): whatever the peers do, no
+/// signal, no hang beyond the deadline plus the grace, a defined exit status and a trace `check`
+/// reads (never exit 2). The exact statuses and messages are the passive recorder's business
+/// above; the relay rewrites messages by design, so byte equality is not asked here.
+@Suite(.serialized) struct HostilePeerInterposeTests {
+    static let target: RecorderUnderTest? = ConformanceBinary.url.map {
+        var t = RecorderUnderTest(binary: $0.path)
+        t.baseArgs += ["--interpose"]
+        return t
+    }
+    static let attacks = AttackCatalogue.all.filter { !$0.args.contains("--relay-notifications") }
+
+    @Test(.timeLimit(.minutes(1)), arguments: attacks)
+    func relayMeetsTheAttackWithoutCrashHangOrGarbage(attack: Attack) throws {
+        let target = try #require(Self.target, "conformance executable not built")
+        let o = target.run(attack)
+        #expect(o.signal == nil, "\(attack.name): \(o)")
+        #expect(!o.hung, "\(attack.name): \(o)")
+        #expect(o.seconds <= attack.duration + target.grace, "\(attack.name) took \(o.seconds) s")
+        #expect(o.exitStatus.map { [0, 1, 2, 3].contains($0) } == true, "\(attack.name): \(o); stderr: \(o.stderr.suffix(600))")
+        #expect(o.checkStatus.map { [0, 1, 3].contains($0) } == true, "\(attack.name): \(o)")
+    }
+}

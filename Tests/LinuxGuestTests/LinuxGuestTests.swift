@@ -22,7 +22,10 @@ import TraceTools
         let name: String
         let pairs: Int
         let variants: [String]
+        /// `--recorder` of run.sh: plain (the passive recorder) or interpose (the ring relay).
+        var recorder = "plain"
         var testDescription: String { name }
+        var interposed: Bool { recorder == "interpose" }
         var packed: Bool { variants.contains("packed") }
         var restart: Bool { variants.contains("restart") }
     }
@@ -38,6 +41,10 @@ import TraceTools
         Variant(name: "backend-restart", pairs: 2, variants: ["restart"]),
         Variant(name: "4-GiB-two-regions", pairs: 2, variants: ["mem4g"]),
         Variant(name: "packed", pairs: 2, variants: ["packed"]),
+        // Through `record --interpose`: exact traces of the same guest and back-end.
+        Variant(name: "interposed-1-pair", pairs: 1, variants: [], recorder: "interpose"),
+        Variant(name: "interposed-2-pairs", pairs: 2, variants: [], recorder: "interpose"),
+        Variant(name: "interposed-4-pairs", pairs: 4, variants: [], recorder: "interpose"),
     ]
 
     /// LINUX_GUEST_VARIANTS=name,name runs only those (for working on one variant).
@@ -57,7 +64,7 @@ import TraceTools
         defer { if ProcessInfo.processInfo.environment["KEEP_GUEST_RUNS"] == nil { try? FileManager.default.removeItem(atPath: out) } }
         let bin = try #require(ConformanceBinary.url, "conformance executable not built").path
 
-        var args = ["--pairs", "\(v.pairs)"]
+        var args = ["--pairs", "\(v.pairs)", "--recorder", v.recorder]
         for x in v.variants { args += ["--variant", x] }
         // Cold: the old testpmd is gone before the new one listens (about 2.4 s); the recorder keeps
         // trying the back-end meanwhile (`record --reconnect`).
@@ -87,6 +94,8 @@ import TraceTools
         // ones the front-end set up.
         #expect(t.stats.setUpQueues.count == 2 * v.pairs, "\(t.stats.setUpQueues.map(\.vq))")
         let stats = t.stats
+        // A relayed capture is exact; a passive one polled.
+        #expect(t.header.flags.contains(.sampled) != v.interposed, "header flags \(t.header.flags)")
 
         for q in s.queues {
             let k = q.pair

@@ -17,7 +17,8 @@
 #                        packed          virtio-net-pci packed=on
 #   --recorder R       plain (default with testpmd): `conformance record` between QEMU and the
 #                      back-end; none (default with serve): QEMU straight to the back-end;
-#                      interpose: `record --interpose` (not built yet). Also RECORDER=.
+#                      interpose: `record --interpose` (the recorder relays the
+#                      rings: an exact trace). Also RECORDER=.
 #   --backend B        testpmd (default) or serve (`conformance serve`: loopback, exact trace,
 #                      --check; its trace is trace.trace without a recorder, else serve.trace).
 #                      Also BACKEND=.
@@ -106,8 +107,7 @@ case "$BACKEND" in
     *) guest_die "unknown back-end $BACKEND" ;;
 esac
 case "$RECORDER" in
-    plain|none) ;;
-    interpose) guest_die "--recorder interpose: \`record --interpose\` does not exist yet" ;;
+    plain|none|interpose) ;;
     *) guest_die "unknown recorder $RECORDER" ;;
 esac
 if [ "$RECORDER" != none ] && [ ! -x "$BIN" ]; then guest_die "$BIN not found (swift build, or set CONFORMANCE)"; fi
@@ -197,9 +197,10 @@ start_serve() {
 if [ "$BACKEND" = serve ]; then start_serve; else start_testpmd; fi
 
 TARGET=$BE_SOCK
-if [ "$RECORDER" = plain ]; then
+if [ "$RECORDER" = plain ] || [ "$RECORDER" = interpose ]; then
     RECOPT=(--progress 0 --accept-timeout 120)
     [ $RESTART = 1 ] && RECOPT+=(--reconnect)
+    [ "$RECORDER" = interpose ] && RECOPT+=(--interpose)
     # The observer goes first when the cores are contended (nice -5 needs root; otherwise nice
     # says so in recorder.log and runs it unchanged).
     timeout -s KILL "$LIMIT" nice -n -5 "$BIN" record --listen "$REC_SOCK" --connect "$BE_SOCK" -o "$OUT/trace.trace" \

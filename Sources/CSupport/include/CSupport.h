@@ -50,3 +50,6 @@ int cs_memfd_sealed(const char *name, long long size);
 int cs_eventfd_blocking(void);
 /// A release fence (test peers publish ring indices with it).
 void cs_fence_release(void);
+/// A full (sequentially consistent) fence: a relay publishes an index, then reads the other side's
+/// suppression field, as virtio's notification protocol requires (`virtio_mb`).
+void cs_fence_full(void);
