@@ -30,7 +30,8 @@ import TraceTools
         var restart: Bool { variants.contains("restart") }
     }
 
-    /// Every variant runs in CI: together about 5 minutes on a 2-core machine (see Traces/real/README.md).
+    /// Every passive-recorder variant runs in CI, and the 2-pair one through `--interpose`
+    /// (`LiveMatrix`; CONFORMANCE_LIVE=full runs all).
     static let allVariants: [Variant] = [
         Variant(name: "1-pair", pairs: 1, variants: []),
         Variant(name: "2-pairs", pairs: 2, variants: []),
@@ -49,7 +50,9 @@ import TraceTools
 
     /// LINUX_GUEST_VARIANTS=name,name runs only those (for working on one variant).
     static let variants: [Variant] = {
-        guard let only = ProcessInfo.processInfo.environment["LINUX_GUEST_VARIANTS"]?.split(separator: ",").map(String.init) else { return allVariants }
+        guard let only = ProcessInfo.processInfo.environment["LINUX_GUEST_VARIANTS"]?.split(separator: ",").map(String.init) else {
+            return LiveMatrix.cases(allVariants) { !$0.interposed || $0.pairs == 2 }
+        }
         return allVariants.filter { only.contains($0.name) }
     }()
 
@@ -176,11 +179,11 @@ import TraceTools
         var testDescription: String { "\(pairs) pair(s), \(mapping) W=\(workers)" }
     }
 
-    static let serveVariants: [ServeVariant] = [
+    static let serveVariants: [ServeVariant] = LiveMatrix.cases([
         ServeVariant(pairs: 1, mapping: "seed-rfc2", workers: 1),
         ServeVariant(pairs: 2, mapping: "seed-rfc2", workers: 2),
         ServeVariant(pairs: 4, mapping: "per-pair", workers: 4),
-    ]
+    ]) { $0.pairs == 2 }
 
     /// QEMU (TCG) with the Linux guest straight to `conformance serve` (loopback, --check): the
     /// first exact traces of Linux virtio_net. Per queue the guest's `ethtool -S`, serve's counts and

@@ -1,3 +1,4 @@
+import TestSupport
 import CSupport
 import Checker
 import Foundation
@@ -91,11 +92,11 @@ import TraceFormat
         var inOrder: Bool { !devargs.contains("in_order=0") }
         var testDescription: String { "\(pairs) pair(s)\(devargs)" }
     }
-    static let packedCases: [PackedCase] = [
+    static let packedCases: [PackedCase] = LiveMatrix.cases([
         PackedCase(pairs: 1, devargs: ",in_order=0"), PackedCase(pairs: 2, devargs: ",in_order=0"),
         PackedCase(pairs: 4, devargs: ",in_order=0"), PackedCase(pairs: 8, devargs: ",in_order=0"),
         PackedCase(pairs: 2, devargs: ",in_order=0,mrg_rxbuf=0"), PackedCase(pairs: 2, devargs: ""),
-    ]
+    ]) { $0.pairs == 2 && $0.devargs != ",in_order=0,mrg_rxbuf=0" }
 
     @Test(.enabled(if: testpmd != nil, "dpdk-testpmd not found: install dpdk-dev to run the live-pair tests"),
           .timeLimit(.minutes(1)), arguments: packedCases)

@@ -251,7 +251,7 @@ import VirtioProtocol
     func fullMemoryTableEndsTheSessionWithTheReason() throws {
         let cap = try Capture { $0.interpose = true }
         defer { cap.cleanup() }
-        let mems = (0..<8).map { GuestMemory(size: 1 << 16, guestAddr: UInt64($0 + 1) << 32, userAddr: 0x7f00_0000_0000 + (UInt64($0) << 32)) }
+        let mems: [GuestMemory] = try (0..<8).map { try GuestMemory(size: 1 << 16, guestAddr: UInt64($0 + 1) << 32, userAddr: 0x7f00_0000_0000 + (UInt64($0) << 32), sealed: false) }
         cap.forward(Message(.setOwner))
         _ = cap.fe.send(Message(.setMemTable, payload: MemoryTablePayload(regions: mems.map { $0.region() }), fds: mems.map(\.fd)))
         let r = try #require(cap.finish())
