@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing (scripts/setup.sh), builds, then runs every suite.
+# The suites that start DPDK testpmd or QEMU run last and one at a time (--no-parallel), so live
+# peers never share the two cores with anything else; the others run in parallel before them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+swift build --build-tests
+LIVE='LinuxGuestTests|DPDKPairTests|ServeDPDKTests|DPDKDriveTests|InterposeDPDKTests|InterposeInjectionTests'
+status=0
+swift test --skip-build --skip "$LIVE" || status=1
+swift test --skip-build --no-parallel --filter "$LIVE" || status=1
+exit $status
