@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 swift build --build-tests
-LIVE='LinuxGuestTests|DPDKPairTests|ServeDPDKTests|DPDKDriveTests|InterposeDPDKTests|InterposeInjectionTests'
+LIVE=$(cat scripts/live-suites)   # the suites that start DPDK or QEMU (one place; .ci/run reads it too)
 status=0
 swift test --skip-build --skip "$LIVE" || status=1
 swift test --skip-build --no-parallel --filter "$LIVE" || status=1
