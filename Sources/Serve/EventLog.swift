@@ -15,6 +15,9 @@ import TraceFormat
 /// pass, not per event, is what keeps the cost low (`Specs/serve.md` has the measurement).
 ///
 /// Memory stays bounded: at `maxPending` events not yet written, producers wait for the writer.
+/// The bound is also how far the checker may lag behind the device, so it is kept small: at the end
+/// of a session serve writes and judges at most about two batches of it before it exits (a bound of
+/// 1M events let a fast front-end leave serve tens of seconds of judging behind on a debug build).
 final class EventLog: @unchecked Sendable {
     let sink: TraceSink
     private let cond = NSCondition()
@@ -28,7 +31,7 @@ final class EventLog: @unchecked Sendable {
     private(set) var written: UInt64 = 0
     let t0: UInt64
 
-    init(sink: TraceSink, maxPending: Int = 1 << 20, t0: UInt64) {
+    init(sink: TraceSink, maxPending: Int = 1 << 16, t0: UInt64) {
         self.sink = sink; self.maxPending = maxPending; self.t0 = t0
         pending.reserveCapacity(4096)
     }
