@@ -2,8 +2,10 @@
 # Coverage-guided fuzzing of the trace tools with libFuzzer (Specs/security.md, "Fuzzing").
 #
 #   scripts/fuzz.sh SECONDS [TARGET]       every target (or one) for SECONDS of fuzzing in total,
-#                                          split evenly over the targets (CI: scripts/fuzz.sh 96)
+#                                          split evenly over the targets (CI: scripts/fuzz.sh 32)
 #   scripts/fuzz.sh --runs N [TARGET]      long run: N inputs per target, no time limit
+#   scripts/fuzz.sh --build-only           build the harness and stop (CI builds it early, in the
+#                                          background, while the test suites wait on their peers)
 #   --fast                                 without AddressSanitizer: several times more inputs per
 #                                          second, but leaks show only as RSS growth (-rss_limit_mb)
 #
@@ -18,11 +20,12 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,11p' "$0" >&2; exit 2; }
-asan=1; seconds=""; runs=""; only=""
+usage() { sed -n '2,13p' "$0" >&2; exit 2; }
+asan=1; seconds=""; runs=""; only=""; build_only=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --fast) asan=0 ;;
+    --build-only) build_only=1 ;;
     --runs) [ $# -ge 2 ] || usage; runs="$2"; shift ;;
     -h|--help) usage ;;
     *) if [ -z "$seconds" ] && [ -z "$runs" ] && [[ "$1" =~ ^[0-9]+$ ]]; then seconds="$1"
@@ -30,7 +33,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-[ -n "$seconds" ] || [ -n "$runs" ] || usage
+[ -n "$seconds" ] || [ -n "$runs" ] || [ $build_only -eq 1 ] || usage
 [ -z "$runs" ] || [[ "$runs" =~ ^[0-9]+$ ]] || usage
 
 out=.build-fuzz
@@ -43,6 +46,7 @@ if ! swift build -c release --scratch-path "$scratch" --product conformance-fuzz
   tail -30 "$out/build.log" >&2; echo "fuzz: build failed" >&2; exit 2
 fi
 bin="$scratch/release/conformance-fuzz"
+[ $build_only -eq 0 ] || { echo "fuzz: built $bin" >&2; exit 0; }
 
 mapfile -t all < <("$bin" --list | cut -f1)
 if [ -n "$only" ]; then
