@@ -144,15 +144,20 @@ extension Checker {
         case .getFeatures:
             if ok { req.gating.getFeatures(offered: e.p0) }
         case .setFeatures:
+            v += req.gating.featuresRequested(e.p0)
             if ok {
                 req.gating.setFeatures(e.p0)
                 req.log.features(Features(e.p0))
                 v += featureDependencies(Features(e.p0))
             }
         case .getProtocolFeatures:
+            if vu { v += req.gating.protocolFeaturesRequested("GET_PROTOCOL_FEATURES") }
             if ok { req.gating.getProtocolFeatures(offered: e.p0) }
         case .setProtocolFeatures:
-            if vu { v += req.gating.setProtocolFeatures(e.p0) }
+            if vu {
+                v += req.gating.protocolFeaturesRequested("SET_PROTOCOL_FEATURES", set: e.p0)
+                v += req.gating.setProtocolFeatures(e.p0)
+            }
         case .getQueueNum:
             if vu {
                 v += req.gating.needsProtocol("GET_QUEUE_NUM", .mq, offerSuffices: true)

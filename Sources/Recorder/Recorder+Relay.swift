@@ -178,6 +178,10 @@ extension Recorder {
             note("set-mem-table", "record: SET_MEM_TABLE: \(error); forwarded, rings in it are not followed")
         }
         emitControl(.control(.setMemTable, value: UInt64(table.regions.count), t: t))
+        // The regions as the front-end declared them: the checker places every ring inside them.
+        for (k, d) in table.regions.enumerated() {
+            emitControl(TraceEvent(.memRegion, aux: UInt16(k), timestamp: t, p0: d.guestAddr, p1: d.size, p2: d.userAddr))
+        }
         memoryChanged()
     }
 
@@ -207,6 +211,11 @@ extension Recorder {
         outstanding[id] = due - 1
         let t = now
         switch m.request {
+        case .getFeatures?, .getProtocolFeatures?:
+            // The offer as the front-end receives it (through --interpose, without what the relay
+            // cannot carry): what its SET_FEATURES / SET_PROTOCOL_FEATURES answer is judged against.
+            guard let shown = (interposer?.rewriteReply(m) ?? m).decode(U64Payload.self) else { return }
+            emitControl(.control(m.request == .getFeatures ? .getFeatures : .getProtocolFeatures, value: shown.value, t: t))
         case .getQueueNum?:
             if let n = m.decode(U64Payload.self) { emitControl(.control(.getQueueNum, value: n.value & 0xffff, t: t)) }
         case .getVringBase?:

@@ -224,6 +224,7 @@ public final class Server {
         switch req {
         case .getFeatures:
             reply = .reply(to: m, payload: U64Payload(Self.offeredFeatures))
+            control(.getFeatures, value: Self.offeredFeatures)
         case .setFeatures:
             guard let f = m.decode(U64Payload.self) else { short(); break }
             ok = f.value & ~Self.offeredFeatures == 0
@@ -234,6 +235,7 @@ public final class Server {
             }
         case .getProtocolFeatures:
             reply = .reply(to: m, payload: U64Payload(Self.offeredProtocolFeatures))
+            control(.getProtocolFeatures, value: Self.offeredProtocolFeatures)
         case .setProtocolFeatures:
             guard let f = m.decode(U64Payload.self) else { short(); break }
             ok = f.value & ~Self.offeredProtocolFeatures == 0
@@ -262,6 +264,9 @@ public final class Server {
                     }
                 }
                 control(.setMemTable, value: UInt64(t.regions.count), result: ok ? 0 : -Int16(owner ? Errno.einval.rawValue : Errno.eperm.rawValue))
+                if ok {
+                    for (k, d) in t.regions.enumerated() { emit(TraceEvent(.memRegion, aux: UInt16(k), timestamp: device.now, p0: d.guestAddr, p1: d.size, p2: d.userAddr)) }
+                }
                 for v in device.vrings where v.started { resolve(v) }
             }
         case .setVringNum, .setVringBase, .getVringBase, .setVringEnable:

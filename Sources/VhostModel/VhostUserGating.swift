@@ -28,6 +28,26 @@ public struct VhostUserGating: Sendable {
     public mutating func setFeatures(_ f: UInt64) { ackedFeatures = f }
     public mutating func getProtocolFeatures(offered: UInt64) { offeredProtocol = offered }
 
+    /// SET_FEATURES `f` asks only for what GET_FEATURES offered (judged whatever the answer: the
+    /// request is the front-end's; unknown offer, nothing judged).
+    public func featuresRequested(_ f: UInt64) -> [Violation] {
+        guard let o = offeredFeatures, f & ~o != 0 else { return [] }
+        return [Violation(.vhostFeaturesOffered, "SET_FEATURES 0x\(String(f, radix: 16)) accepts bits 0x\(String(f & ~o, radix: 16)) that GET_FEATURES 0x\(String(o, radix: 16)) did not offer")]
+    }
+
+    /// GET_ or SET_PROTOCOL_FEATURES (`set`: the bits acknowledged): only once VHOST_USER_F_PROTOCOL_FEATURES
+    /// was offered, and SET_PROTOCOL_FEATURES within GET_PROTOCOL_FEATURES's offer.
+    public func protocolFeaturesRequested(_ what: String, set: UInt64? = nil) -> [Violation] {
+        let bit = FeatureBit.protocolFeatures.mask
+        if let o = offeredFeatures, o & bit == 0 {
+            return [Violation(.vhostFeaturesOffered, "\(what) sent, but GET_FEATURES 0x\(String(o, radix: 16)) does not offer VHOST_USER_F_PROTOCOL_FEATURES (bit 30)")]
+        }
+        if let p = set, let o = offeredProtocol, p & ~o != 0 {
+            return [Violation(.vhostFeaturesOffered, "SET_PROTOCOL_FEATURES 0x\(String(p, radix: 16)) sets bits 0x\(String(p & ~o, radix: 16)) that GET_PROTOCOL_FEATURES 0x\(String(o, radix: 16)) did not offer")]
+        }
+        return []
+    }
+
     /// SET_PROTOCOL_FEATURES: INBAND_NOTIFICATIONS is an error without BACKEND_REQ and REPLY_ACK.
     public mutating func setProtocolFeatures(_ p: UInt64) -> [Violation] {
         ackedProtocol = p

@@ -328,7 +328,7 @@ public struct Requirement: Sendable {
     static let ringFeatures: [Requirement] = [
         Requirement("FEAT-01", .features, "Feature Bits (driver requirements)", .mustNot,
                     "The driver accepts no feature the device did not offer.",
-                    .driver, .partly("traces carry the offer only where a get_features event records it; no rule compares them yet"), []),
+                    .driver, .partly("judged where the trace records the offer (a get_features event: vhost-user recorders and serve write it)"), [.vhostFeaturesOffered]),
         Requirement("FEAT-02", .features, "Feature Bits (driver requirements)", .mustNot,
                     "The driver accepts no feature without the features it requires (virtio-net's table: see NET-02, NET-03).",
                     .driver, .yes, [.netFeatureDeps]),
@@ -540,7 +540,7 @@ public struct Requirement: Sendable {
                     "Each only with its protocol feature (BACKEND_REQ, STATUS, STATUS, RESET_DEVICE).", .frontEnd, .yes, [.vhostUserProtocolGate]),
         Requirement("VU-31", .vhostUser, "VHOST_USER_GET_PROTOCOL_FEATURES / SET_PROTOCOL_FEATURES", .implied,
                     "Only when PROTOCOL_FEATURES is in GET_FEATURES; the back-end supports them before SET_FEATURES.",
-                    .frontEnd, .partly("judged only where get_features records the offer; no rule yet compares set_protocol_features with it"), []),
+                    .frontEnd, .partly("judged only where get_features / get_protocol_features record the offers; that the back-end supports them is its side, not observable"), [.vhostFeaturesOffered]),
         Requirement("VU-32", .vhostUser, "VHOST_USER_SET_OWNER", .implied,
                     "SET_OWNER starts the session; ring messages come after it (QEMU negotiates features before).", .frontEnd, .yes, [.vhostOwnerFirst]),
         Requirement("VU-33", .vhostUser, "VHOST_USER_RESET_OWNER", .implied,

@@ -22,7 +22,7 @@ extension RuleID {
             return .driver
         // The front-end's ring layout, addresses, messages and negotiation.
         case .vqChainLength, .vqInOrderNext, .vqKickMissed, .vqRingAlign, .vhostMemRingAddr,
-             .vhostMemBufferAddr, .vhostVringBaseResume, .vhostUserVringIndex, .vhostUserEnableGate,
+             .vhostMemBufferAddr, .vhostVringBaseResume, .vhostFeaturesOffered, .vhostUserVringIndex, .vhostUserEnableGate,
              .vhostUserProtocolGate, .vhostUserInbandGate, .netFeatureDeps, .netTxFraming, .netRxFraming:
             return .driver
         // avail.flags is the driver's, used.flags the device's: `drive` writes avail.flags only

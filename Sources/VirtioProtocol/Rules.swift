@@ -51,6 +51,7 @@ public enum RuleID: String, CaseIterable, Sendable, Codable, Comparable {
     case vhostVringBaseResume = "VHOST-VRING-BASE-RESUME"
     case vhostRingBusy = "VHOST-RING-BUSY"
     case vhostLogBeforeUsed = "VHOST-LOG-BEFORE-USED"
+    case vhostFeaturesOffered = "VHOST-FEATURES-OFFERED"
     case vhostUserVringIndex = "VHOST-USER-VRING-INDEX"
     case vhostUserEnableGate = "VHOST-USER-ENABLE-GATE"
     case vhostUserProtocolGate = "VHOST-USER-PROTOCOL-GATE"
@@ -282,6 +283,11 @@ public struct Rule: Sendable {
              statement: "While dirty logging is on (VHOST_F_LOG_ALL negotiated and SET_LOG_BASE done), before a used.idx update publishes an element the back-end has marked dirty, after the chain was made available, every page of the first len bytes of its device-writable buffers and (with VHOST_VRING_F_LOG) the page of the used element.",
              proof: "none: a page-set inclusion test",
              sampling: "judged on exact traces only"),
+        Rule(id: .vhostFeaturesOffered,
+             specRef: "virtio 1.x \"Feature Bits\" driver requirements (the driver MUST NOT accept a feature which the device did not offer); vhost-user.rst VHOST_USER_GET_PROTOCOL_FEATURES / SET_PROTOCOL_FEATURES (only when VHOST_USER_F_PROTOCOL_FEATURES is in GET_FEATURES; the front-end acknowledges a subset of the back-end's protocol features)",
+             statement: "SET_FEATURES accepts only features GET_FEATURES offered; protocol features are queried and set only when GET_FEATURES offered VHOST_USER_F_PROTOCOL_FEATURES (bit 30), and SET_PROTOCOL_FEATURES sets only bits GET_PROTOCOL_FEATURES offered. The request is judged, whatever the answer.",
+             proof: "none: a feature-bit test",
+             sampling: "unaffected (control plane); judged only where the trace records the offer (get_features, get_protocol_features)"),
         Rule(id: .vhostUserVringIndex,
              specRef: "vhost-user.rst \"Multiple queue support\" (the front-end should stop when it needs more queues than GET_QUEUE_NUM reports); QEMU net/vhost-user.c and DPDK vhost_user_get_queue_num count queue pairs for net",
              statement: "After GET_QUEUE_NUM answered n (queue pairs, for a net device), the front-end addresses no vring at or above 2n (the control queue's index 2n only when the back-end is given CTRL_VQ).",

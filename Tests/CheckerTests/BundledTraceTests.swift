@@ -79,6 +79,7 @@ import VirtioProtocol
         (.vhostVringBaseResume, "vhost-user-handover-and-ring-reset", [.getVringBase, .setVringBase, .ringReset]),
         (.vhostRingBusy, "kernel-detach-then-rebase", [.setBackend, .setVringBase]),
         (.vhostLogBeforeUsed, "dirty-log-before-used", [.setLogBase, .vringLog, .logDirty]),
+        (.vhostFeaturesOffered, "vhost-user-session-all-gates", [.getFeatures, .setFeatures, .getProtocolFeatures, .setProtocolFeatures]),
         (.vhostUserVringIndex, "vhost-user-session-all-gates", [.getQueueNum, .setVringNum]),
         (.vhostUserEnableGate, "vhost-user-session-all-gates", [.getFeatures, .setVringEnable]),
         (.vhostUserProtocolGate, "vhost-user-session-all-gates", [.getProtocolFeatures, .getQueueNum, .setStatus, .getStatus, .setBackendReqFd, .resetDevice]),
