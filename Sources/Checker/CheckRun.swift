@@ -91,11 +91,14 @@ public enum CheckRun {
             }
         }
         do {
-            while let (e, off) = try reader.next() {
-                let fs = checker.process(e, index: reader.index - 1, offset: off)
+            var fatal: (String, UInt64)?
+            try reader.forEach { e, index, off in
+                let fs = checker.process(e, index: index, offset: off)
                 if !fs.isEmpty { keep(fs) }
-                if let f = checker.fatal { throw TraceError(offset: off, f) }
+                if let f = checker.fatal { fatal = (f, off); return false }
+                return true
             }
+            if let (f, off) = fatal { throw TraceError(offset: off, f) }
             keep(checker.finish())
         } catch let e as TraceError {
             report.error = e

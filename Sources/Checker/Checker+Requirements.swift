@@ -63,15 +63,13 @@ struct DevicePre {
 extension Checker {
     /// Split ring `q`'s exact model, if it has one: the rules added for the requirements table are
     /// split-ring rules (packed rings have their own, judged by `PackedVirtqueue`).
-    func split(_ q: Int) -> SplitVirtqueue? { queues[q] as? SplitVirtqueue }
+    /// Read in place (`queues.split[q]?.cursor` copies nothing), never to be kept.
+    func split(_ q: Int) -> SplitVirtqueue? { queues.split[q] }
 
     /// Runs `body` on split ring `q` in place; nil when it has no split model.
     mutating func withSplit<R>(_ q: Int, _ body: (inout SplitVirtqueue) -> R) -> R? {
-        guard var ring = queues[q] as? SplitVirtqueue else { return nil }
-        // The box let go first, `ring` is the only reference: mutating it copies no array.
-        queues[q] = nil
-        defer { queues[q] = ring }
-        return body(&ring)
+        guard queues.isSplit(q) else { return nil }
+        return body(&queues.split[q]!)
     }
 }
 
@@ -177,7 +175,7 @@ extension Checker {
         case .backendVringCall:
             let q = vq!
             if vu { v += req.gating.inbandMessage("BACKEND_VRING_CALL", vq: q) }
-            queues[q]?.interrupt()
+            queues.interrupt(q)
         case .setMemTable:
             if ok { req.memory.replace(count: Int(clamping: e.p0)) }
         case .memRegion:
@@ -306,7 +304,7 @@ extension Checker {
 
     /// The avail index before the event, for the publication window.
     func beforeDriver(_ e: TraceEvent, vq q: Int) -> UInt16? {
-        e.kind == .availIdx ? split(q)?.cursor.avail : nil
+        e.kind == .availIdx ? queues.split[q]?.cursor.avail : nil
     }
 
     mutating func afterDriver(_ e: TraceEvent, vq q: Int, _ availBefore: UInt16?) -> [Violation] {
@@ -324,7 +322,7 @@ extension Checker {
             guard format == .split else { break }
             v += notifyFlags("avail.flags", value: UInt16(truncatingIfNeeded: e.p0), driver: true)
         case .availIdx:
-            guard let old = availBefore, let new = split(q)?.cursor.avail, !e.isSampled else { break }
+            guard let old = availBefore, let new = queues.split[q]?.cursor.avail, !e.isSampled else { break }
             _ = withSplit(q) { $0.noteAvailPublished(old: old, new: new) }
             // The chains just exposed, read in place: a local copy of the ring would retain every array
             // of the model on each publication.
@@ -401,11 +399,11 @@ extension Checker {
 
     mutating func beforeDevice(_ e: TraceEvent, vq q: Int) -> DevicePre {
         var pre = DevicePre()
-        guard e.kind == .usedIdx, let old = split(q)?.cursor.used else { return pre }
+        guard e.kind == .usedIdx, let old = queues.split[q]?.cursor.used else { return pre }
         pre.usedBefore = old
         guard exact else { return pre }
         let new = UInt16(truncatingIfNeeded: e.p0)
-        guard UInt32(SplitRing.distance(from: old, to: new)) <= queues[q]!.size else { return pre }
+        guard UInt32(SplitRing.distance(from: old, to: new)) <= queues.size(q)! else { return pre }
         if req.log.active { pre.violations += logChecks(q, old: old, new: new) }
         if case .rx(let k) = role(q) { pre.violations += rxPublishChecks(q, k: k, old: old, new: new) }
         return pre
@@ -421,7 +419,7 @@ extension Checker {
             let now = eventsSeen
             req.log.mark(addr: e.p0, len: e.p1, serial: now, keepSince: req.exposedAt.lazy.flatMap(\.values).min() ?? now)
         case .usedEntry:
-            guard exact, queues[q] is SplitVirtqueue else { break }
+            guard exact, queues.isSplit(q) else { break }
             // Kept only where a rule reads them: RX rings, and any ring while dirty logging is on.
             guard isRX(q) || req.log.active else { break }
             let pos = UInt16(truncatingIfNeeded: e.p0)
@@ -438,7 +436,7 @@ extension Checker {
             if req.usedElems[q].count < Int(size) || req.usedElems[q][pos] != nil { req.usedElems[q][pos] = (id, len, w) }
             if case .rx(let k) = role(q) { v += rxElementChecks(q, k: k, pos: pos) }
         case .usedIdx:
-            guard let old = pre.usedBefore, let used = split(q)?.cursor.used else { break }
+            guard let old = pre.usedBefore, let used = queues.split[q]?.cursor.used else { break }
             var p = old
             let anything = !req.usedElems[q].isEmpty || !req.rxPackets[q].isEmpty || !req.rxInterior[q].isEmpty
             while anything && p != used {
@@ -448,7 +446,7 @@ extension Checker {
                 p = p &+ 1
             }
             if req.drain.anyPending {
-                for h in req.drain.pendingHeads(vq: q) where split(q)?.isInFlight(head: h) == false { req.drain.used(vq: q, head: h) }
+                for h in req.drain.pendingHeads(vq: q) where queues.split[q]?.isInFlight(head: h) == false { req.drain.used(vq: q, head: h) }
             }
         case .rxHeader:
             guard exact, format == .split, case .rx(let k) = role(q) else { break }
@@ -531,7 +529,7 @@ extension Checker {
                 v.append(Violation(.netRxNumBuffers, "RX[\(k)] (vq \(q)): a packet starts at used position \(pos), inside the \(last.count) buffers the packet at \(last.start) said it spans"))
             }
             // Bounded by the ring: more packets than slots cannot be pending; beyond that, not judged.
-            guard let size = queues[q]?.size, req.rxPackets[q].count < Int(size), UInt32(n) <= size else { return v }
+            guard let size = queues.size(q), req.rxPackets[q].count < Int(size), UInt32(n) <= size else { return v }
             req.rxPackets[q][pos] = n
             req.rxLast[q] = (pos, n)
             var i = pos
@@ -591,8 +589,8 @@ extension Checker {
     func finishChecks() -> [(Int?, Violation)] {
         guard exact else { return [] }
         var out: [(Int?, Violation)] = []
-        for (q, queue) in queues.enumerated() {
-            guard let queue = queue as? SplitVirtqueue, queue.kicksSeen, let w = queue.kickOwed else { continue }
+        for q in queues.indices {
+            guard let queue = queues.split[q], queue.kicksSeen, let w = queue.kickOwed else { continue }
             let why = queue.eventIdx ? "EVENT_IDX: avail_event \(queue.availEvent) lies in the avail positions [\(w.start), \(w.end)) published"
                 : "used.flags \(queue.usedFlags) does not suppress kicks"
             out.append((q, Violation(.vqKickMissed, "trace ends without the kick the device asked for when avail.idx reached \(w.end) (\(why))")))

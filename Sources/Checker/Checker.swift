@@ -17,7 +17,7 @@ public struct Checker {
 
     var device: VhostDevice
     /// The exact model of each ring, of the format the features select (allocated on first use).
-    var queues: [(any RingModel)?]
+    var queues: RingTable
     /// Rings observed by polling (sampled events): judged by `PolledSemantics` over the exact model.
     private var polled: [(any PolledRingModel)?]
     /// Findings of polled rings, with the event each is reported at (set by `apply`).
@@ -80,8 +80,8 @@ public struct Checker {
     /// packed sessions without their data plane, as `conformance record` did before it followed
     /// packed rings) leaves the ring unjudged.
     private var packedUnobserved: Set<Int> = []
-    private var history: [History]
-    private var deviceHistory = History()
+    /// The last events of each vq, and at index `queues.count` the device-wide ones.
+    private var history: History
     var pendingHeaderFindings: [Finding]
     /// virtio-net MQ: pairs the driver asked for (TX side) and the device acknowledged (RX side).
     private var txPairs = 1
@@ -106,10 +106,10 @@ public struct Checker {
         features = Features(header.features)
         sizes = header.queueSizes.map(UInt32.init)
         bases = Array(repeating: nil, count: n)
-        queues = Array(repeating: nil, count: n)
+        queues = RingTable(count: n)
         polled = Array(repeating: nil, count: n)
         disabledAtLastPoll = Array(repeating: false, count: n)
-        history = Array(repeating: History(), count: n)
+        history = History(rings: n + 1)
         pendingHeaderFindings = []
         lastOffset = UInt64(header.encodedSize)
         req = RequirementState(header: header)
@@ -125,11 +125,11 @@ public struct Checker {
 
     /// The ring state of vq `q`, allocated on first use (a header may declare many idle rings).
     mutating func queue(_ q: Int) -> Bool {
-        if queues[q] != nil { return true }
+        if queues.has(q) { return true }
         guard format.isValidQueueSize(sizes[q]), fatal == nil, !baseOutsideRing(q), budget(q) else { return false }
         guard let r = format.makeModel(size: sizes[q], base: base(q), features: RingFeatures(features)) else { return false }
         slots += Int(sizes[q])
-        queues[q] = r
+        queues.set(q, r)
         return true
     }
 
@@ -174,8 +174,8 @@ public struct Checker {
 
     /// vq `q` changes size: its ring state starts over.
     private mutating func resize(_ q: Int, to n: UInt32) {
-        if let old = queues[q] {
-            if old.size == n { return }
+        if let size = queues.size(q) {
+            if size == n { return }
             drop(q)
         }
         if let p = polled[q], p.size != n { endPolledRing(q) }
@@ -184,13 +184,13 @@ public struct Checker {
 
     /// Frees the ring state of vq `q` and returns its memory to the budgets.
     mutating func drop(_ q: Int) {
-        guard let old = queues[q] else { return }
-        slots -= Int(old.size)
-        indirectHeld -= Self.indirectCost(old)
-        queues[q] = nil
+        guard let size = queues.size(q) else { return }
+        slots -= Int(size)
+        indirectHeld -= queues.indirectCost(q)
+        queues.remove(q)
     }
 
-    static func indirectCost(_ q: any RingModel) -> Int {
+    static func indirectCost<Ring: RingModel>(_ q: Ring) -> Int {
         q.indirectEntriesHeld + indirectTableCost * q.indirectTablesHeld
     }
 
@@ -204,9 +204,9 @@ public struct Checker {
         // Forgetting idle tables everywhere brings the sum down to what the device owns; refusing
         // above half the budget keeps this pass rare (amortised constant work per event).
         indirectHeld = 0
-        for r in queues.indices where queues[r] != nil {
-            queues[r]!.forgetIdleIndirectTables()
-            indirectHeld += Self.indirectCost(queues[r]!)
+        for r in queues.indices where queues.has(r) {
+            queues.forgetIdleIndirectTables(r)
+            indirectHeld += queues.indirectCost(r)
         }
         for r in polled.indices where polled[r] != nil {
             polled[r]!.forgetIdleIndirectTables()
@@ -223,15 +223,15 @@ public struct Checker {
         currentIndex = index
         lastOffset = offset + UInt64(TraceEvent.size)
         if fatal != nil { return [] }
-        var findings = pendingHeaderFindings
-        pendingHeaderFindings = []
+        var findings: [Finding] = []
+        if !pendingHeaderFindings.isEmpty { swap(&findings, &pendingHeaderFindings) }
         let vq: Int? = (e.kind.vqUse != .none && e.vq != TraceEvent.none && Int(e.vq) < queues.count) ? Int(e.vq) : nil
         // The reader rejects such events; an API caller building events in code gets them ignored.
         if e.kind.vqUse == .required && vq == nil { return findings }
-        let ctx = Recent(index: index, offset: offset, event: e)
-        if let vq { history[vq].push(ctx) } else { deviceHistory.push(ctx) }
+        history.push(vq ?? queues.count, Recent(index: index, offset: offset, event: e))
 
         let violations = join(tick(e), apply(e, vq: vq))
+        if violations.isEmpty && polledOut.isEmpty { return findings }
         let located = violations.map { (index, offset, $0) }
             + polledOut.map { ($0.ref, UInt64(header.encodedSize) + $0.ref * UInt64(TraceEvent.size), $0.violation) }
         polledOut = []
@@ -240,7 +240,7 @@ public struct Checker {
             // cost a rendered finding per event.
             if suppressed.contains(v.rule) { suppressedCount += 1; continue }
             findings.append(Finding(rule: v.rule, eventIndex: i, offset: off, vq: vq.map(UInt16.init), message: v.message,
-                                    context: vq.map { history[$0].events } ?? deviceHistory.events))
+                                    context: history.events(vq ?? queues.count)))
         }
         return findings
     }
@@ -265,17 +265,17 @@ public struct Checker {
         // A recorder's trace can end mid-pass, so only exact traces are held to this at the end;
         // and not inside an open pass (its deadline never came), nor where the ring has no call fd.
         if !header.flags.contains(.sampled) {
-            for (q, queue) in queues.enumerated() {
-                if let queue, let owed = queue.owedInterrupt, device.ring(q).canInterrupt, device.servicingWorker(q) == nil {
+            for q in queues.indices {
+                if let owed = queues.owedInterrupt(q), device.ring(q).canInterrupt, device.servicingWorker(q) == nil {
                     findings.append(Finding(rule: owed.rule, eventIndex: nil, offset: lastOffset, vq: UInt16(q),
                         message: "trace ends without the interrupt the driver asked for when \(owed.when) (\(owed.reason))",
-                        context: history[q].events))
+                        context: history.events(q)))
                 }
             }
         }
         for (q, v) in finishChecks() {
             findings.append(Finding(rule: v.rule, eventIndex: nil, offset: lastOffset, vq: q.map(UInt16.init), message: v.message,
-                                    context: q.map { history[$0].events } ?? deviceHistory.events))
+                                    context: history.events(q ?? queues.count)))
         }
         return findings
     }
@@ -444,10 +444,10 @@ public struct Checker {
             if ok {
                 features = Features(e.p0)
                 let f = RingFeatures(features)
-                for q in queues.indices where queues[q] != nil {
+                for q in queues.indices where queues.has(q) {
                     // Ring state is of one format: another format starts the ring over.
-                    if queues[q]!.format != format { drop(q); continue }
-                    queues[q]!.features = f
+                    if queues.format(q) != format { drop(q); continue }
+                    queues.setFeatures(q, f)
                 }
                 for q in polled.indices where polled[q] != nil {
                     if polled[q]!.format != format { endPolledRing(q); continue }
@@ -484,7 +484,7 @@ public struct Checker {
                     drop(q)
                     endPolledRing(q)
                 }
-                if queues[q] != nil { queues[q]!.setBase(base(q)) }
+                if queues.has(q) { queues.setBase(q, base(q)) }
                 if polled[q] != nil { polled[q]!.setBase(base(q)) }
             }
             return v
@@ -509,7 +509,7 @@ public struct Checker {
             // "No fd" (vhost-user bit 8: the front-end polls) or fd -1 (kernel): the device cannot
             // interrupt, so no interrupt is owed; a window published before a call fd existed owes none.
             let can = !Self.noFd(e.p0, profile: profile)
-            if ok && can { queues[vq!]?.interrupt() }
+            if ok && can { queues.interrupt(vq!) }
             return device.ringMessage("SET_VRING_CALL", vq: vq!, result: r) { $0.canInterrupt = can }
         case .setVringEnable:
             if ok && e.p0 != 0 { disabledAtLastPoll[vq!] = false }
@@ -562,12 +562,12 @@ public struct Checker {
         switch step {
         case .writeIndirect, .writePackedIndirect:
             // An indirect entry: account for it, and enforce `indirectBudget`.
-            let before = Self.indirectCost(queues[q]!)
-            r = queues[q]!.apply(step)
-            indirectHeld += Self.indirectCost(queues[q]!) - before
+            let before = queues.indirectCost(q)
+            r = queues.apply(q, step)
+            indirectHeld += queues.indirectCost(q) - before
             enforceIndirectBudget()
         default:
-            r = queues[q]!.apply(step)
+            r = queues.apply(q, step)
         }
         if r.foreign { noteForeign(e, vq: q); return [] }
         var v = r.violations
@@ -585,19 +585,19 @@ public struct Checker {
             // linux-upstream: the VMM serves the control queue; vhost ring setup does not apply.
         } else if ring.stopped {
             v.append(Violation(.vhostRingStopped, "device \(e.kind.name) on vq \(q) after GET_VRING_BASE stopped the ring"))
-        } else if !ring.ready || (queues[q] == nil && polled[q] == nil) {
-            let missing = ring.missing + (queues[q] == nil && polled[q] == nil && ring.sizeSet ? ["a valid size"] : [])
+        } else if !ring.ready || (!queues.has(q) && polled[q] == nil) {
+            let missing = ring.missing + (!queues.has(q) && polled[q] == nil && ring.sizeSet ? ["a valid size"] : [])
             v.append(Violation(.vhostRingNotReady, "device \(e.kind.name) on vq \(q) before the ring was set up (missing: \(missing.joined(separator: ", ")))"))
         }
         // Sending an interrupt consumes nothing: a notifier thread may send it (issue 10, false positive 2).
         if e.worker != TraceEvent.none && e.kind != .interrupt { v += device.checkDeviceWork(vq: q, worker: Int(e.worker)) }
-        guard queues[q] != nil else { return v }
+        guard queues.has(q) else { return v }
         if e.kind == .interrupt {
-            queues[q]!.interrupt()
+            queues.interrupt(q)
             return v
         }
         guard let step = RingStep(event: e) else { return v }
-        let r = queues[q]!.apply(step)
+        let r = queues.apply(q, step)
         if r.foreign { noteForeign(e, vq: q); return v }
         v += r.violations
         if r.completed > 0, case .rx(let k) = role(q), let why = inactiveReason(rx: k, vq: q) {
@@ -622,9 +622,9 @@ public struct Checker {
             var v: [Violation] = []
             // The pass deadline is kernel vhost's (vhost_notify runs in the pass that published);
             // vhost-user sets no deadline but the trace end (issue 10, false positive 4).
-            if profile != .vhostUser, let queue = queues[q], let owed = queue.owedInterrupt, !e.isSampled, device.ring(q).canInterrupt {
+            if profile != .vhostUser, let owed = queues.owedInterrupt(q), !e.isSampled, device.ring(q).canInterrupt {
                 v.append(Violation(owed.rule, "worker \(w) ends its pass on vq \(q) without the interrupt the driver asked for when \(owed.when) (\(owed.reason))"))
-                queues[q]!.interrupt() // report once per missed notification
+                queues.interrupt(q) // report once per missed notification
             }
             if e.worker != TraceEvent.none { device.serviceEnd(vq: q, worker: w) }
             return v
@@ -674,14 +674,31 @@ struct Recent {
     let event: TraceEvent
 }
 
-/// The last few events on one vq, in a fixed-size ring; rendered only when a finding needs them.
+/// The last few events of each of `rings` streams (a vq, or device-wide), in fixed-size rings laid
+/// end to end in one array: a push is one store, with no per-vq array to check and grow. Rendered
+/// only when a finding needs them.
 struct History {
-    private var ring: [Recent] = []
-    private var head = 0
-    mutating func push(_ e: Recent) {
-        if ring.count < Checker.contextDepth { ring.append(e) } else { ring[head] = e; head = (head + 1) % Checker.contextDepth }
+    private static let depth = Checker.contextDepth
+    private var slots: [Recent]
+    /// Per ring: events pushed so far (only whether it reached `depth` matters beyond that).
+    private var pushed: [UInt32]
+    init(rings: Int) {
+        slots = Array(repeating: Recent(index: 0, offset: 0, event: TraceEvent(.kick)), count: rings * Self.depth)
+        pushed = Array(repeating: 0, count: rings)
     }
-    var events: [ContextEvent] {
-        (ring[head...] + ring[..<head]).map { ContextEvent(index: $0.index, offset: $0.offset, text: TextForm.render(event: $0.event)) }
+    mutating func push(_ r: Int, _ e: Recent) {
+        let n = pushed[r]
+        slots[r * Self.depth + Int(n % UInt32(Self.depth))] = e
+        // Past `depth` only the position in the ring matters: wrap within a multiple of it.
+        pushed[r] = n + 1 < 2 * UInt32(Self.depth) ? n + 1 : UInt32(Self.depth) + (n + 1) % UInt32(Self.depth)
+    }
+    /// Ring `r`'s events, oldest first.
+    func events(_ r: Int) -> [ContextEvent] {
+        let n = Int(pushed[r]), d = Self.depth
+        let order = n < d ? Array(0..<n) : (0..<d).map { (n + $0) % d }
+        return order.map { i in
+            let e = slots[r * d + i]
+            return ContextEvent(index: e.index, offset: e.offset, text: TextForm.render(event: e.event))
+        }
     }
 }

@@ -134,9 +134,10 @@ public struct SplitVirtqueue: Sendable {
 
     /// The driver changes main-table descriptor `index` (or the indirect table it points to):
     /// a violation while the device owns it.
-    private func driverTouches(_ index: UInt16, what: String) -> [Violation] {
+    // `what` is rendered only for a finding: text built per descriptor write cost more than the rule.
+    private func driverTouches(_ index: UInt16, what: @autoclosure () -> String) -> [Violation] {
         guard owner[Int(index)] == .device else { return [] }
-        return [Violation(.vqDriverOwnership, "driver changes \(what) while the device owns it (exposed and not yet used)")]
+        return [Violation(.vqDriverOwnership, "driver changes \(what()) while the device owns it (exposed and not yet used)")]
     }
 
     /// The driver writes entry `entry` of the indirect table that main-table descriptor `parent` points to.
