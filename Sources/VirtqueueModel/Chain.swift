@@ -69,12 +69,13 @@ public struct ChainRules: Sendable {
 
     /// VQ-CHAIN-LENGTH once the walk of `name` is done. A loop is already its own finding; length is
     /// judged only for chains that end.
-    public mutating func checkLength(queueSize n: Int, name: String) {
+    // `name` and the other descriptions below are rendered only for a finding (every walk calls these).
+    public mutating func checkLength(queueSize n: Int, name: @autoclosure () -> String) {
         guard !violations.contains(where: { $0.rule == .vqChainLoop }) else { return }
         if buffers > n {
-            violations.append(Violation(.vqChainLength, "\(name) has \(buffers) buffer descriptors (counting its indirect table's entries), more than the queue size \(n)"))
+            violations.append(Violation(.vqChainLength, "\(name()) has \(buffers) buffer descriptors (counting its indirect table's entries), more than the queue size \(n)"))
         } else if bytes > Self.maxChainBytes {
-            violations.append(Violation(.vqChainLength, "\(name) describes \(bytes) bytes, more than 2^32"))
+            violations.append(Violation(.vqChainLength, "\(name()) describes \(bytes) bytes, more than 2^32"))
         }
     }
 
@@ -82,17 +83,17 @@ public struct ChainRules: Sendable {
     public mutating func report(_ v: Violation) { violations.append(v) }
 
     /// A descriptor `name` carries INDIRECT: allowed only with VIRTIO_F_INDIRECT_DESC.
-    public mutating func indirectFeature(allowed: Bool, name: String) {
+    public mutating func indirectFeature(allowed: Bool, name: @autoclosure () -> String) {
         if !allowed {
-            violations.append(Violation(.vqIndirectFeature, "\(name) has INDIRECT but VIRTIO_F_INDIRECT_DESC (bit 28) was not negotiated"))
+            violations.append(Violation(.vqIndirectFeature, "\(name()) has INDIRECT but VIRTIO_F_INDIRECT_DESC (bit 28) was not negotiated"))
         }
     }
 
     /// The length of the indirect descriptor `name`: the table's entry count when it is a non-zero
     /// multiple of 16 covering at most 65536 entries, else nil (and VQ-INDIRECT-LEN).
-    public mutating func indirectTableEntries(len: UInt32, name: String) -> Int? {
+    public mutating func indirectTableEntries(len: UInt32, name: @autoclosure () -> String) -> Int? {
         if len == 0 || len % SplitRing.descriptorSize != 0 || len / SplitRing.descriptorSize > SplitRing.maxIndirectEntries {
-            violations.append(Violation(.vqIndirectLen, "indirect \(name) has len \(len): not a non-zero multiple of 16 covering at most 65536 entries"))
+            violations.append(Violation(.vqIndirectLen, "indirect \(name()) has len \(len): not a non-zero multiple of 16 covering at most 65536 entries"))
             return nil
         }
         return Int(len / SplitRing.descriptorSize)

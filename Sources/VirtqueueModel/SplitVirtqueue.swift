@@ -28,13 +28,13 @@ public struct SplitVirtqueue: Sendable {
     /// Head written in each avail slot; -1 when never written.
     private var availRing: [Int32]
     /// Chains the device owns, by head.
-    private var inFlight: [UInt16: InFlight] = [:]
+    private var inFlight: HeadTable<InFlight>
     /// IN_ORDER: chains in the order they were exposed (head, exposure serial); entries already
     /// returned are skipped when met.
     private var exposureOrder: [(head: UInt16, serial: UInt64)] = []
     private var exposureStart = 0
     /// Used elements written and not yet published, by free-running position.
-    private var usedWritten: [UInt16: UsedElement] = [:]
+    private var usedWritten: PositionTable<UsedElement>
     /// Whether the trace shows the device reading avail entries (a recorder cannot).
     public private(set) var deviceReadsVisible = false
     /// No action has happened on this ring yet: SET_VRING_BASE may re-base all three indices.
@@ -97,6 +97,8 @@ public struct SplitVirtqueue: Sendable {
         availRing = Array(repeating: -1, count: Int(size))
         walkMarks = Array(repeating: 0, count: Int(size))
         chainOf = Array(repeating: -1, count: Int(size))
+        inFlight = HeadTable(size: size)
+        usedWritten = PositionTable(size: size)
         signalledUsed = start
         if availStart != nil { pristine = false }
     }
@@ -272,7 +274,7 @@ public struct SplitVirtqueue: Sendable {
         if let w = c.writableBytes, UInt64(len) > w {
             out.append(Violation(.vqUsedLen, "used element for head \(id) has len \(len), more than the chain's \(w) device-writable bytes"))
         }
-        inFlight[head]!.completing = true
+        inFlight.update(head) { $0.completing = true }
         usedWritten[pos] = UsedElement(id: id, len: len)
         return out
     }
