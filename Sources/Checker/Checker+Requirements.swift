@@ -63,13 +63,13 @@ struct DevicePre {
 extension Checker {
     /// Split ring `q`'s exact model, if it has one: the rules added for the requirements table are
     /// split-ring rules (packed rings have their own, judged by `PackedVirtqueue`).
-    /// Read in place (`queues.split[q]?.cursor` copies nothing), never to be kept.
+    /// A copy of split ring `q`'s model (it retains each array of the model): for rare paths; the
+    /// event path reads in place through `withSplit`.
     func split(_ q: Int) -> SplitVirtqueue? { queues.split[q] }
 
     /// Runs `body` on split ring `q` in place; nil when it has no split model.
     mutating func withSplit<R>(_ q: Int, _ body: (inout SplitVirtqueue) -> R) -> R? {
-        guard queues.isSplit(q) else { return nil }
-        return body(&queues.split[q]!)
+        queues.withSplit(q, body)
     }
 }
 
@@ -303,8 +303,8 @@ extension Checker {
     // MARK: driver
 
     /// The avail index before the event, for the publication window.
-    func beforeDriver(_ e: TraceEvent, vq q: Int) -> UInt16? {
-        e.kind == .availIdx ? queues.split[q]?.cursor.avail : nil
+    mutating func beforeDriver(_ e: TraceEvent, vq q: Int) -> UInt16? {
+        e.kind == .availIdx ? withSplit(q, { $0.cursor.avail }) : nil
     }
 
     mutating func afterDriver(_ e: TraceEvent, vq q: Int, _ availBefore: UInt16?) -> [Violation] {
@@ -322,7 +322,7 @@ extension Checker {
             guard format == .split else { break }
             v += notifyFlags("avail.flags", value: UInt16(truncatingIfNeeded: e.p0), driver: true)
         case .availIdx:
-            guard let old = availBefore, let new = queues.split[q]?.cursor.avail, !e.isSampled else { break }
+            guard let old = availBefore, let new = withSplit(q, { $0.cursor.avail }), !e.isSampled else { break }
             _ = withSplit(q) { $0.noteAvailPublished(old: old, new: new) }
             // The chains just exposed, read in place: a local copy of the ring would retain every array
             // of the model on each publication.
@@ -399,7 +399,7 @@ extension Checker {
 
     mutating func beforeDevice(_ e: TraceEvent, vq q: Int) -> DevicePre {
         var pre = DevicePre()
-        guard e.kind == .usedIdx, let old = queues.split[q]?.cursor.used else { return pre }
+        guard e.kind == .usedIdx, let old = withSplit(q, { $0.cursor.used }) else { return pre }
         pre.usedBefore = old
         guard exact else { return pre }
         let new = UInt16(truncatingIfNeeded: e.p0)
@@ -436,7 +436,7 @@ extension Checker {
             if req.usedElems[q].count < Int(size) || req.usedElems[q][pos] != nil { req.usedElems[q][pos] = (id, len, w) }
             if case .rx(let k) = role(q) { v += rxElementChecks(q, k: k, pos: pos) }
         case .usedIdx:
-            guard let old = pre.usedBefore, let used = queues.split[q]?.cursor.used else { break }
+            guard let old = pre.usedBefore, let used = withSplit(q, { $0.cursor.used }) else { break }
             var p = old
             let anything = !req.usedElems[q].isEmpty || !req.rxPackets[q].isEmpty || !req.rxInterior[q].isEmpty
             while anything && p != used {
@@ -446,7 +446,7 @@ extension Checker {
                 p = p &+ 1
             }
             if req.drain.anyPending {
-                for h in req.drain.pendingHeads(vq: q) where queues.split[q]?.isInFlight(head: h) == false { req.drain.used(vq: q, head: h) }
+                for h in req.drain.pendingHeads(vq: q) where withSplit(q, { $0.isInFlight(head: h) }) == false { req.drain.used(vq: q, head: h) }
             }
         case .rxHeader:
             guard exact, format == .split, case .rx(let k) = role(q) else { break }

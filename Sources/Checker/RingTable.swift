@@ -6,6 +6,10 @@ import VirtqueueModel
 /// existential box, and every look at the split model (`as? SplitVirtqueue`) copied the whole
 /// model, retaining each of its arrays: on a long trace most of the checker's time.
 /// `RingModel` stays the seam both formats implement; this table only decides where they live.
+///
+/// Every member reaches a model in place (`&split[q]!`), reads too, which is why they are
+/// `mutating`: Array's getter returns a copy of the element, and a call into the model's module
+/// on that copy retains and releases every array the model holds.
 struct RingTable {
     enum Kind: UInt8 { case none, split, packed }
     /// Which of `split` and `packed` holds vq `q`'s model (a byte to test on every event).
@@ -48,13 +52,21 @@ struct RingTable {
         kind[q] = .none
     }
 
-    func size(_ q: Int) -> UInt32? {
+    /// Runs `body` on vq `q`'s split model in place; nil when it has none.
+    @inline(__always) mutating func withSplit<R>(_ q: Int, _ body: (inout SplitVirtqueue) -> R) -> R? {
+        kind[q] == .split ? body(&split[q]!) : nil
+    }
+
+    /// Runs `split` or `packed` on vq `q`'s model in place; nil when it has none.
+    @inline(__always) mutating func with<R>(_ q: Int, split s: (inout SplitVirtqueue) -> R, packed p: (inout PackedVirtqueue) -> R) -> R? {
         switch kind[q] {
         case .none: return nil
-        case .split: return split[q]!.size
-        case .packed: return packed[q]!.size
+        case .split: return s(&split[q]!)
+        case .packed: return p(&packed[q]!)
         }
     }
+
+    mutating func size(_ q: Int) -> UInt32? { with(q, split: { $0.size }, packed: { $0.size }) }
 
     func format(_ q: Int) -> RingFormat? {
         switch kind[q] {
@@ -65,12 +77,8 @@ struct RingTable {
     }
 
     /// Indirect-table memory of vq `q`'s model, in the units of `Checker.indirectBudget`.
-    func indirectCost(_ q: Int) -> Int {
-        switch kind[q] {
-        case .none: return 0
-        case .split: return Checker.indirectCost(split[q]!)
-        case .packed: return Checker.indirectCost(packed[q]!)
-        }
+    mutating func indirectCost(_ q: Int) -> Int {
+        with(q, split: { Checker.indirectCost($0) }, packed: { Checker.indirectCost($0) }) ?? 0
     }
 
     mutating func apply(_ q: Int, _ step: RingStep) -> StepResult {
@@ -89,12 +97,8 @@ struct RingTable {
         }
     }
 
-    func owedInterrupt(_ q: Int) -> OwedInterrupt? {
-        switch kind[q] {
-        case .none: return nil
-        case .split: return split[q]!.owedInterrupt
-        case .packed: return packed[q]!.owedInterrupt
-        }
+    mutating func owedInterrupt(_ q: Int) -> OwedInterrupt? {
+        with(q, split: { $0.owedInterrupt }, packed: { $0.owedInterrupt }) ?? nil
     }
 
     mutating func setFeatures(_ q: Int, _ f: RingFeatures) {
