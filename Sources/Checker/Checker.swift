@@ -19,7 +19,7 @@ public struct Checker {
     /// The exact model of each ring, of the format the features select (allocated on first use).
     var queues: RingTable
     /// Rings observed by polling (sampled events): judged by `PolledSemantics` over the exact model.
-    private var polled: [(any PolledRingModel)?]
+    private var polled: PolledTable
     /// Findings of polled rings, with the event each is reported at (set by `apply`).
     private var polledOut: [PolledViolation] = []
     /// What polled rings let the checker judge (summed over rings that ended).
@@ -107,7 +107,7 @@ public struct Checker {
         sizes = header.queueSizes.map(UInt32.init)
         bases = Array(repeating: nil, count: n)
         queues = RingTable(count: n)
-        polled = Array(repeating: nil, count: n)
+        polled = PolledTable(count: n)
         disabledAtLastPoll = Array(repeating: false, count: n)
         history = History(rings: n + 1)
         pendingHeaderFindings = []
@@ -135,14 +135,14 @@ public struct Checker {
 
     /// The polled-ring state of vq `q`, allocated on its first observation (same budget as `queue`).
     private mutating func polledRing(_ q: Int) -> Bool {
-        if polled[q] != nil { return true }
+        if polled.has(q) { return true }
         guard format.isValidQueueSize(sizes[q]), fatal == nil, !baseOutsideRing(q), budget(q) else { return false }
         guard let r = format.makePolledModel(size: sizes[q], base: base(q), features: RingFeatures(features)) else {
             noteNotJudged("vq \(q): \(format) rings observed by polling are not judged")
             return false
         }
         slots += Int(sizes[q])
-        polled[q] = r
+        polled.set(q, r)
         return true
     }
 
@@ -157,18 +157,17 @@ public struct Checker {
 
     /// Observation of polled ring `q` ends (restart, gap, resize): what it left undecided is counted.
     private mutating func endPolledRing(_ q: Int) {
-        guard var r = polled[q] else { return }
+        guard let size = polled.size(q) else { return }
         indirectHeld -= polledIndirectCost(q)
-        r.finish()
-        polledCoverageDone += r.coverage
-        slots -= Int(r.size)
-        polled[q] = nil
+        polledCoverageDone += polled.finish(q)!
+        slots -= Int(size)
+        polled.remove(q)
     }
 
     /// What polled rings let the checker judge so far.
     public var polledCoverage: PolledCoverage {
         var c = polledCoverageDone
-        for r in polled { if var r { r.finish(); c += r.coverage } }
+        for q in polled.indices { if var r = polled[q] { r.finish(); c += r.coverage } }
         return c
     }
 
@@ -178,7 +177,7 @@ public struct Checker {
             if size == n { return }
             drop(q)
         }
-        if let p = polled[q], p.size != n { endPolledRing(q) }
+        if let size = polled.size(q), size != n { endPolledRing(q) }
         sizes[q] = n
     }
 
@@ -195,8 +194,8 @@ public struct Checker {
     }
 
     /// Indirect tables of a polled ring's model.
-    private func polledIndirectCost(_ q: Int) -> Int {
-        polled[q].map { $0.indirectEntriesHeld + Self.indirectTableCost * $0.indirectTablesHeld } ?? 0
+    private mutating func polledIndirectCost(_ q: Int) -> Int {
+        polled.indirectCost(q)
     }
 
     private mutating func enforceIndirectBudget() {
@@ -208,8 +207,8 @@ public struct Checker {
             queues.forgetIdleIndirectTables(r)
             indirectHeld += queues.indirectCost(r)
         }
-        for r in polled.indices where polled[r] != nil {
-            polled[r]!.forgetIdleIndirectTables()
+        for r in polled.indices where polled.has(r) {
+            polled.forgetIdleIndirectTables(r)
             indirectHeld += polledIndirectCost(r)
         }
         if indirectHeld > indirectBudget / 2 {
@@ -318,7 +317,7 @@ public struct Checker {
             let why = RingGapReason(rawValue: UInt8(truncatingIfNeeded: e.p0)).map(\.description) ?? "reason \(e.p0)"
             openGaps[q] = "vq \(q): not followed after event \(currentIndex) (\(why))"
             indirectHeld -= polledIndirectCost(q)
-            polled[q]?.gap()
+            polled.gap(q)
             return []
         }
         packedUnobserved.remove(q)
@@ -326,7 +325,7 @@ public struct Checker {
         if e.kind == .poll, openGaps[q] != nil {
             openGaps[q] = nil
             indirectHeld -= polledIndirectCost(q)
-            polled[q]!.gap()
+            polled.gap(q)
         }
         let obs: PolledObservation
         switch e.kind {
@@ -349,7 +348,7 @@ public struct Checker {
         case .availIdx: obs = .legacyAvailIndex(UInt16(truncatingIfNeeded: e.p0))
         case .usedIdx: obs = .legacyUsedIndex(UInt16(truncatingIfNeeded: e.p0))
         case .interrupt:
-            polled[q]!.interrupt()
+            polled.interrupt(q)
             return []
         default:
             // Flags, event indices and kicks observed by polling are not judged (notifications
@@ -357,7 +356,7 @@ public struct Checker {
             return []
         }
         let before = polledIndirectCost(q)
-        let outcome = polled[q]!.observe(obs, ref: currentIndex)
+        let outcome = polled.observe(q, obs, ref: currentIndex)
         indirectHeld += polledIndirectCost(q) - before
         enforceIndirectBudget()
         guard let outcome else { return [] }
@@ -406,8 +405,8 @@ public struct Checker {
     /// Closes every open poll of an old-style (legacy) sampled trace.
     private mutating func closeLegacyPolls() -> [Violation] {
         var v: [Violation] = []
-        for q in polled.indices where polled[q] != nil {
-            if let outcome = polled[q]!.closeLegacyPoll() { v += judge(outcome, vq: q) }
+        for q in polled.indices where polled.has(q) {
+            if let outcome = polled.closeLegacyPoll(q) { v += judge(outcome, vq: q) }
         }
         return v
     }
@@ -449,9 +448,9 @@ public struct Checker {
                     if queues.format(q) != format { drop(q); continue }
                     queues.setFeatures(q, f)
                 }
-                for q in polled.indices where polled[q] != nil {
-                    if polled[q]!.format != format { endPolledRing(q); continue }
-                    polled[q]!.setFeatures(f)
+                for q in polled.indices where polled.has(q) {
+                    if polled.format(q) != format { endPolledRing(q); continue }
+                    polled.setFeatures(q, f)
                 }
                 device.featuresNegotiated(protocolFeatures: features.has(.protocolFeatures))
             }
@@ -485,7 +484,7 @@ public struct Checker {
                     endPolledRing(q)
                 }
                 if queues.has(q) { queues.setBase(q, base(q)) }
-                if polled[q] != nil { polled[q]!.setBase(base(q)) }
+                if polled.has(q) { polled.setBase(q, base(q)) }
             }
             return v
         case .getVringBase:
@@ -585,8 +584,8 @@ public struct Checker {
             // linux-upstream: the VMM serves the control queue; vhost ring setup does not apply.
         } else if ring.stopped {
             v.append(Violation(.vhostRingStopped, "device \(e.kind.name) on vq \(q) after GET_VRING_BASE stopped the ring"))
-        } else if !ring.ready || (!queues.has(q) && polled[q] == nil) {
-            let missing = ring.missing + (!queues.has(q) && polled[q] == nil && ring.sizeSet ? ["a valid size"] : [])
+        } else if !ring.ready || (!queues.has(q) && !polled.has(q)) {
+            let missing = ring.missing + (!queues.has(q) && !polled.has(q) && ring.sizeSet ? ["a valid size"] : [])
             v.append(Violation(.vhostRingNotReady, "device \(e.kind.name) on vq \(q) before the ring was set up (missing: \(missing.joined(separator: ", ")))"))
         }
         // Sending an interrupt consumes nothing: a notifier thread may send it (issue 10, false positive 2).
