@@ -338,7 +338,7 @@ extension Checker {
             let logging = req.log.active
             for (h, chain) in exposed {
                 if logging { req.exposedAt[q][h] = eventsSeen }
-                v += exposureChecks(q, head: h, chain: chain)
+                v = join(v, exposureChecks(q, head: h, chain: chain))
                 let ring = device.ring(q)
                 if profile == .vhostUser, case .tx = role(q), ring.started, !ring.enabled, !ring.stopped {
                     req.drain.exposed(vq: q, head: h, at: e.timestamp)

@@ -589,7 +589,7 @@ public struct Checker {
             v.append(Violation(.vhostRingNotReady, "device \(e.kind.name) on vq \(q) before the ring was set up (missing: \(missing.joined(separator: ", ")))"))
         }
         // Sending an interrupt consumes nothing: a notifier thread may send it (issue 10, false positive 2).
-        if e.worker != TraceEvent.none && e.kind != .interrupt { v += device.checkDeviceWork(vq: q, worker: Int(e.worker)) }
+        if e.worker != TraceEvent.none && e.kind != .interrupt { v = join(v, device.checkDeviceWork(vq: q, worker: Int(e.worker))) }
         guard queues.has(q) else { return v }
         if e.kind == .interrupt {
             queues.interrupt(q)
@@ -598,7 +598,7 @@ public struct Checker {
         guard let step = RingStep(event: e) else { return v }
         let r = queues.apply(q, step)
         if r.foreign { noteForeign(e, vq: q); return v }
-        v += r.violations
+        v = join(v, r.violations)
         if r.completed > 0, case .rx(let k) = role(q), let why = inactiveReason(rx: k, vq: q) {
             v.append(Violation(.netRxqInactive, "device completes receive buffers on RX[\(k)] (vq \(q)), \(why)"))
         }
