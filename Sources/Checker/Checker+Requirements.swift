@@ -54,6 +54,33 @@ struct RequirementState {
     }
 }
 
+/// What the exposure checks need of a chain just made available, summed up while its buffers are
+/// walked (`SplitVirtqueue.chainBuffers(head:into:)`): the same facts the lists of its buffers and
+/// tables gave, without the lists.
+struct ExposedChain: ChainBufferSink {
+    /// The memory table to judge buffer addresses against, when it is judged.
+    let memory: MemoryTable?
+    var count = 0
+    var bytes: UInt64 = 0
+    var firstWritable: Int?
+    var firstReadable: Int?
+    var firstBufferOutside: Descriptor?
+    var firstTableOutside: Descriptor?
+
+    init(memory: MemoryTable?) { self.memory = memory }
+
+    mutating func buffer(_ d: Descriptor) {
+        if d.flags.contains(.write) { if firstWritable == nil { firstWritable = count } } else if firstReadable == nil { firstReadable = count }
+        if firstBufferOutside == nil, let m = memory, !m.coversGuest(d.addr, UInt64(d.len)) { firstBufferOutside = d }
+        count += 1
+        bytes += UInt64(d.len)
+    }
+
+    mutating func table(_ d: Descriptor) {
+        if firstTableOutside == nil, let m = memory, !m.coversGuest(d.addr, UInt64(d.len)) { firstTableOutside = d }
+    }
+}
+
 /// What a device event's hook saw before the model took the event.
 struct DevicePre {
     var violations: [Violation] = []
@@ -324,19 +351,20 @@ extension Checker {
         case .availIdx:
             guard let old = availBefore, let new = withSplit(q, { $0.cursor.avail }), !e.isSampled else { break }
             _ = withSplit(q) { $0.noteAvailPublished(old: old, new: new) }
-            // The chains just exposed, read in place: a local copy of the ring would retain every array
-            // of the model on each publication.
-            let exposed = withSplit(q) { ring -> [(UInt16, (buffers: [Descriptor], tables: [Descriptor])?)] in
-                var out: [(UInt16, (buffers: [Descriptor], tables: [Descriptor])?)] = []
-                var p = old
-                while p != new {
-                    if let h = ring.availHead(at: p), ring.isInFlight(head: h) { out.append((h, ring.chainBuffers(head: h))) }
-                    p = p &+ 1
-                }
-                return out
-            } ?? []
+            // The chains just exposed, each read in place and summed up as it is walked: a local copy
+            // of the ring would retain every array of the model, a list of buffers allocate per chain.
+            let memory = req.memory.complete && !features.has(.accessPlatform) ? req.memory : nil
             let logging = req.log.active
-            for (h, chain) in exposed {
+            var p = old
+            while p != new {
+                let at = p
+                p = p &+ 1
+                let exposed = withSplit(q) { ring -> (UInt16, ExposedChain?)? in
+                    guard let h = ring.availHead(at: at), ring.isInFlight(head: h) else { return nil }
+                    var chain = ExposedChain(memory: memory)
+                    return (h, ring.chainBuffers(head: h, into: &chain) ? chain : nil)
+                }
+                guard let (h, chain) = exposed ?? nil else { continue }
                 if logging { req.exposedAt[q][h] = eventsSeen }
                 v = join(v, exposureChecks(q, head: h, chain: chain))
                 let ring = device.ring(q)
@@ -361,30 +389,30 @@ extension Checker {
     /// Checks on a chain just made available (exact traces): addresses and virtio-net framing.
     // Mutating although it changes nothing: called from the event path, a non-mutating call made the
     // compiler copy the whole checker per exposure.
-    mutating func exposureChecks(_ q: Int, head h: UInt16, chain: (buffers: [Descriptor], tables: [Descriptor])?) -> [Violation] {
-        guard let (buffers, tables) = chain else { return [] }
+    mutating func exposureChecks(_ q: Int, head h: UInt16, chain: ExposedChain?) -> [Violation] {
+        guard let chain else { return [] }
         var v: [Violation] = []
         if req.memory.complete && !features.has(.accessPlatform) {
-            if let bad = (buffers + tables).first(where: { !req.memory.coversGuest($0.addr, UInt64($0.len)) }) {
+            if let bad = chain.firstBufferOutside ?? chain.firstTableOutside {
                 v.append(Violation(.vhostMemBufferAddr, "chain head \(h) on vq \(q) has a buffer [0x\(String(bad.addr, radix: 16)), +\(bad.len)) outside the memory table's guest addresses (\(req.memory.summary))"))
             }
         }
         let hdr = UInt64(NetHeader.size(features))
         switch role(q) {
         case .tx(let k):
-            if let w = buffers.firstIndex(where: { $0.flags.contains(.write) }) {
-                v.append(Violation(.netTxFraming, "TX[\(k)] (vq \(q)) chain head \(h) has a device-writable buffer (#\(w) of \(buffers.count)): transmit buffers are device-readable"))
+            if let w = chain.firstWritable {
+                v.append(Violation(.netTxFraming, "TX[\(k)] (vq \(q)) chain head \(h) has a device-writable buffer (#\(w) of \(chain.count)): transmit buffers are device-readable"))
             } else {
-                let total = buffers.reduce(UInt64(0)) { $0 + UInt64($1.len) }
+                let total = chain.bytes
                 if total < hdr {
                     v.append(Violation(.netTxFraming, "TX[\(k)] (vq \(q)) chain head \(h) is \(total) bytes, shorter than the \(hdr)-byte virtio-net header every packet starts with"))
                 }
             }
         case .rx(let k):
-            if let r = buffers.firstIndex(where: { !$0.flags.contains(.write) }) {
-                v.append(Violation(.netRxFraming, "RX[\(k)] (vq \(q)) chain head \(h) has a device-readable buffer (#\(r) of \(buffers.count)): receive buffers are device-writable"))
+            if let r = chain.firstReadable {
+                v.append(Violation(.netRxFraming, "RX[\(k)] (vq \(q)) chain head \(h) has a device-readable buffer (#\(r) of \(chain.count)): receive buffers are device-writable"))
             } else if features.has(.netMrgRxbuf) {
-                let total = buffers.reduce(UInt64(0)) { $0 + UInt64($1.len) }
+                let total = chain.bytes
                 if total < hdr {
                     v.append(Violation(.netRxFraming, "RX[\(k)] (vq \(q)) chain head \(h) is \(total) bytes; with MRG_RXBUF each receive buffer holds at least the \(hdr)-byte header"))
                 }

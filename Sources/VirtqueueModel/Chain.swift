@@ -103,6 +103,22 @@ public struct ChainRules: Sendable {
     public var writableBytes: UInt64? { unknown ? nil : writable }
 }
 
+/// What `ChainWalker.buffers` tells, in chain order: each buffer a device reads or writes, and each
+/// descriptor that points to an indirect table.
+public protocol ChainBufferSink {
+    mutating func buffer(_ d: Descriptor)
+    mutating func table(_ d: Descriptor)
+}
+
+/// The buffers and the indirect-table descriptors of a chain, as two lists.
+public struct BufferLists: ChainBufferSink {
+    public var buffers: [Descriptor] = []
+    public var tables: [Descriptor] = []
+    public init() {}
+    public mutating func buffer(_ d: Descriptor) { buffers.append(d) }
+    public mutating func table(_ d: Descriptor) { tables.append(d) }
+}
+
 /// Walks split chains through a descriptor table. Pure: reads the table, never changes it.
 public enum ChainWalker {
     /// Walks the chain starting at `head`.
@@ -185,39 +201,48 @@ public enum ChainWalker {
     /// nil when an indirect table was never described.
     public static func buffers<Table: DescriptorSource>(head: UInt16, table: Table,
                                                         indirectTable: (UInt16) -> IndirectTable?) -> (buffers: [Descriptor], tables: [Descriptor])? {
-        // nil as well for a chain `walk` reports as malformed: its own rule says what is wrong,
+        var lists = BufferLists()
+        guard buffers(head: head, table: table, indirectTable: indirectTable, into: &lists) else { return nil }
+        return (lists.buffers, lists.tables)
+    }
+
+    /// `buffers`, told to `sink` one descriptor at a time instead of collected in two arrays (the
+    /// checker judges each chain made available this way, allocating nothing). False where
+    /// `buffers` is nil; the sink may then have been told a part of the chain.
+    public static func buffers<Table: DescriptorSource, Sink: ChainBufferSink>(head: UInt16, table: Table,
+                                                                              indirectTable: (UInt16) -> IndirectTable?,
+                                                                              into out: inout Sink) -> Bool {
+        // False as well for a chain `walk` reports as malformed: its own rule says what is wrong,
         // and no buffer list is the one a device would use.
-        var out: [Descriptor] = []
-        var tables: [Descriptor] = []
         let n = table.count
         var i = Int(head)
         var steps = 0
         while true {
-            guard i < n, steps < n else { return nil }
+            guard i < n, steps < n else { return false }
             steps += 1
             let d = table[i]
             if d.flags.contains(.indirect) {
                 guard !d.flags.contains(.next), d.len != 0, d.len % SplitRing.descriptorSize == 0,
                       d.len / SplitRing.descriptorSize <= SplitRing.maxIndirectEntries,
-                      let entries = indirectTable(UInt16(i)) else { return nil }
-                tables.append(d)
+                      let entries = indirectTable(UInt16(i)) else { return false }
+                out.table(d)
                 let count = Int(d.len / SplitRing.descriptorSize)
                 // Past min(count, described) + 1 NEXT steps the walk has come back to an entry (see walkIndirect).
                 let limit = min(count, entries.described) + 1
                 var j = 0, visited = 0
                 while true {
-                    guard j < count, visited < count, visited < limit else { return nil }
+                    guard j < count, visited < count, visited < limit else { return false }
                     visited += 1
                     let e = entries[j]
-                    guard !e.flags.contains(.indirect) else { return nil }
-                    out.append(e)
+                    guard !e.flags.contains(.indirect) else { return false }
+                    out.buffer(e)
                     guard e.flags.contains(.next) else { break }
                     j = Int(e.next)
                 }
-                return (out, tables)
+                return true
             }
-            out.append(d)
-            guard d.flags.contains(.next) else { return (out, tables) }
+            out.buffer(d)
+            guard d.flags.contains(.next) else { return true }
             i = Int(d.next)
         }
     }

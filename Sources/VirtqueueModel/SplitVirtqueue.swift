@@ -463,6 +463,13 @@ public struct SplitVirtqueue: Sendable {
         return ChainWalker.buffers(head: head, table: table) { tables[$0] }
     }
 
+    /// `chainBuffers`, told to `sink` (nothing allocated); false where `chainBuffers` is nil.
+    public func chainBuffers<Sink: ChainBufferSink>(head: UInt16, into sink: inout Sink) -> Bool {
+        guard let c = inFlight[head], !c.opaque else { return false }
+        let tables = indirect // as `chainBuffers`: the closure captures the tables, not the model
+        return ChainWalker.buffers(head: head, table: table, indirectTable: { tables[$0] }, into: &sink)
+    }
+
     /// Device-writable bytes of the chain in flight with head `head` (nil: unknown).
     public func writableBytes(head: UInt16) -> UInt64? { inFlight[head]?.writableBytes }
 }
