@@ -142,6 +142,20 @@ public enum ChainWalker {
                             stopAt: (UInt16) -> Bool = { _ in false },
                             seen: inout [UInt32], stamp: UInt32,
                             indirectTables: (UInt16) -> IndirectTable?) -> Chain {
+        var descriptors: [UInt16] = []
+        var chain = walk(head: head, table: table, indirectAllowed: indirectAllowed, inOrder: inOrder, stopAt: stopAt,
+                         seen: &seen, stamp: stamp, indirectTables: indirectTables, descriptors: &descriptors)
+        chain.descriptors = descriptors
+        return chain
+    }
+
+    /// `walk`, appending the chain's main-table indices to `descriptors` (a list the caller reuses
+    /// from walk to walk, so that a walk allocates nothing) instead of `Chain.descriptors`.
+    public static func walk<Table: DescriptorSource>(head: UInt16, table: Table, indirectAllowed: Bool, inOrder: Bool = false,
+                            stopAt: (UInt16) -> Bool = { _ in false },
+                            seen: inout [UInt32], stamp: UInt32,
+                            indirectTables: (UInt16) -> IndirectTable?,
+                            descriptors: inout [UInt16]) -> Chain {
         var chain = Chain()
         let n = table.count
         guard Int(head) < n else {
@@ -158,7 +172,7 @@ public enum ChainWalker {
                 break
             }
             seen[i] = stamp
-            chain.descriptors.append(UInt16(i))
+            descriptors.append(UInt16(i))
             let d = table[i]
             if d.flags.contains(.indirect) {
                 rules.indirectFeature(allowed: indirectAllowed, name: "descriptor \(i)")

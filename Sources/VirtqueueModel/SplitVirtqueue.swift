@@ -44,6 +44,13 @@ public struct SplitVirtqueue: Sendable {
     public private(set) var deviceOwned = 0
     /// For each descriptor the device owns, the head of the chain it belongs to (-1 when none).
     private var chainOf: [Int32]
+    /// For each descriptor the device owns, the next descriptor of its chain (-1 after the last):
+    /// each chain in flight is a list from its head through this array, so exposing one allocates
+    /// nothing. A descriptor the device owns belongs to one chain only (a chain is exposed only
+    /// when none of its descriptors is the device's).
+    private var chainLink: [Int32]
+    /// The chain `expose` walks, reused from walk to walk.
+    private var walked: [UInt16] = []
     private var walkMarks: [UInt32]
     private var walkStamp: UInt32 = 0
 
@@ -66,7 +73,6 @@ public struct SplitVirtqueue: Sendable {
     public private(set) var kicksSeen = false
 
     struct InFlight: Sendable {
-        var descriptors: [UInt16]
         /// nil when the chain's content is unknown (an indirect table never described, or a chain
         /// whose exposure was not observed): its used length is then not judged.
         var writableBytes: UInt64?
@@ -97,6 +103,7 @@ public struct SplitVirtqueue: Sendable {
         availRing = Array(repeating: -1, count: Int(size))
         walkMarks = Array(repeating: 0, count: Int(size))
         chainOf = Array(repeating: -1, count: Int(size))
+        chainLink = Array(repeating: -1, count: Int(size))
         inFlight = HeadTable(size: size)
         usedWritten = PositionTable(size: size)
         signalledUsed = start
@@ -387,9 +394,10 @@ public struct SplitVirtqueue: Sendable {
         let stamp = nextWalkStamp()
         let owner = self.owner
         let indirect = self.indirect
+        walked.removeAll(keepingCapacity: true)
         let chain = ChainWalker.walk(head: head, table: table, indirectAllowed: indirectAllowed, inOrder: inOrder,
                                      stopAt: { owner[Int($0)] == .device }, seen: &walkMarks, stamp: stamp,
-                                     indirectTables: { indirect[$0] })
+                                     indirectTables: { indirect[$0] }, descriptors: &walked)
         var out = chain.violations
         // A head outside the table exposes nothing the device could own.
         guard Int(head) < table.count else { return out }
@@ -397,20 +405,33 @@ public struct SplitVirtqueue: Sendable {
             out.append(Violation(.vqDriverOwnership, "driver re-exposes descriptor \(busy) (chain head \(head)) while the device still owns it"))
             return out
         }
-        adopt(head: head, descriptors: chain.descriptors, writableBytes: chain.writableBytes)
+        adopt(head: head, descriptors: walked, writableBytes: chain.writableBytes)
         return out
     }
 
+    /// `descriptors` starts with `head`; none of them is the device's (see `chainLink`).
     private mutating func adopt(head: UInt16, descriptors: [UInt16], writableBytes: UInt64?, opaque: Bool = false) {
-        for d in descriptors where owner[Int(d)] != .device { owner[Int(d)] = .device; deviceOwned += 1; chainOf[Int(d)] = Int32(head) }
+        var last: Int32 = -1
+        for d in descriptors.reversed() {
+            assert(owner[Int(d)] != .device, "descriptor \(d) of a chain being exposed is the device's already")
+            owner[Int(d)] = .device; deviceOwned += 1; chainOf[Int(d)] = Int32(head)
+            chainLink[Int(d)] = last
+            last = Int32(d)
+        }
         exposureSerial += 1
-        inFlight[head] = InFlight(descriptors: descriptors, writableBytes: writableBytes, serial: exposureSerial, opaque: opaque)
+        inFlight[head] = InFlight(writableBytes: writableBytes, serial: exposureSerial, opaque: opaque)
         if inOrder { exposureOrder.append((head, exposureSerial)); compactExposureOrder() }
     }
 
     private mutating func release(head: UInt16) {
-        guard let c = inFlight.removeValue(forKey: head) else { return }
-        for d in c.descriptors where owner[Int(d)] == .device { owner[Int(d)] = .used; deviceOwned -= 1; chainOf[Int(d)] = -1 }
+        guard inFlight.removeValue(forKey: head) != nil else { return }
+        var d = Int32(head)
+        while d >= 0 {
+            let i = Int(d)
+            d = chainLink[i]
+            chainLink[i] = -1
+            if owner[i] == .device { owner[i] = .used; deviceOwned -= 1; chainOf[i] = -1 }
+        }
     }
 
     private mutating func forgetIndirectTables() {
@@ -583,7 +604,8 @@ extension SplitVirtqueue {
         guard unknownInFlight > 0, Int(head) < table.count, inFlight[head] == nil, owner[Int(head)] != .device else { return false }
         // The oldest buffers: with IN_ORDER they retire before anything exposed later.
         exposureSerial += 1
-        inFlight[head] = InFlight(descriptors: [head], writableBytes: nil, serial: exposureSerial, opaque: true)
+        inFlight[head] = InFlight(writableBytes: nil, serial: exposureSerial, opaque: true)
+        chainLink[Int(head)] = -1
         owner[Int(head)] = .device
         deviceOwned += 1
         chainOf[Int(head)] = Int32(head)
