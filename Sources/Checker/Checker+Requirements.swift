@@ -92,7 +92,7 @@ extension Checker {
     /// split-ring rules (packed rings have their own, judged by `PackedVirtqueue`).
     /// A copy of split ring `q`'s model (it retains each array of the model): for rare paths; the
     /// event path reads in place through `withSplit`.
-    func split(_ q: Int) -> SplitVirtqueue? { queues.split[q] }
+    func split(_ q: Int) -> SplitVirtqueue? { queues.splitModel(q) }
 
     /// Runs `body` on split ring `q` in place; nil when it has no split model.
     mutating func withSplit<R>(_ q: Int, _ body: (inout SplitVirtqueue) -> R) -> R? {
@@ -618,7 +618,7 @@ extension Checker {
         guard exact else { return [] }
         var out: [(Int?, Violation)] = []
         for q in queues.indices {
-            guard let queue = queues.split[q], queue.kicksSeen, let w = queue.kickOwed else { continue }
+            guard let queue = queues.splitModel(q), queue.kicksSeen, let w = queue.kickOwed else { continue }
             let why = queue.eventIdx ? "EVENT_IDX: avail_event \(queue.availEvent) lies in the avail positions [\(w.start), \(w.end)) published"
                 : "used.flags \(queue.usedFlags) does not suppress kicks"
             out.append((q, Violation(.vqKickMissed, "trace ends without the kick the device asked for when avail.idx reached \(w.end) (\(why))")))

@@ -106,8 +106,9 @@ public struct Checker {
         features = Features(header.features)
         sizes = header.queueSizes.map(UInt32.init)
         bases = Array(repeating: nil, count: n)
-        queues = RingTable(count: n)
-        polled = PolledTable(count: n)
+        queues = RingTable(count: n, placeholder: SplitVirtqueue(size: 1), PackedVirtqueue(size: 1))
+        polled = PolledTable(count: n, placeholder: PolledRing(size: 1, base: 0, indirectAllowed: false, eventIdx: false, inOrder: false),
+                             PolledPackedRing(size: 1, base: .start, features: RingFeatures()))
         disabledAtLastPoll = Array(repeating: false, count: n)
         history = History(rings: n + 1)
         pendingHeaderFindings = []

@@ -9,20 +9,26 @@ import PolledSemantics
 /// copied the whole model, retaining each of its arrays: on a long trace most of the checker's time.
 /// The protocols stay the seam both formats implement; these tables only decide where models live.
 ///
-/// Every member reaches a model in place (`&split[q]!`), reads too, which is why they are
+/// Every member reaches a model in place (`&split[q]`), reads too, which is why they are
 /// `mutating`: Array's getter returns a copy of the element, and a call into the model's module
-/// on that copy retains and releases every array the model holds.
+/// on that copy retains and releases every array the model holds. The arrays hold models, not
+/// optionals: through `&split[q]!` the compiler moved the whole model out of the array and back
+/// (a memmove of several hundred bytes per step). A vq without a model of a format holds that
+/// format's `placeholder`, one instance shared by every such slot (its arrays are shared, so it
+/// costs nothing per vq), never used: `kind` says which slot is real.
 struct FormatTable<Split, Packed> {
     enum Kind: UInt8 { case none, split, packed }
     /// Which of `split` and `packed` holds vq `q`'s model (a byte to test on every event).
     private(set) var kind: [Kind]
-    private(set) var split: [Split?]
-    private(set) var packed: [Packed?]
+    private var split: [Split]
+    private var packed: [Packed]
+    private let placeholder: (split: Split, packed: Packed)
 
-    init(count n: Int) {
+    init(count n: Int, placeholder split: Split, _ packed: Packed) {
+        placeholder = (split, packed)
         kind = Array(repeating: .none, count: n)
-        split = Array(repeating: nil, count: n)
-        packed = Array(repeating: nil, count: n)
+        self.split = Array(repeating: split, count: n)
+        self.packed = Array(repeating: packed, count: n)
     }
 
     var count: Int { kind.count }
@@ -40,22 +46,29 @@ struct FormatTable<Split, Packed> {
     }
 
     mutating func remove(_ q: Int) {
-        split[q] = nil
-        packed[q] = nil
+        switch kind[q] {
+        case .none: return
+        case .split: split[q] = placeholder.split
+        case .packed: packed[q] = placeholder.packed
+        }
         kind[q] = .none
     }
 
+    /// A copy of vq `q`'s split model, if it has one (it retains each array of the model): for
+    /// the rare paths; the event path uses `withSplit`.
+    func splitModel(_ q: Int) -> Split? { kind[q] == .split ? split[q] : nil }
+
     /// Runs `body` on vq `q`'s split model in place; nil when it has none.
     @inline(__always) mutating func withSplit<R>(_ q: Int, _ body: (inout Split) -> R) -> R? {
-        kind[q] == .split ? body(&split[q]!) : nil
+        kind[q] == .split ? body(&split[q]) : nil
     }
 
     /// Runs `split` or `packed` on vq `q`'s model in place; nil when it has none.
     @inline(__always) mutating func with<R>(_ q: Int, split s: (inout Split) -> R, packed p: (inout Packed) -> R) -> R? {
         switch kind[q] {
         case .none: return nil
-        case .split: return s(&split[q]!)
-        case .packed: return p(&packed[q]!)
+        case .split: return s(&split[q])
+        case .packed: return p(&packed[q])
         }
     }
 }
@@ -68,8 +81,8 @@ extension FormatTable where Split == SplitVirtqueue, Packed == PackedVirtqueue {
     subscript(q: Int) -> (any RingModel)? {
         switch kind[q] {
         case .none: return nil
-        case .split: return split[q]!
-        case .packed: return packed[q]!
+        case .split: return split[q]
+        case .packed: return packed[q]
         }
     }
 
@@ -98,8 +111,8 @@ extension FormatTable where Split == PolledRing, Packed == PolledPackedRing {
     subscript(q: Int) -> (any PolledRingModel)? {
         switch kind[q] {
         case .none: return nil
-        case .split: return split[q]!
-        case .packed: return packed[q]!
+        case .split: return split[q]
+        case .packed: return packed[q]
         }
     }
 
