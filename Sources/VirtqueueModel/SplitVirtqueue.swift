@@ -560,7 +560,8 @@ extension SplitVirtqueue {
             for (i, r) in reserved.enumerated() where r && owners[i] != .device { n += 1 }
             return n
         }
-        let noRoom = "no descriptor is left for it and the \(unknown) buffer(s) in flight since before observation began"
+        // Rendered only when it is the answer (this runs for every exposure a poll shows).
+        var noRoom: String { "no descriptor is left for it and the \(unknown) buffer(s) in flight since before observation began" }
         if !described {
             if owner[Int(head)] == .device { return "its head descriptor \(head) is still owned by the device" }
             return unknown > 0 && taken([head]) + unknown > table.count ? noRoom : nil
