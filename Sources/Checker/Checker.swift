@@ -321,9 +321,10 @@ public struct Checker {
             polled.gap(q)
             return []
         }
-        packedUnobserved.remove(q)
+        // Tested first: the set is empty but for packed sessions, and hashing per event cost more than the rule.
+        if !packedUnobserved.isEmpty { packedUnobserved.remove(q) }
         guard polledRing(q) else { return [] } // size unknown: nothing the model can follow yet
-        if e.kind == .poll, openGaps[q] != nil {
+        if e.kind == .poll, !openGaps.isEmpty, openGaps[q] != nil {
             openGaps[q] = nil
             indirectHeld -= polledIndirectCost(q)
             polled.gap(q)
