@@ -117,9 +117,13 @@ extension Checker {
     /// captured by a closure: that made every event pay dynamic exclusivity checks.
     public mutating func run(_ reader: TraceReader, found: (Finding) -> Bool) throws -> (String, UInt64)? {
         var stop: (String, UInt64)?
+        var fs: [Finding] = []
         try reader.forEach { e, index, off in
-            let fs = process(e, index: index, offset: off)
-            for f in fs where found(f) { suppressed.insert(f.rule) }
+            process(e, index: index, offset: off, into: &fs)
+            if !fs.isEmpty {
+                for f in fs where found(f) { suppressed.insert(f.rule) }
+                fs.removeAll(keepingCapacity: true)
+            }
             if let f = fatal { stop = (f, off); return false }
             return true
         }

@@ -219,19 +219,26 @@ public struct Checker {
 
     /// Feeds one event; returns the findings it caused (usually none).
     public mutating func process(_ e: TraceEvent, index: UInt64, offset: UInt64) -> [Finding] {
+        var findings: [Finding] = []
+        process(e, index: index, offset: offset, into: &findings)
+        return findings
+    }
+
+    /// `process`, appending the findings to `findings` (the event loop reuses one array instead of
+    /// receiving one per event).
+    mutating func process(_ e: TraceEvent, index: UInt64, offset: UInt64, into findings: inout [Finding]) {
         eventsSeen += 1
         currentIndex = index
         lastOffset = offset + UInt64(TraceEvent.size)
-        if fatal != nil { return [] }
-        var findings: [Finding] = []
-        if !pendingHeaderFindings.isEmpty { swap(&findings, &pendingHeaderFindings) }
+        if fatal != nil { return }
+        if !pendingHeaderFindings.isEmpty { findings += pendingHeaderFindings; pendingHeaderFindings = [] }
         let vq: Int? = (e.kind.vqUse != .none && e.vq != TraceEvent.none && Int(e.vq) < queues.count) ? Int(e.vq) : nil
         // The reader rejects such events; an API caller building events in code gets them ignored.
-        if e.kind.vqUse == .required && vq == nil { return findings }
+        if e.kind.vqUse == .required && vq == nil { return }
         history.push(vq ?? queues.count, Recent(index: index, offset: offset, event: e))
 
         let violations = join(tick(e), apply(e, vq: vq))
-        if violations.isEmpty && polledOut.isEmpty { return findings }
+        if violations.isEmpty && polledOut.isEmpty { return }
         let located = violations.map { (index, offset, $0) }
             + polledOut.map { ($0.ref, UInt64(header.encodedSize) + $0.ref * UInt64(TraceEvent.size), $0.violation) }
         polledOut = []
@@ -242,7 +249,6 @@ public struct Checker {
             findings.append(Finding(rule: v.rule, eventIndex: i, offset: off, vq: vq.map(UInt16.init), message: v.message,
                                     context: history.events(vq ?? queues.count)))
         }
-        return findings
     }
 
     /// Ends the trace: reports obligations nobody met (an interrupt still owed).

@@ -191,8 +191,9 @@ extension TraceEvent {
     /// A valid event takes the table's checks alone; anything else is decoded again by
     /// `decodeChecked`, whose checks, in order, name the error.
     @inline(__always)
-    static func decode(_ raw: UnsafeRawBufferPointer, offset: UInt64, queueCount: Int) throws -> TraceEvent {
-        let c = kindChecks[Int(raw[0])]
+    static func decode(_ raw: UnsafeRawBufferPointer, offset: UInt64, queueCount: Int,
+                       checks: UnsafeMutablePointer<KindCheck> = kindChecks) throws -> TraceEvent {
+        let c = checks[Int(raw[0])]
         let flags = raw[1]
         let vq = raw.loadUnaligned(fromByteOffset: 2, as: UInt16.self).littleEndian
         let worker = raw.loadUnaligned(fromByteOffset: 4, as: UInt16.self).littleEndian

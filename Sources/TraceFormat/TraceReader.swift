@@ -19,13 +19,16 @@ public final class TraceReader {
     private var bufEnd = 0
     private var eof = false
     private let queueCount: Int
-    static let chunk = 1 << 20
+    /// Bytes read from the file at a time: 1 MiB, or for a trace in memory no more than it holds
+    /// (the fuzz targets make a reader per input; a 1 MiB block each would cost an mmap).
+    private let chunk: Int
+    static let fileChunk = 1 << 20
 
     public convenience init(path: String) throws {
         guard let f = fopen(path, "rb") else {
             throw TraceError(offset: 0, "cannot open \(path): \(String(cString: strerror(errno)))")
         }
-        try self.init(file: f, backing: nil)
+        try self.init(file: f, backing: nil, chunk: Self.fileChunk)
     }
 
     /// Reads a trace held in memory, through the same code as a file (the fuzz targets use it).
@@ -37,13 +40,14 @@ public final class TraceReader {
             copy.deallocate()
             throw TraceError(offset: 0, "cannot open an in-memory trace: \(String(cString: strerror(errno)))")
         }
-        try self.init(file: f, backing: copy)
+        try self.init(file: f, backing: copy, chunk: min(Self.fileChunk, max(TraceEvent.size, bytes.count)))
     }
 
-    private init(file f: UnsafeMutablePointer<FILE>, backing: UnsafeMutableRawPointer?) throws {
+    private init(file f: UnsafeMutablePointer<FILE>, backing: UnsafeMutableRawPointer?, chunk: Int) throws {
         file = f
         self.backing = backing
-        buffer = UnsafeMutableRawPointer.allocate(byteCount: TraceReader.chunk, alignment: 16)
+        self.chunk = chunk
+        buffer = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 16)
         // Fixed part first, then the rest of the header once its size is known.
         var fixed = [UInt8](repeating: 0, count: TraceHeader.fixedSize)
         let n = fread(&fixed, 1, fixed.count, f)
@@ -106,11 +110,11 @@ public final class TraceReader {
             var at = bufStart
             let end = bufEnd - TraceEvent.size
             var off = offset, i = index
-            let n = queueCount, base = buffer
+            let n = queueCount, base = buffer, checks = TraceEvent.kindChecks
             // Whatever happens in the block, the reader's state says where it stopped.
             defer { bufStart = at; offset = off; index = i }
             while at <= end {
-                let ev = try TraceEvent.decode(UnsafeRawBufferPointer(start: base + at, count: TraceEvent.size), offset: off, queueCount: n)
+                let ev = try TraceEvent.decode(UnsafeRawBufferPointer(start: base + at, count: TraceEvent.size), offset: off, queueCount: n, checks: checks)
                 at += TraceEvent.size
                 off += UInt64(TraceEvent.size)
                 i += 1
@@ -125,8 +129,8 @@ public final class TraceReader {
         if left > 0 { buffer.copyMemory(from: buffer + bufStart, byteCount: left) }
         bufStart = 0
         bufEnd = left
-        while bufEnd < Self.chunk {
-            let n = fread(buffer + bufEnd, 1, Self.chunk - bufEnd, file)
+        while bufEnd < chunk {
+            let n = fread(buffer + bufEnd, 1, chunk - bufEnd, file)
             if n == 0 { eof = true; break }
             bufEnd += n
         }
