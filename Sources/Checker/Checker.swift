@@ -90,6 +90,8 @@ public struct Checker {
     private var confirmedPairs = 1
     private var pairsCommandSeen = false
     var lastOffset: UInt64 = 0
+    /// Whether `tick` judges anything (exact vhost-user traces).
+    private let drainClock: Bool
     /// Index of the event being processed (polled findings name earlier events).
     private var currentIndex: UInt64 = 0
 
@@ -114,6 +116,7 @@ public struct Checker {
         pendingHeaderFindings = []
         lastOffset = UInt64(header.encodedSize)
         req = RequirementState(header: header)
+        drainClock = !header.flags.contains(.sampled) && self.profile == .vhostUser
         for q in 0..<n where sizes[q] != 0 {
             if !format.isValidQueueSize(sizes[q]) {
                 let why = format == .split ? "which is not a power of two in 1...32768" : "but \(format.sizeRequirement)"
@@ -237,7 +240,8 @@ public struct Checker {
         if e.kind.vqUse == .required && vq == nil { return }
         history.push(vq ?? queues.count, Recent(index: index, offset: offset, event: e))
 
-        let violations = join(tick(e), apply(e, vq: vq))
+        // The drain clock runs on exact vhost-user traces only: elsewhere `tick` is not even called.
+        let violations = drainClock ? join(tick(e), apply(e, vq: vq)) : apply(e, vq: vq)
         if violations.isEmpty && polledOut.isEmpty { return }
         let located = violations.map { (index, offset, $0) }
             + polledOut.map { ($0.ref, UInt64(header.encodedSize) + $0.ref * UInt64(TraceEvent.size), $0.violation) }
