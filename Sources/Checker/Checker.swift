@@ -90,6 +90,8 @@ public struct Checker {
     private var confirmedPairs = 1
     private var pairsCommandSeen = false
     var lastOffset: UInt64 = 0
+    /// Each vq's virtio-net role, as the header's layout gives it (asked on most events).
+    private let roles: [QueueRole]
     /// Whether `tick` judges anything (exact vhost-user traces).
     private let drainClock: Bool
     /// Index of the event being processed (polled findings name earlier events).
@@ -117,6 +119,7 @@ public struct Checker {
         lastOffset = UInt64(header.encodedSize)
         req = RequirementState(header: header)
         drainClock = !header.flags.contains(.sampled) && self.profile == .vhostUser
+        roles = (0..<n).map { header.layout.role(of: $0, queueCount: n) }
         for q in 0..<n where sizes[q] != 0 {
             if !format.isValidQueueSize(sizes[q]) {
                 let why = format == .split ? "which is not a power of two in 1...32768" : "but \(format.sizeRequirement)"
@@ -293,7 +296,8 @@ public struct Checker {
     // MARK: dispatch
 
     private mutating func apply(_ e: TraceEvent, vq: Int?) -> [Violation] {
-        if let q = vq, e.kind.plane == .observation || (e.isSampled && (e.kind.plane == .driver || e.kind.plane == .device)) {
+        let plane = e.kind.plane
+        if let q = vq, plane == .observation || (e.isSampled && (plane == .driver || plane == .device)) {
             return polledEvent(e, vq: q)
         }
         if e.kind == .ringGap {
@@ -304,8 +308,8 @@ public struct Checker {
         // A poll of an old-style trace is closed by its next poll; a control event must not be
         // judged before the observations made before it.
         var closed: [Violation] = []
-        if e.kind.plane == .control { closed = closeLegacyPolls() }
-        switch e.kind.plane {
+        if plane == .control { closed = closeLegacyPolls() }
+        switch plane {
         case .control: return join(closed, join(control(e, vq: vq), controlChecks(e, vq: vq)))
         case .driver:
             let pre = beforeDriver(e, vq: vq!)
@@ -646,7 +650,7 @@ public struct Checker {
 
     // MARK: virtio-net queue activity
 
-    func role(_ q: Int) -> QueueRole { layout.role(of: q, queueCount: queues.count) }
+    func role(_ q: Int) -> QueueRole { roles[q] }
 
     /// max_virtqueue_pairs implied by the layout.
     public var maxPairs: Int {
