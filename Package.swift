@@ -9,6 +9,11 @@ import PackageDescription
 //   PolledSemantics (judging polled observations, over the exact ring model)
 //   VirtqueueModel | VhostModel | TraceFormat
 //   VirtioProtocol (constants, layouts, rule catalogue)
+// The layers the checker's event loop runs through: their code may be inlined into the modules
+// that call them (the checker calls the ring model once or more per event; without this, each
+// call across a module boundary copied the model's arguments and could not be specialised).
+let modelSettings: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"])]
+
 let package = Package(
     name: "conformance",
     platforms: [.macOS(.v13)],
@@ -19,11 +24,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        .target(name: "VirtioProtocol"),
-        .target(name: "VirtqueueModel", dependencies: ["VirtioProtocol"]),
-        .target(name: "VhostModel", dependencies: ["VirtioProtocol"]),
-        .target(name: "TraceFormat", dependencies: ["VirtioProtocol"]),
-        .target(name: "PolledSemantics", dependencies: ["VirtioProtocol", "VirtqueueModel", "TraceFormat"]),
+        .target(name: "VirtioProtocol", swiftSettings: modelSettings),
+        .target(name: "VirtqueueModel", dependencies: ["VirtioProtocol"], swiftSettings: modelSettings),
+        .target(name: "VhostModel", dependencies: ["VirtioProtocol"], swiftSettings: modelSettings),
+        .target(name: "TraceFormat", dependencies: ["VirtioProtocol"], swiftSettings: modelSettings),
+        .target(name: "PolledSemantics", dependencies: ["VirtioProtocol", "VirtqueueModel", "TraceFormat"], swiftSettings: modelSettings),
         .target(name: "Checker", dependencies: ["VirtioProtocol", "VirtqueueModel", "PolledSemantics", "VhostModel", "TraceFormat"]),
         .target(name: "Simulator", dependencies: ["VirtioProtocol", "VirtqueueModel", "VhostModel", "TraceFormat"]),
         .systemLibrary(name: "CZ3", pkgConfig: "z3", providers: [.apt(["libz3-dev"])]),

@@ -79,23 +79,20 @@ public enum CheckRun {
         }
         var checker = Checker(header: reader.header, profile: profile)
         var seenRules = Set<RuleID>()
+        // Whether the rule's further findings are only to be counted.
+        func keep(_ f: Finding) -> Bool {
+            report.totalFindings += 1
+            let first = seenRules.insert(f.rule).inserted
+            guard all || first else { return false }
+            if first || retain { report.findings.append(f) }
+            onFinding(f)
+            return !all
+        }
         func keep(_ fs: [Finding]) {
-            for f in fs {
-                report.totalFindings += 1
-                let first = seenRules.insert(f.rule).inserted
-                if all || first {
-                    if first || retain { report.findings.append(f) }
-                    onFinding(f)
-                    if !all { checker.suppressed.insert(f.rule) }
-                }
-            }
+            for f in fs where keep(f) { checker.suppressed.insert(f.rule) }
         }
         do {
-            while let (e, off) = try reader.next() {
-                let fs = checker.process(e, index: reader.index - 1, offset: off)
-                if !fs.isEmpty { keep(fs) }
-                if let f = checker.fatal { throw TraceError(offset: off, f) }
-            }
+            if let (f, off) = try checker.run(reader, found: keep) { throw TraceError(offset: off, f) }
             keep(checker.finish())
         } catch let e as TraceError {
             report.error = e
@@ -109,5 +106,27 @@ public enum CheckRun {
         let c = checker.polledCoverage
         if c.exposures + c.completions > 0 { report.polled = c }
         return report
+    }
+}
+
+extension Checker {
+    /// Feeds every event `reader` reads, in order. `found` is told each finding as it is made and
+    /// answers whether the rule's further findings are only to be counted (`suppressed`). Returns
+    /// the fatal message and the offset of the event it stopped at, if the run stopped at one.
+    /// The loop lives here, in a method of the checker, so that the checker is not a variable
+    /// captured by a closure: that made every event pay dynamic exclusivity checks.
+    public mutating func run(_ reader: TraceReader, found: (Finding) -> Bool) throws -> (String, UInt64)? {
+        var stop: (String, UInt64)?
+        var fs: [Finding] = []
+        try reader.forEach { e, index, off in
+            process(e, index: index, offset: off, into: &fs)
+            if !fs.isEmpty {
+                for f in fs where found(f) { suppressed.insert(f.rule) }
+                fs.removeAll(keepingCapacity: true)
+            }
+            if let f = fatal { stop = (f, off); return false }
+            return true
+        }
+        return stop
     }
 }

@@ -54,6 +54,33 @@ struct RequirementState {
     }
 }
 
+/// What the exposure checks need of a chain just made available, summed up while its buffers are
+/// walked (`SplitVirtqueue.chainBuffers(head:into:)`): the same facts the lists of its buffers and
+/// tables gave, without the lists.
+struct ExposedChain: ChainBufferSink {
+    /// The memory table to judge buffer addresses against, when it is judged.
+    let memory: MemoryTable?
+    var count = 0
+    var bytes: UInt64 = 0
+    var firstWritable: Int?
+    var firstReadable: Int?
+    var firstBufferOutside: Descriptor?
+    var firstTableOutside: Descriptor?
+
+    init(memory: MemoryTable?) { self.memory = memory }
+
+    mutating func buffer(_ d: Descriptor) {
+        if d.flags.contains(.write) { if firstWritable == nil { firstWritable = count } } else if firstReadable == nil { firstReadable = count }
+        if firstBufferOutside == nil, let m = memory, !m.coversGuest(d.addr, UInt64(d.len)) { firstBufferOutside = d }
+        count += 1
+        bytes += UInt64(d.len)
+    }
+
+    mutating func table(_ d: Descriptor) {
+        if firstTableOutside == nil, let m = memory, !m.coversGuest(d.addr, UInt64(d.len)) { firstTableOutside = d }
+    }
+}
+
 /// What a device event's hook saw before the model took the event.
 struct DevicePre {
     var violations: [Violation] = []
@@ -63,15 +90,13 @@ struct DevicePre {
 extension Checker {
     /// Split ring `q`'s exact model, if it has one: the rules added for the requirements table are
     /// split-ring rules (packed rings have their own, judged by `PackedVirtqueue`).
-    func split(_ q: Int) -> SplitVirtqueue? { queues[q] as? SplitVirtqueue }
+    /// A copy of split ring `q`'s model (it retains each array of the model): for rare paths; the
+    /// event path reads in place through `withSplit`.
+    func split(_ q: Int) -> SplitVirtqueue? { queues.splitModel(q) }
 
     /// Runs `body` on split ring `q` in place; nil when it has no split model.
     mutating func withSplit<R>(_ q: Int, _ body: (inout SplitVirtqueue) -> R) -> R? {
-        guard var ring = queues[q] as? SplitVirtqueue else { return nil }
-        // The box let go first, `ring` is the only reference: mutating it copies no array.
-        queues[q] = nil
-        defer { queues[q] = ring }
-        return body(&ring)
+        queues.withSplit(q, body)
     }
 }
 
@@ -182,7 +207,7 @@ extension Checker {
         case .backendVringCall:
             let q = vq!
             if vu { v += req.gating.inbandMessage("BACKEND_VRING_CALL", vq: q) }
-            queues[q]?.interrupt()
+            queues.interrupt(q)
         case .setMemTable:
             if ok { req.memory.replace(count: Int(clamping: e.p0)) }
         case .memRegion:
@@ -310,8 +335,8 @@ extension Checker {
     // MARK: driver
 
     /// The avail index before the event, for the publication window.
-    func beforeDriver(_ e: TraceEvent, vq q: Int) -> UInt16? {
-        e.kind == .availIdx ? split(q)?.cursor.avail : nil
+    mutating func beforeDriver(_ e: TraceEvent, vq q: Int) -> UInt16? {
+        e.kind == .availIdx ? withSplit(q, { $0.cursor.avail }) : nil
     }
 
     mutating func afterDriver(_ e: TraceEvent, vq q: Int, _ availBefore: UInt16?) -> [Violation] {
@@ -329,23 +354,24 @@ extension Checker {
             guard format == .split else { break }
             v += notifyFlags("avail.flags", value: UInt16(truncatingIfNeeded: e.p0), driver: true)
         case .availIdx:
-            guard let old = availBefore, let new = split(q)?.cursor.avail, !e.isSampled else { break }
+            guard let old = availBefore, let new = withSplit(q, { $0.cursor.avail }), !e.isSampled else { break }
             _ = withSplit(q) { $0.noteAvailPublished(old: old, new: new) }
-            // The chains just exposed, read in place: a local copy of the ring would retain every array
-            // of the model on each publication.
-            let exposed = withSplit(q) { ring -> [(UInt16, (buffers: [Descriptor], tables: [Descriptor])?)] in
-                var out: [(UInt16, (buffers: [Descriptor], tables: [Descriptor])?)] = []
-                var p = old
-                while p != new {
-                    if let h = ring.availHead(at: p), ring.isInFlight(head: h) { out.append((h, ring.chainBuffers(head: h))) }
-                    p = p &+ 1
-                }
-                return out
-            } ?? []
+            // The chains just exposed, each read in place and summed up as it is walked: a local copy
+            // of the ring would retain every array of the model, a list of buffers allocate per chain.
+            let memory = req.memory.complete && !features.has(.accessPlatform) ? req.memory : nil
             let logging = req.log.active
-            for (h, chain) in exposed {
+            var p = old
+            while p != new {
+                let at = p
+                p = p &+ 1
+                let exposed = withSplit(q) { ring -> (UInt16, ExposedChain?)? in
+                    guard let h = ring.availHead(at: at), ring.isInFlight(head: h) else { return nil }
+                    var chain = ExposedChain(memory: memory)
+                    return (h, ring.chainBuffers(head: h, into: &chain) ? chain : nil)
+                }
+                guard let (h, chain) = exposed ?? nil else { continue }
                 if logging { req.exposedAt[q][h] = eventsSeen }
-                v += exposureChecks(q, head: h, chain: chain)
+                v = join(v, exposureChecks(q, head: h, chain: chain))
                 let ring = device.ring(q)
                 if profile == .vhostUser, case .tx = role(q), ring.started, !ring.enabled, !ring.stopped {
                     req.drain.exposed(vq: q, head: h, at: e.timestamp)
@@ -368,30 +394,30 @@ extension Checker {
     /// Checks on a chain just made available (exact traces): addresses and virtio-net framing.
     // Mutating although it changes nothing: called from the event path, a non-mutating call made the
     // compiler copy the whole checker per exposure.
-    mutating func exposureChecks(_ q: Int, head h: UInt16, chain: (buffers: [Descriptor], tables: [Descriptor])?) -> [Violation] {
-        guard let (buffers, tables) = chain else { return [] }
+    mutating func exposureChecks(_ q: Int, head h: UInt16, chain: ExposedChain?) -> [Violation] {
+        guard let chain else { return [] }
         var v: [Violation] = []
         if req.memory.complete && !features.has(.accessPlatform) {
-            if let bad = (buffers + tables).first(where: { !req.memory.coversGuest($0.addr, UInt64($0.len)) }) {
+            if let bad = chain.firstBufferOutside ?? chain.firstTableOutside {
                 v.append(Violation(.vhostMemBufferAddr, "chain head \(h) on vq \(q) has a buffer [0x\(String(bad.addr, radix: 16)), +\(bad.len)) outside the memory table's guest addresses (\(req.memory.summary))"))
             }
         }
         let hdr = UInt64(NetHeader.size(features))
         switch role(q) {
         case .tx(let k):
-            if let w = buffers.firstIndex(where: { $0.flags.contains(.write) }) {
-                v.append(Violation(.netTxFraming, "TX[\(k)] (vq \(q)) chain head \(h) has a device-writable buffer (#\(w) of \(buffers.count)): transmit buffers are device-readable"))
+            if let w = chain.firstWritable {
+                v.append(Violation(.netTxFraming, "TX[\(k)] (vq \(q)) chain head \(h) has a device-writable buffer (#\(w) of \(chain.count)): transmit buffers are device-readable"))
             } else {
-                let total = buffers.reduce(UInt64(0)) { $0 + UInt64($1.len) }
+                let total = chain.bytes
                 if total < hdr {
                     v.append(Violation(.netTxFraming, "TX[\(k)] (vq \(q)) chain head \(h) is \(total) bytes, shorter than the \(hdr)-byte virtio-net header every packet starts with"))
                 }
             }
         case .rx(let k):
-            if let r = buffers.firstIndex(where: { !$0.flags.contains(.write) }) {
-                v.append(Violation(.netRxFraming, "RX[\(k)] (vq \(q)) chain head \(h) has a device-readable buffer (#\(r) of \(buffers.count)): receive buffers are device-writable"))
+            if let r = chain.firstReadable {
+                v.append(Violation(.netRxFraming, "RX[\(k)] (vq \(q)) chain head \(h) has a device-readable buffer (#\(r) of \(chain.count)): receive buffers are device-writable"))
             } else if features.has(.netMrgRxbuf) {
-                let total = buffers.reduce(UInt64(0)) { $0 + UInt64($1.len) }
+                let total = chain.bytes
                 if total < hdr {
                     v.append(Violation(.netRxFraming, "RX[\(k)] (vq \(q)) chain head \(h) is \(total) bytes; with MRG_RXBUF each receive buffer holds at least the \(hdr)-byte header"))
                 }
@@ -406,11 +432,11 @@ extension Checker {
 
     mutating func beforeDevice(_ e: TraceEvent, vq q: Int) -> DevicePre {
         var pre = DevicePre()
-        guard e.kind == .usedIdx, let old = split(q)?.cursor.used else { return pre }
+        guard e.kind == .usedIdx, let old = withSplit(q, { $0.cursor.used }) else { return pre }
         pre.usedBefore = old
         guard exact else { return pre }
         let new = UInt16(truncatingIfNeeded: e.p0)
-        guard UInt32(SplitRing.distance(from: old, to: new)) <= queues[q]!.size else { return pre }
+        guard UInt32(SplitRing.distance(from: old, to: new)) <= queues.size(q)! else { return pre }
         if req.log.active { pre.violations += logChecks(q, old: old, new: new) }
         if case .rx(let k) = role(q) { pre.violations += rxPublishChecks(q, k: k, old: old, new: new) }
         return pre
@@ -426,7 +452,7 @@ extension Checker {
             let now = eventsSeen
             req.log.mark(addr: e.p0, len: e.p1, serial: now, keepSince: req.exposedAt.lazy.flatMap(\.values).min() ?? now)
         case .usedEntry:
-            guard exact, queues[q] is SplitVirtqueue else { break }
+            guard exact, queues.isSplit(q) else { break }
             // Kept only where a rule reads them: RX rings, and any ring while dirty logging is on.
             guard isRX(q) || req.log.active else { break }
             let pos = UInt16(truncatingIfNeeded: e.p0)
@@ -443,7 +469,7 @@ extension Checker {
             if req.usedElems[q].count < Int(size) || req.usedElems[q][pos] != nil { req.usedElems[q][pos] = (id, len, w) }
             if case .rx(let k) = role(q) { v += rxElementChecks(q, k: k, pos: pos) }
         case .usedIdx:
-            guard let old = pre.usedBefore, let used = split(q)?.cursor.used else { break }
+            guard let old = pre.usedBefore, let used = withSplit(q, { $0.cursor.used }) else { break }
             var p = old
             let anything = !req.usedElems[q].isEmpty || !req.rxPackets[q].isEmpty || !req.rxInterior[q].isEmpty
             while anything && p != used {
@@ -453,7 +479,7 @@ extension Checker {
                 p = p &+ 1
             }
             if req.drain.anyPending {
-                for h in req.drain.pendingHeads(vq: q) where split(q)?.isInFlight(head: h) == false { req.drain.used(vq: q, head: h) }
+                for h in req.drain.pendingHeads(vq: q) where withSplit(q, { $0.isInFlight(head: h) }) == false { req.drain.used(vq: q, head: h) }
             }
         case .rxHeader:
             guard exact, format == .split, case .rx(let k) = role(q) else { break }
@@ -536,7 +562,7 @@ extension Checker {
                 v.append(Violation(.netRxNumBuffers, "RX[\(k)] (vq \(q)): a packet starts at used position \(pos), inside the \(last.count) buffers the packet at \(last.start) said it spans"))
             }
             // Bounded by the ring: more packets than slots cannot be pending; beyond that, not judged.
-            guard let size = queues[q]?.size, req.rxPackets[q].count < Int(size), UInt32(n) <= size else { return v }
+            guard let size = queues.size(q), req.rxPackets[q].count < Int(size), UInt32(n) <= size else { return v }
             req.rxPackets[q][pos] = n
             req.rxLast[q] = (pos, n)
             var i = pos
@@ -596,8 +622,8 @@ extension Checker {
     func finishChecks() -> [(Int?, Violation)] {
         guard exact else { return [] }
         var out: [(Int?, Violation)] = []
-        for (q, queue) in queues.enumerated() {
-            guard let queue = queue as? SplitVirtqueue, queue.kicksSeen, let w = queue.kickOwed else { continue }
+        for q in queues.indices {
+            guard let queue = queues.splitModel(q), queue.kicksSeen, let w = queue.kickOwed else { continue }
             let why = queue.eventIdx ? "EVENT_IDX: avail_event \(queue.availEvent) lies in the avail positions [\(w.start), \(w.end)) published"
                 : "used.flags \(queue.usedFlags) does not suppress kicks"
             out.append((q, Violation(.vqKickMissed, "trace ends without the kick the device asked for when avail.idx reached \(w.end) (\(why))")))

@@ -17,9 +17,9 @@ public struct Checker {
 
     var device: VhostDevice
     /// The exact model of each ring, of the format the features select (allocated on first use).
-    var queues: [(any RingModel)?]
+    var queues: RingTable
     /// Rings observed by polling (sampled events): judged by `PolledSemantics` over the exact model.
-    private var polled: [(any PolledRingModel)?]
+    private var polled: PolledTable
     /// Findings of polled rings, with the event each is reported at (set by `apply`).
     private var polledOut: [PolledViolation] = []
     /// What polled rings let the checker judge (summed over rings that ended).
@@ -80,8 +80,8 @@ public struct Checker {
     /// packed sessions without their data plane, as `conformance record` did before it followed
     /// packed rings) leaves the ring unjudged.
     private var packedUnobserved: Set<Int> = []
-    private var history: [History]
-    private var deviceHistory = History()
+    /// The last events of each vq, and at index `queues.count` the device-wide ones.
+    private var history: History
     var pendingHeaderFindings: [Finding]
     /// virtio-net MQ: pairs the driver asked for (TX side) and the device acknowledged (RX side).
     private var txPairs = 1
@@ -90,6 +90,10 @@ public struct Checker {
     private var confirmedPairs = 1
     private var pairsCommandSeen = false
     var lastOffset: UInt64 = 0
+    /// Each vq's virtio-net role, as the header's layout gives it (asked on most events).
+    private let roles: [QueueRole]
+    /// Whether `tick` judges anything (exact vhost-user traces).
+    private let drainClock: Bool
     /// Index of the event being processed (polled findings name earlier events).
     private var currentIndex: UInt64 = 0
 
@@ -106,13 +110,16 @@ public struct Checker {
         features = Features(header.features)
         sizes = header.queueSizes.map(UInt32.init)
         bases = Array(repeating: nil, count: n)
-        queues = Array(repeating: nil, count: n)
-        polled = Array(repeating: nil, count: n)
+        queues = RingTable(count: n, placeholder: SplitVirtqueue(size: 1), PackedVirtqueue(size: 1))
+        polled = PolledTable(count: n, placeholder: PolledRing(size: 1, base: 0, indirectAllowed: false, eventIdx: false, inOrder: false),
+                             PolledPackedRing(size: 1, base: .start, features: RingFeatures()))
         disabledAtLastPoll = Array(repeating: false, count: n)
-        history = Array(repeating: History(), count: n)
+        history = History(rings: n + 1)
         pendingHeaderFindings = []
         lastOffset = UInt64(header.encodedSize)
         req = RequirementState(header: header)
+        drainClock = !header.flags.contains(.sampled) && self.profile == .vhostUser
+        roles = (0..<n).map { header.layout.role(of: $0, queueCount: n) }
         for q in 0..<n where sizes[q] != 0 {
             if !format.isValidQueueSize(sizes[q]) {
                 let why = format == .split ? "which is not a power of two in 1...32768" : "but \(format.sizeRequirement)"
@@ -125,24 +132,24 @@ public struct Checker {
 
     /// The ring state of vq `q`, allocated on first use (a header may declare many idle rings).
     mutating func queue(_ q: Int) -> Bool {
-        if queues[q] != nil { return true }
+        if queues.has(q) { return true }
         guard format.isValidQueueSize(sizes[q]), fatal == nil, !baseOutsideRing(q), budget(q) else { return false }
         guard let r = format.makeModel(size: sizes[q], base: base(q), features: RingFeatures(features)) else { return false }
         slots += Int(sizes[q])
-        queues[q] = r
+        queues.set(q, r)
         return true
     }
 
     /// The polled-ring state of vq `q`, allocated on its first observation (same budget as `queue`).
     private mutating func polledRing(_ q: Int) -> Bool {
-        if polled[q] != nil { return true }
+        if polled.has(q) { return true }
         guard format.isValidQueueSize(sizes[q]), fatal == nil, !baseOutsideRing(q), budget(q) else { return false }
         guard let r = format.makePolledModel(size: sizes[q], base: base(q), features: RingFeatures(features)) else {
             noteNotJudged("vq \(q): \(format) rings observed by polling are not judged")
             return false
         }
         slots += Int(sizes[q])
-        polled[q] = r
+        polled.set(q, r)
         return true
     }
 
@@ -157,46 +164,45 @@ public struct Checker {
 
     /// Observation of polled ring `q` ends (restart, gap, resize): what it left undecided is counted.
     private mutating func endPolledRing(_ q: Int) {
-        guard var r = polled[q] else { return }
+        guard let size = polled.size(q) else { return }
         indirectHeld -= polledIndirectCost(q)
-        r.finish()
-        polledCoverageDone += r.coverage
-        slots -= Int(r.size)
-        polled[q] = nil
+        polledCoverageDone += polled.finish(q)!
+        slots -= Int(size)
+        polled.remove(q)
     }
 
     /// What polled rings let the checker judge so far.
     public var polledCoverage: PolledCoverage {
         var c = polledCoverageDone
-        for r in polled { if var r { r.finish(); c += r.coverage } }
+        for q in polled.indices { if var r = polled[q] { r.finish(); c += r.coverage } }
         return c
     }
 
     /// vq `q` changes size: its ring state starts over.
     private mutating func resize(_ q: Int, to n: UInt32) {
-        if let old = queues[q] {
-            if old.size == n { return }
+        if let size = queues.size(q) {
+            if size == n { return }
             drop(q)
         }
-        if let p = polled[q], p.size != n { endPolledRing(q) }
+        if let size = polled.size(q), size != n { endPolledRing(q) }
         sizes[q] = n
     }
 
     /// Frees the ring state of vq `q` and returns its memory to the budgets.
     mutating func drop(_ q: Int) {
-        guard let old = queues[q] else { return }
-        slots -= Int(old.size)
-        indirectHeld -= Self.indirectCost(old)
-        queues[q] = nil
+        guard let size = queues.size(q) else { return }
+        slots -= Int(size)
+        indirectHeld -= queues.indirectCost(q)
+        queues.remove(q)
     }
 
-    static func indirectCost(_ q: any RingModel) -> Int {
+    static func indirectCost<Ring: RingModel>(_ q: Ring) -> Int {
         q.indirectEntriesHeld + indirectTableCost * q.indirectTablesHeld
     }
 
     /// Indirect tables of a polled ring's model.
-    private func polledIndirectCost(_ q: Int) -> Int {
-        polled[q].map { $0.indirectEntriesHeld + Self.indirectTableCost * $0.indirectTablesHeld } ?? 0
+    private mutating func polledIndirectCost(_ q: Int) -> Int {
+        polled.indirectCost(q)
     }
 
     private mutating func enforceIndirectBudget() {
@@ -204,12 +210,12 @@ public struct Checker {
         // Forgetting idle tables everywhere brings the sum down to what the device owns; refusing
         // above half the budget keeps this pass rare (amortised constant work per event).
         indirectHeld = 0
-        for r in queues.indices where queues[r] != nil {
-            queues[r]!.forgetIdleIndirectTables()
-            indirectHeld += Self.indirectCost(queues[r]!)
+        for r in queues.indices where queues.has(r) {
+            queues.forgetIdleIndirectTables(r)
+            indirectHeld += queues.indirectCost(r)
         }
-        for r in polled.indices where polled[r] != nil {
-            polled[r]!.forgetIdleIndirectTables()
+        for r in polled.indices where polled.has(r) {
+            polled.forgetIdleIndirectTables(r)
             indirectHeld += polledIndirectCost(r)
         }
         if indirectHeld > indirectBudget / 2 {
@@ -219,19 +225,27 @@ public struct Checker {
 
     /// Feeds one event; returns the findings it caused (usually none).
     public mutating func process(_ e: TraceEvent, index: UInt64, offset: UInt64) -> [Finding] {
+        var findings: [Finding] = []
+        process(e, index: index, offset: offset, into: &findings)
+        return findings
+    }
+
+    /// `process`, appending the findings to `findings` (the event loop reuses one array instead of
+    /// receiving one per event).
+    mutating func process(_ e: TraceEvent, index: UInt64, offset: UInt64, into findings: inout [Finding]) {
         eventsSeen += 1
         currentIndex = index
         lastOffset = offset + UInt64(TraceEvent.size)
-        if fatal != nil { return [] }
-        var findings = pendingHeaderFindings
-        pendingHeaderFindings = []
+        if fatal != nil { return }
+        if !pendingHeaderFindings.isEmpty { findings += pendingHeaderFindings; pendingHeaderFindings = [] }
         let vq: Int? = (e.kind.vqUse != .none && e.vq != TraceEvent.none && Int(e.vq) < queues.count) ? Int(e.vq) : nil
         // The reader rejects such events; an API caller building events in code gets them ignored.
-        if e.kind.vqUse == .required && vq == nil { return findings }
-        let ctx = Recent(index: index, offset: offset, event: e)
-        if let vq { history[vq].push(ctx) } else { deviceHistory.push(ctx) }
+        if e.kind.vqUse == .required && vq == nil { return }
+        history.push(vq ?? queues.count, Recent(index: index, offset: offset, event: e))
 
-        let violations = join(tick(e), apply(e, vq: vq))
+        // The drain clock runs on exact vhost-user traces only: elsewhere `tick` is not even called.
+        let violations = drainClock ? join(tick(e), apply(e, vq: vq)) : apply(e, vq: vq)
+        if violations.isEmpty && polledOut.isEmpty { return }
         let located = violations.map { (index, offset, $0) }
             + polledOut.map { ($0.ref, UInt64(header.encodedSize) + $0.ref * UInt64(TraceEvent.size), $0.violation) }
         polledOut = []
@@ -240,9 +254,8 @@ public struct Checker {
             // cost a rendered finding per event.
             if suppressed.contains(v.rule) { suppressedCount += 1; continue }
             findings.append(Finding(rule: v.rule, eventIndex: i, offset: off, vq: vq.map(UInt16.init), message: v.message,
-                                    context: vq.map { history[$0].events } ?? deviceHistory.events))
+                                    context: history.events(vq ?? queues.count)))
         }
-        return findings
     }
 
     /// Ends the trace: reports obligations nobody met (an interrupt still owed).
@@ -265,17 +278,17 @@ public struct Checker {
         // A recorder's trace can end mid-pass, so only exact traces are held to this at the end;
         // and not inside an open pass (its deadline never came), nor where the ring has no call fd.
         if !header.flags.contains(.sampled) {
-            for (q, queue) in queues.enumerated() {
-                if let queue, let owed = queue.owedInterrupt, device.ring(q).canInterrupt, device.servicingWorker(q) == nil {
+            for q in queues.indices {
+                if let owed = queues.owedInterrupt(q), device.ring(q).canInterrupt, device.servicingWorker(q) == nil {
                     findings.append(Finding(rule: owed.rule, eventIndex: nil, offset: lastOffset, vq: UInt16(q),
                         message: "trace ends without the interrupt the driver asked for when \(owed.when) (\(owed.reason))",
-                        context: history[q].events))
+                        context: history.events(q)))
                 }
             }
         }
         for (q, v) in finishChecks() {
             findings.append(Finding(rule: v.rule, eventIndex: nil, offset: lastOffset, vq: q.map(UInt16.init), message: v.message,
-                                    context: q.map { history[$0].events } ?? deviceHistory.events))
+                                    context: history.events(q ?? queues.count)))
         }
         return findings
     }
@@ -283,7 +296,8 @@ public struct Checker {
     // MARK: dispatch
 
     private mutating func apply(_ e: TraceEvent, vq: Int?) -> [Violation] {
-        if let q = vq, e.kind.plane == .observation || (e.isSampled && (e.kind.plane == .driver || e.kind.plane == .device)) {
+        let plane = e.kind.plane
+        if let q = vq, plane == .observation || (e.isSampled && (plane == .driver || plane == .device)) {
             return polledEvent(e, vq: q)
         }
         if e.kind == .ringGap {
@@ -294,8 +308,8 @@ public struct Checker {
         // A poll of an old-style trace is closed by its next poll; a control event must not be
         // judged before the observations made before it.
         var closed: [Violation] = []
-        if e.kind.plane == .control { closed = closeLegacyPolls() }
-        switch e.kind.plane {
+        if plane == .control { closed = closeLegacyPolls() }
+        switch plane {
         case .control: return join(closed, join(control(e, vq: vq), controlChecks(e, vq: vq)))
         case .driver:
             let pre = beforeDriver(e, vq: vq!)
@@ -318,15 +332,16 @@ public struct Checker {
             let why = RingGapReason(rawValue: UInt8(truncatingIfNeeded: e.p0)).map(\.description) ?? "reason \(e.p0)"
             openGaps[q] = "vq \(q): not followed after event \(currentIndex) (\(why))"
             indirectHeld -= polledIndirectCost(q)
-            polled[q]?.gap()
+            polled.gap(q)
             return []
         }
-        packedUnobserved.remove(q)
+        // Tested first: the set is empty but for packed sessions, and hashing per event cost more than the rule.
+        if !packedUnobserved.isEmpty { packedUnobserved.remove(q) }
         guard polledRing(q) else { return [] } // size unknown: nothing the model can follow yet
-        if e.kind == .poll, openGaps[q] != nil {
+        if e.kind == .poll, !openGaps.isEmpty, openGaps[q] != nil {
             openGaps[q] = nil
             indirectHeld -= polledIndirectCost(q)
-            polled[q]!.gap()
+            polled.gap(q)
         }
         let obs: PolledObservation
         switch e.kind {
@@ -349,7 +364,7 @@ public struct Checker {
         case .availIdx: obs = .legacyAvailIndex(UInt16(truncatingIfNeeded: e.p0))
         case .usedIdx: obs = .legacyUsedIndex(UInt16(truncatingIfNeeded: e.p0))
         case .interrupt:
-            polled[q]!.interrupt()
+            polled.interrupt(q)
             return []
         default:
             // Flags, event indices and kicks observed by polling are not judged (notifications
@@ -357,7 +372,7 @@ public struct Checker {
             return []
         }
         let before = polledIndirectCost(q)
-        let outcome = polled[q]!.observe(obs, ref: currentIndex)
+        let outcome = polled.observe(q, obs, ref: currentIndex)
         indirectHeld += polledIndirectCost(q) - before
         enforceIndirectBudget()
         guard let outcome else { return [] }
@@ -406,8 +421,8 @@ public struct Checker {
     /// Closes every open poll of an old-style (legacy) sampled trace.
     private mutating func closeLegacyPolls() -> [Violation] {
         var v: [Violation] = []
-        for q in polled.indices where polled[q] != nil {
-            if let outcome = polled[q]!.closeLegacyPoll() { v += judge(outcome, vq: q) }
+        for q in polled.indices where polled.has(q) {
+            if let outcome = polled.closeLegacyPoll(q) { v += judge(outcome, vq: q) }
         }
         return v
     }
@@ -444,14 +459,14 @@ public struct Checker {
             if ok {
                 features = Features(e.p0)
                 let f = RingFeatures(features)
-                for q in queues.indices where queues[q] != nil {
+                for q in queues.indices where queues.has(q) {
                     // Ring state is of one format: another format starts the ring over.
-                    if queues[q]!.format != format { drop(q); continue }
-                    queues[q]!.features = f
+                    if queues.format(q) != format { drop(q); continue }
+                    queues.setFeatures(q, f)
                 }
-                for q in polled.indices where polled[q] != nil {
-                    if polled[q]!.format != format { endPolledRing(q); continue }
-                    polled[q]!.setFeatures(f)
+                for q in polled.indices where polled.has(q) {
+                    if polled.format(q) != format { endPolledRing(q); continue }
+                    polled.setFeatures(q, f)
                 }
                 device.featuresNegotiated(protocolFeatures: features.has(.protocolFeatures))
             }
@@ -484,8 +499,8 @@ public struct Checker {
                     drop(q)
                     endPolledRing(q)
                 }
-                if queues[q] != nil { queues[q]!.setBase(base(q)) }
-                if polled[q] != nil { polled[q]!.setBase(base(q)) }
+                if queues.has(q) { queues.setBase(q, base(q)) }
+                if polled.has(q) { polled.setBase(q, base(q)) }
             }
             return v
         case .getVringBase:
@@ -509,7 +524,7 @@ public struct Checker {
             // "No fd" (vhost-user bit 8: the front-end polls) or fd -1 (kernel): the device cannot
             // interrupt, so no interrupt is owed; a window published before a call fd existed owes none.
             let can = !Self.noFd(e.p0, profile: profile)
-            if ok && can { queues[vq!]?.interrupt() }
+            if ok && can { queues.interrupt(vq!) }
             return device.ringMessage("SET_VRING_CALL", vq: vq!, result: r) { $0.canInterrupt = can }
         case .setVringEnable:
             if ok && e.p0 != 0 { disabledAtLastPoll[vq!] = false }
@@ -562,12 +577,12 @@ public struct Checker {
         switch step {
         case .writeIndirect, .writePackedIndirect:
             // An indirect entry: account for it, and enforce `indirectBudget`.
-            let before = Self.indirectCost(queues[q]!)
-            r = queues[q]!.apply(step)
-            indirectHeld += Self.indirectCost(queues[q]!) - before
+            let before = queues.indirectCost(q)
+            r = queues.apply(q, step)
+            indirectHeld += queues.indirectCost(q) - before
             enforceIndirectBudget()
         default:
-            r = queues[q]!.apply(step)
+            r = queues.apply(q, step)
         }
         if r.foreign { noteForeign(e, vq: q); return [] }
         var v = r.violations
@@ -585,21 +600,21 @@ public struct Checker {
             // linux-upstream: the VMM serves the control queue; vhost ring setup does not apply.
         } else if ring.stopped {
             v.append(Violation(.vhostRingStopped, "device \(e.kind.name) on vq \(q) after GET_VRING_BASE stopped the ring"))
-        } else if !ring.ready || (queues[q] == nil && polled[q] == nil) {
-            let missing = ring.missing + (queues[q] == nil && polled[q] == nil && ring.sizeSet ? ["a valid size"] : [])
+        } else if !ring.ready || (!queues.has(q) && !polled.has(q)) {
+            let missing = ring.missing + (!queues.has(q) && !polled.has(q) && ring.sizeSet ? ["a valid size"] : [])
             v.append(Violation(.vhostRingNotReady, "device \(e.kind.name) on vq \(q) before the ring was set up (missing: \(missing.joined(separator: ", ")))"))
         }
         // Sending an interrupt consumes nothing: a notifier thread may send it (issue 10, false positive 2).
-        if e.worker != TraceEvent.none && e.kind != .interrupt { v += device.checkDeviceWork(vq: q, worker: Int(e.worker)) }
-        guard queues[q] != nil else { return v }
+        if e.worker != TraceEvent.none && e.kind != .interrupt { v = join(v, device.checkDeviceWork(vq: q, worker: Int(e.worker))) }
+        guard queues.has(q) else { return v }
         if e.kind == .interrupt {
-            queues[q]!.interrupt()
+            queues.interrupt(q)
             return v
         }
         guard let step = RingStep(event: e) else { return v }
-        let r = queues[q]!.apply(step)
+        let r = queues.apply(q, step)
         if r.foreign { noteForeign(e, vq: q); return v }
-        v += r.violations
+        v = join(v, r.violations)
         if r.completed > 0, case .rx(let k) = role(q), let why = inactiveReason(rx: k, vq: q) {
             v.append(Violation(.netRxqInactive, "device completes receive buffers on RX[\(k)] (vq \(q)), \(why)"))
         }
@@ -622,9 +637,9 @@ public struct Checker {
             var v: [Violation] = []
             // The pass deadline is kernel vhost's (vhost_notify runs in the pass that published);
             // vhost-user sets no deadline but the trace end (issue 10, false positive 4).
-            if profile != .vhostUser, let queue = queues[q], let owed = queue.owedInterrupt, !e.isSampled, device.ring(q).canInterrupt {
+            if profile != .vhostUser, let owed = queues.owedInterrupt(q), !e.isSampled, device.ring(q).canInterrupt {
                 v.append(Violation(owed.rule, "worker \(w) ends its pass on vq \(q) without the interrupt the driver asked for when \(owed.when) (\(owed.reason))"))
-                queues[q]!.interrupt() // report once per missed notification
+                queues.interrupt(q) // report once per missed notification
             }
             if e.worker != TraceEvent.none { device.serviceEnd(vq: q, worker: w) }
             return v
@@ -635,7 +650,7 @@ public struct Checker {
 
     // MARK: virtio-net queue activity
 
-    func role(_ q: Int) -> QueueRole { layout.role(of: q, queueCount: queues.count) }
+    func role(_ q: Int) -> QueueRole { roles[q] }
 
     /// max_virtqueue_pairs implied by the layout.
     public var maxPairs: Int {
@@ -674,14 +689,31 @@ struct Recent {
     let event: TraceEvent
 }
 
-/// The last few events on one vq, in a fixed-size ring; rendered only when a finding needs them.
+/// The last few events of each of `rings` streams (a vq, or device-wide), in fixed-size rings laid
+/// end to end in one array: a push is one store, with no per-vq array to check and grow. Rendered
+/// only when a finding needs them.
 struct History {
-    private var ring: [Recent] = []
-    private var head = 0
-    mutating func push(_ e: Recent) {
-        if ring.count < Checker.contextDepth { ring.append(e) } else { ring[head] = e; head = (head + 1) % Checker.contextDepth }
+    private static let depth = Checker.contextDepth
+    private var slots: [Recent]
+    /// Per ring: events pushed so far (only whether it reached `depth` matters beyond that).
+    private var pushed: [UInt32]
+    init(rings: Int) {
+        slots = Array(repeating: Recent(index: 0, offset: 0, event: TraceEvent(.kick)), count: rings * Self.depth)
+        pushed = Array(repeating: 0, count: rings)
     }
-    var events: [ContextEvent] {
-        (ring[head...] + ring[..<head]).map { ContextEvent(index: $0.index, offset: $0.offset, text: TextForm.render(event: $0.event)) }
+    mutating func push(_ r: Int, _ e: Recent) {
+        let n = pushed[r]
+        slots[r * Self.depth + Int(n % UInt32(Self.depth))] = e
+        // Past `depth` only the position in the ring matters: wrap within a multiple of it.
+        pushed[r] = n + 1 < 2 * UInt32(Self.depth) ? n + 1 : UInt32(Self.depth) + (n + 1) % UInt32(Self.depth)
+    }
+    /// Ring `r`'s events, oldest first.
+    func events(_ r: Int) -> [ContextEvent] {
+        let n = Int(pushed[r]), d = Self.depth
+        let order = n < d ? Array(0..<n) : (0..<d).map { (n + $0) % d }
+        return order.map { i in
+            let e = slots[r * d + i]
+            return ContextEvent(index: e.index, offset: e.offset, text: TextForm.render(event: e.event))
+        }
     }
 }

@@ -74,3 +74,12 @@ public struct PolledCoverage: Sendable, Equatable {
         a.restarts += b.restarts; a.unseenExposures += b.unseenExposures
     }
 }
+
+extension Array where Element == PolledViolation {
+    /// `v += found`, doing nothing when nothing was found (as `[Violation]`'s: the standard
+    /// library's append of an empty array made a new buffer each time).
+    @inlinable public static func += (lhs: inout [PolledViolation], rhs: [PolledViolation]) {
+        if rhs.isEmpty { return }
+        if lhs.isEmpty { lhs = rhs } else { lhs.append(contentsOf: rhs) }
+    }
+}

@@ -24,7 +24,13 @@ public struct PolledRing: PolledRingModel {
     public private(set) var eventIdx: Bool
     public private(set) var inOrder: Bool
     /// The exact model, fed the legal order found so far (nil before the first poll).
-    public private(set) var ring: SplitVirtqueue?
+    public var ring: SplitVirtqueue? { started ? model : nil }
+    /// `ring`, held directly with `started` saying whether it exists: through an optional, every
+    /// `model.step(...)` moved the whole model out and back.
+    private var model = PolledRing.idle
+    private var started = false
+    /// What `model` holds while there is no ring (shared, never used).
+    private static let idle = SplitVirtqueue(size: 1)
     public private(set) var coverage = PolledCoverage()
 
     /// Index of the poll being read; polls before it are closed.
@@ -84,22 +90,22 @@ public struct PolledRing: PolledRingModel {
 
     public mutating func setFeatures(indirect: Bool, eventIdx: Bool, inOrder: Bool) {
         indirectAllowed = indirect; self.eventIdx = eventIdx; self.inOrder = inOrder
-        ring?.indirectAllowed = indirect; ring?.eventIdx = eventIdx; ring?.inOrder = inOrder
+        if started { model.indirectAllowed = indirect; model.eventIdx = eventIdx; model.inOrder = inOrder }
     }
 
     /// SET_VRING_BASE while observed: the device's next index moves (exact-model semantics).
-    public mutating func setBase(_ b: UInt16) { ring?.setBase(b) }
+    public mutating func setBase(_ b: UInt16) { if started { model.setBase(b) } }
     public mutating func setBase(_ b: RingBase) { setBase(b.index) }
     public mutating func setFeatures(_ f: RingFeatures) { setFeatures(indirect: f.indirect, eventIdx: f.eventIdx, inOrder: f.inOrder) }
     public var format: RingFormat { .split }
 
     /// Forgets the indirect tables no chain in flight uses (the checker's budget over all rings).
-    public mutating func forgetIdleIndirectTables() { ring?.forgetIdleIndirectTables() }
-    public var indirectEntriesHeld: Int { ring?.indirectEntriesHeld ?? 0 }
-    public var indirectTablesHeld: Int { ring?.indirectTablesHeld ?? 0 }
+    public mutating func forgetIdleIndirectTables() { if started { model.forgetIdleIndirectTables() } }
+    public var indirectEntriesHeld: Int { started ? model.indirectEntriesHeld : 0 }
+    public var indirectTablesHeld: Int { started ? model.indirectTablesHeld : 0 }
 
     /// The device interrupted the driver (a relayed call notification).
-    public mutating func interrupt() { ring?.interrupt() }
+    public mutating func interrupt() { if started { model.interrupt() } }
 
     // MARK: observations
 
@@ -165,8 +171,8 @@ public struct PolledRing: PolledRingModel {
             reads = []; openExposures = []; openCompletions = []
             return nil
         }
-        let a = legacyAvail ?? (ring == nil ? base : prevAvail)
-        let u = legacyUsed ?? (ring == nil ? base : prevUsed)
+        let a = legacyAvail ?? (!started ? base : prevAvail)
+        let u = legacyUsed ?? (!started ? base : prevUsed)
         return endPoll(avail: a, used: u)
     }
 
@@ -177,11 +183,11 @@ public struct PolledRing: PolledRingModel {
         var out = PollOutcome()
         defer { reads = []; openExposures = []; openCompletions = []; poll += 1 }
         if broken != nil { return out }
-        if ring == nil {
+        if !started {
             let fromBase = !afterGap && (!openExposures.isEmpty || !openCompletions.isEmpty || (a == base && u == base))
             afterGap = false
             if fromBase {
-                ring = makeRing(start: base, availStart: nil)
+                model = makeRing(start: base, availStart: nil); started = true
                 prevAvail = base; prevUsed = base
             } else {
                 // Observation begins with buffers in flight whose heads were not read. A starting
@@ -275,7 +281,8 @@ public struct PolledRing: PolledRingModel {
     public mutating func gap() {
         finish()
         lastElementKnown = Array(repeating: false, count: Int(size))
-        ring = nil
+        started = false
+        model = Self.idle
         afterGap = true
         resyncUsed = nil
         reads = []; openExposures = []; openCompletions = []
@@ -287,10 +294,10 @@ public struct PolledRing: PolledRingModel {
     /// which heads were in flight is forgotten.
     private mutating func restart(used u: UInt16, avail a: UInt16, simultaneous: Bool = true, slotsRead: Bool = false) -> Bool {
         guard SplitRing.distance(from: u, to: a) < 0x8000 else { return false }
-        if ring != nil { coverage.restarts += 1 }
+        if started { coverage.restarts += 1 }
         finish()
         exposures = []; exposureHead = 0
-        ring = makeRing(start: u, availStart: a)
+        model = makeRing(start: u, availStart: a); started = true
         prevAvail = a; prevUsed = u
         if !slotsRead { lastElementKnown = Array(repeating: false, count: Int(size)) }
         revealed = Array(repeating: false, count: Int(size))
@@ -326,7 +333,7 @@ public struct PolledRing: PolledRingModel {
         while nextExposure != nil || nextCompletion != nil {
             if let c = nextCompletion, windowAllows(completion: c), inOrder, case .ready(let k) = inOrderStep() {
                 out += completeInOrder(count: k)
-            } else if let c = nextCompletion, windowAllows(completion: c), !inOrder, ring!.canComplete(c.id) {
+            } else if let c = nextCompletion, windowAllows(completion: c), !inOrder, model.canComplete(c.id) {
                 out += complete(c)
             } else if let e = nextExposure, windowAllows(exposure: e), exposureEnabled(e) {
                 out += expose(e, forced: false)
@@ -352,7 +359,7 @@ public struct PolledRing: PolledRingModel {
     /// completions ending at one whose element must have been written (it names the buffer retired
     /// there, or the poll read used.idx right past it, or the slot changed since the last lap).
     private func inOrderStep() -> InOrderStep {
-        let r = ring!
+        let r = model
         if r.unknownInFlight > 0 { return .ready(1) }
         let known = Int(r.cursor.inFlight)
         let pending = completions.count - completionHead
@@ -389,7 +396,7 @@ public struct PolledRing: PolledRingModel {
     /// Whether an exposure after the last poll read avail.idx could still explain `c`: one that
     /// needs no completion first (a later completion cannot come before `c`).
     private func couldStillBeExposed(_ c: ObservedCompletion) -> Bool {
-        let r = ring!
+        let r = model
         guard r.cursor.allows(.publish(1)) else { return false }
         if inOrder { if case .needsExposures = inOrderStep() { return true } else { return false } }
         return c.id < size && r.owner[Int(c.id)] != .device
@@ -414,7 +421,7 @@ public struct PolledRing: PolledRingModel {
     /// completed, so a head seen since then does not rule it out: judging there may miss a double
     /// completion while such buffers are left, never invent one.
     private mutating func adoptUnknown(for c: ObservedCompletion) -> Bool {
-        guard !inOrder, c.id < size, !(unknownSimultaneous && revealed[Int(c.id)]), ring!.adoptUnknownInFlight(head: UInt16(c.id)) else { return false }
+        guard !inOrder, c.id < size, !(unknownSimultaneous && revealed[Int(c.id)]), model.adoptUnknownInFlight(head: UInt16(c.id)) else { return false }
         reveal(UInt16(c.id))
         return true
     }
@@ -435,14 +442,14 @@ public struct PolledRing: PolledRingModel {
     private mutating func complete(_ c: ObservedCompletion, forced: Bool = false, written: Bool = true) -> [PolledViolation] {
         completionHead += 1
         dropPending(c)
-        if inOrder && !forced && ring!.unknownInFlight > 0 {
+        if inOrder && !forced && model.unknownInFlight > 0 {
             // One of the buffers in flight before observation began. If its element was certainly
             // written, it names its head, which was then busy all along: made available meanwhile
             // is the driver's error (that exposure came before this completion in every order the
             // polls allow, or the search would have placed this completion first).
             var v: [Violation] = []
-            if c.batchEnd || !c.mayBeStale, c.id < size, ring!.owner[Int(c.id)] == .device {
-                v.append(Violation(.vqDriverOwnership, "the buffer retired at used position \(ring!.cursor.used) has head \(c.id), in flight since before observation began, but the driver made head \(c.id) available again meanwhile"))
+            if c.batchEnd || !c.mayBeStale, c.id < size, model.owner[Int(c.id)] == .device {
+                v.append(Violation(.vqDriverOwnership, "the buffer retired at used position \(model.cursor.used) has head \(c.id), in flight since before observation began, but the driver made head \(c.id) available again meanwhile"))
             }
             if c.batchEnd || !c.mayBeStale, c.id < size {
                 if unknownSimultaneous && revealed[Int(c.id)] {
@@ -450,17 +457,17 @@ public struct PolledRing: PolledRingModel {
                 }
                 reveal(UInt16(c.id))
             }
-            ring!.completeUnknown()
+            model.completeUnknown()
             return v.map { PolledViolation(ref: c.ref, violation: $0) }
         }
-        let pos = ring!.cursor.used
+        let pos = model.cursor.used
         var v: [Violation] = []
         // A forced completion whose slot still holds the last lap's element was published without
         // one (with IN_ORDER a forced completion is one that had to be a batch's written end).
         if written && !(forced && c.sameAsLastLap && !inOrder) {
-            v += ring!.writeUsed(pos: pos, id: c.id, len: c.len)
+            v += model.writeUsed(pos: pos, id: c.id, len: c.len)
         }
-        v += ring!.publishUsed(pos &+ 1)
+        v += model.publishUsed(pos &+ 1)
         return v.map { PolledViolation(ref: c.ref, violation: $0) }
     }
 
@@ -470,7 +477,7 @@ public struct PolledRing: PolledRingModel {
     private func contentCertain(_ e: ObservedExposure) -> Bool {
         if inOrder {
             // It is retired by the (in flight + 1)-th completion from now.
-            let ahead = Int(ring!.cursor.inFlight)
+            let ahead = Int(model.cursor.inFlight)
             var n = 0
             for k in completionHead..<completions.count where completions[k].poll <= e.poll { n += 1 }
             return n <= ahead
@@ -489,10 +496,10 @@ public struct PolledRing: PolledRingModel {
 
     private mutating func exposureBlocker(_ e: ObservedExposure) -> String? {
         let certain = contentCertain(e)
-        let table = OverlaidTable(base: ring!.table, overrides: certain ? overrides(e) : [:])
+        let table = OverlaidTable(base: model.table, overrides: certain ? overrides(e) : [:])
         // Buffers in flight since before observation began leave room for their heads only if they
         // were all in flight at once (otherwise their count says nothing about one instant).
-        return ring!.exposureBlocker(head: e.head, table: table, described: certain, reserved: revealed, reservedCount: revealedCount, unknownAtOnce: unknownSimultaneous)
+        return model.exposureBlocker(head: e.head, table: table, described: certain, reserved: revealed, reservedCount: revealedCount, unknownAtOnce: unknownSimultaneous)
     }
 
     private mutating func expose(_ e: ObservedExposure, forced: Bool) -> [PolledViolation] {
@@ -501,9 +508,9 @@ public struct PolledRing: PolledRingModel {
         let blocker = forced ? exposureBlocker(e) : nil
         exposureHead += 1
         var v: [Violation] = []
-        if !ring!.cursor.allows(.publish(1)) {
+        if !model.cursor.allows(.publish(1)) {
             // Past the in-flight bound (forced): that is the finding, whatever the chain.
-            v += ring!.exposeOpaque(head: e.head)
+            v += model.exposeOpaque(head: e.head)
         } else if contentCertain(e) {
             coverage.chainsJudged += 1
             // The descriptors as read are what the driver wrote before exposing the chain; those the
@@ -511,16 +518,16 @@ public struct PolledRing: PolledRingModel {
             for r in e.reads {
                 switch r.place {
                 case .table(let i):
-                    if Int(i) < Int(size) && ring!.owner[Int(i)] != .device { v += ring!.writeDescriptor(i, r.descriptor) }
+                    if Int(i) < Int(size) && model.owner[Int(i)] != .device { v += model.writeDescriptor(i, r.descriptor) }
                 case .indirect(let p, let k):
-                    if Int(p) < Int(size) && ring!.owner[Int(p)] != .device { v += ring!.writeIndirectEntry(parent: p, entry: k, r.descriptor) }
+                    if Int(p) < Int(size) && model.owner[Int(p)] != .device { v += model.writeIndirectEntry(parent: p, entry: k, r.descriptor) }
                 }
             }
-            let pos = ring!.cursor.avail
-            v += ring!.writeAvailEntry(pos: pos, head: e.head)
-            v += ring!.publishAvail(pos &+ 1).violations
+            let pos = model.cursor.avail
+            v += model.writeAvailEntry(pos: pos, head: e.head)
+            v += model.publishAvail(pos &+ 1).violations
         } else {
-            v += ring!.exposeOpaque(head: e.head)
+            v += model.exposeOpaque(head: e.head)
         }
         if forced, v.isEmpty, let b = blocker { v.append(Violation(.vqDriverOwnership, "driver makes head \(e.head) available at position \(e.pos), but \(b)")) }
         return v.map { PolledViolation(ref: e.ref, violation: $0) }
@@ -529,7 +536,8 @@ public struct PolledRing: PolledRingModel {
     /// Reads of descriptors that a chain in flight, exposed with known content and not completed by
     /// the end of this poll, owned during the whole poll: they must show that content.
     private func checkReadsAgainstOwners(_ polled: [ObservedExposure]) -> [PolledViolation] {
-        guard let r = ring else { return [] }
+        guard started else { return [] }
+        let r = model
         // With IN_ORDER a pending completion retires the oldest chains, whichever they are.
         if inOrder && completionHead < completions.count { return [] }
         var out: [PolledViolation] = []

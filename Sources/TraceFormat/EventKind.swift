@@ -76,7 +76,7 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
     /// 0x20-0x2F driver, 0x30-0x3F device, 0x40-0x4F worker, 0x50-0x5F observation.
     public enum Plane: String, Sendable { case control, driver, device, worker, observation }
 
-    public var plane: Plane {
+    @inlinable public var plane: Plane {
         switch rawValue {
         case 0x20...0x2F: return .driver
         case 0x30...0x3F: return .device
@@ -159,7 +159,7 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
     /// Whether the event must name a virtqueue (`vq` < queue count), may name one, or must not.
     public enum VQUse: Sendable { case required, optional, none }
 
-    public var vqUse: VQUse {
+    @inlinable public var vqUse: VQUse {
         switch self {
         // linux-upstream has one vhost device per queue pair: SET_OWNER/RESET_OWNER may name a vq
         // of the pair whose device they address.
@@ -178,7 +178,7 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
     }
 
     /// Whether the `worker` field is meaningful (device and worker events); otherwise it must be 0xFFFF.
-    public var hasWorker: Bool { plane == .device || plane == .worker }
+    @inlinable public var hasWorker: Bool { plane == .device || plane == .worker }
 
     /// The named payload fields, in text-form order.
     public var fields: [Field] {

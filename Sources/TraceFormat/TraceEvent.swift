@@ -160,8 +160,63 @@ extension TraceEvent {
         out.appendLE(p2)
     }
 
+    /// What `decode` checks of each kind, as one table entry: the per-event checks read it
+    /// instead of computing the kind's plane, vq use and field masks for every event.
+    struct KindCheck {
+        var kind: EventKind?
+        /// 0: vq required, 1: optional, 2: none (`EventKind.VQUse`).
+        var vqUse: UInt8 = 0
+        var hasWorker = false
+        var control = false
+        var aux = false
+        var p0: UInt64 = 0, p1: UInt64 = 0, p2: UInt64 = 0
+    }
+
+    /// Indexed by the kind byte; allocated once and never freed (a pointer, not an array, so that
+    /// reading it retains nothing).
+    // Written once by its initializer, only read after: safe to share across threads.
+    nonisolated(unsafe) static let kindChecks: UnsafeMutablePointer<KindCheck> = {
+        let t = UnsafeMutablePointer<KindCheck>.allocate(capacity: 256)
+        t.initialize(repeating: KindCheck(), count: 256)
+        for k in EventKind.allCases {
+            let m = masks[Int(k.rawValue)]!
+            let use: UInt8 = switch k.vqUse { case .required: 0; case .optional: 1; case .none: 2 }
+            t[Int(k.rawValue)] = KindCheck(kind: k, vqUse: use, hasWorker: k.hasWorker, control: k.plane == .control,
+                                           aux: m.aux, p0: m.p0, p1: m.p1, p2: m.p2)
+        }
+        return t
+    }()
+
     /// Decodes and validates one event from `raw` (exactly `size` bytes at `offset` in the file).
-    static func decode(_ raw: UnsafeRawBufferPointer, offset: UInt64, queueCount: Int) throws -> TraceEvent {
+    /// A valid event takes the table's checks alone; anything else is decoded again by
+    /// `decodeChecked`, whose checks, in order, name the error.
+    @inline(__always)
+    static func decode(_ raw: UnsafeRawBufferPointer, offset: UInt64, queueCount: Int,
+                       checks: UnsafeMutablePointer<KindCheck> = kindChecks) throws -> TraceEvent {
+        let c = checks[Int(raw[0])]
+        let flags = raw[1]
+        let vq = raw.loadUnaligned(fromByteOffset: 2, as: UInt16.self).littleEndian
+        let worker = raw.loadUnaligned(fromByteOffset: 4, as: UInt16.self).littleEndian
+        let aux = raw.loadUnaligned(fromByteOffset: 6, as: UInt16.self).littleEndian
+        let p0 = raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self).littleEndian
+        let p1 = raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self).littleEndian
+        let p2 = raw.loadUnaligned(fromByteOffset: 32, as: UInt64.self).littleEndian
+        let vqOK: Bool
+        switch c.vqUse {
+        case 0: vqOK = Int(vq) < queueCount
+        case 1: vqOK = vq == none || Int(vq) < queueCount
+        default: vqOK = vq == none
+        }
+        guard let kind = c.kind, flags & ~Flags.known.rawValue == 0, !(c.control && flags & Flags.sampled.rawValue != 0), vqOK,
+              c.hasWorker || worker == none, c.aux || aux == 0, p0 & ~c.p0 == 0, p1 & ~c.p1 == 0, p2 & ~c.p2 == 0 else {
+            return try decodeChecked(raw, offset: offset, queueCount: queueCount)
+        }
+        let ts = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self).littleEndian
+        return TraceEvent(kind, vq: vq, worker: worker, aux: aux, timestamp: ts, p0: p0, p1: p1, p2: p2, flags: Flags(rawValue: flags))
+    }
+
+    /// Decodes one event checking each field in turn, and throws the first thing wrong with it.
+    static func decodeChecked(_ raw: UnsafeRawBufferPointer, offset: UInt64, queueCount: Int) throws -> TraceEvent {
         let k = raw[0]
         guard let kind = EventKind(rawValue: k) else {
             throw TraceError(offset: offset, "unknown event kind 0x\(String(k, radix: 16))")

@@ -12,17 +12,23 @@ public final class TraceReader {
     private let file: UnsafeMutablePointer<FILE>
     /// The bytes an in-memory reader reads (`init(bytes:)`), freed with it.
     private let backing: UnsafeMutableRawPointer?
-    private var buffer: [UInt8]
+    /// One fixed block, refilled from the file: raw memory, so that reading an event neither retains
+    /// nor checks an array.
+    private let buffer: UnsafeMutableRawPointer
     private var bufStart = 0
     private var bufEnd = 0
     private var eof = false
-    private static let chunk = 1 << 16
+    private let queueCount: Int
+    /// Bytes read from the file at a time: 1 MiB, or for a trace in memory no more than it holds
+    /// (the fuzz targets make a reader per input; a 1 MiB block each would cost an mmap).
+    private let chunk: Int
+    static let fileChunk = 1 << 20
 
     public convenience init(path: String) throws {
         guard let f = fopen(path, "rb") else {
             throw TraceError(offset: 0, "cannot open \(path): \(String(cString: strerror(errno)))")
         }
-        try self.init(file: f, backing: nil)
+        try self.init(file: f, backing: nil, chunk: Self.fileChunk)
     }
 
     /// Reads a trace held in memory, through the same code as a file (the fuzz targets use it).
@@ -34,13 +40,14 @@ public final class TraceReader {
             copy.deallocate()
             throw TraceError(offset: 0, "cannot open an in-memory trace: \(String(cString: strerror(errno)))")
         }
-        try self.init(file: f, backing: copy)
+        try self.init(file: f, backing: copy, chunk: min(Self.fileChunk, max(TraceEvent.size, bytes.count)))
     }
 
-    private init(file f: UnsafeMutablePointer<FILE>, backing: UnsafeMutableRawPointer?) throws {
+    private init(file f: UnsafeMutablePointer<FILE>, backing: UnsafeMutableRawPointer?, chunk: Int) throws {
         file = f
         self.backing = backing
-        buffer = [UInt8](repeating: 0, count: TraceReader.chunk)
+        self.chunk = chunk
+        buffer = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 16)
         // Fixed part first, then the rest of the header once its size is known.
         var fixed = [UInt8](repeating: 0, count: TraceHeader.fixedSize)
         let n = fread(&fixed, 1, fixed.count, f)
@@ -58,13 +65,16 @@ public final class TraceReader {
         } catch {
             fclose(f)
             backing?.deallocate()
+            buffer.deallocate()
             throw error
         }
+        queueCount = header.queueCount
     }
 
     deinit {
         fclose(file)
         backing?.deallocate()
+        buffer.deallocate()
     }
 
     /// The next event and its byte offset, or nil at a clean end of file.
@@ -77,24 +87,50 @@ public final class TraceReader {
             }
         }
         let at = offset
-        let ev = try buffer.withUnsafeBytes { raw in
-            try TraceEvent.decode(UnsafeRawBufferPointer(rebasing: raw[bufStart..<(bufStart + TraceEvent.size)]),
-                                  offset: at, queueCount: header.queueCount)
-        }
+        let ev = try TraceEvent.decode(UnsafeRawBufferPointer(start: buffer + bufStart, count: TraceEvent.size),
+                                       offset: at, queueCount: queueCount)
         bufStart += TraceEvent.size
         offset += UInt64(TraceEvent.size)
         index += 1
         return (ev, at)
     }
 
+    /// Calls `body` with each event, its index and its byte offset, in order, until the end of the
+    /// file or until `body` returns false; the same checks and errors as `next`. The block's
+    /// position lives in locals between refills: no access to the reader's state per event.
+    public func forEach(_ body: (TraceEvent, _ index: UInt64, _ offset: UInt64) throws -> Bool) throws {
+        while true {
+            if bufEnd - bufStart < TraceEvent.size {
+                refill()
+                if bufEnd == bufStart { return }
+                if bufEnd - bufStart < TraceEvent.size {
+                    throw TraceError(offset: offset, "truncated event \(index): \(bufEnd - bufStart) of \(TraceEvent.size) bytes")
+                }
+            }
+            var at = bufStart
+            let end = bufEnd - TraceEvent.size
+            var off = offset, i = index
+            let n = queueCount, base = buffer, checks = TraceEvent.kindChecks
+            // Whatever happens in the block, the reader's state says where it stopped.
+            defer { bufStart = at; offset = off; index = i }
+            while at <= end {
+                let ev = try TraceEvent.decode(UnsafeRawBufferPointer(start: base + at, count: TraceEvent.size), offset: off, queueCount: n, checks: checks)
+                at += TraceEvent.size
+                off += UInt64(TraceEvent.size)
+                i += 1
+                guard try body(ev, i - 1, off - UInt64(TraceEvent.size)) else { return }
+            }
+        }
+    }
+
     private func refill() {
         if eof { return }
         let left = bufEnd - bufStart
-        if left > 0 { buffer.withUnsafeMutableBytes { p in p.baseAddress!.copyMemory(from: p.baseAddress! + bufStart, byteCount: left) } }
+        if left > 0 { buffer.copyMemory(from: buffer + bufStart, byteCount: left) }
         bufStart = 0
         bufEnd = left
-        while bufEnd < buffer.count {
-            let n = buffer.withUnsafeMutableBytes { p in fread(p.baseAddress! + bufEnd, 1, p.count - bufEnd, file) }
+        while bufEnd < chunk {
+            let n = fread(buffer + bufEnd, 1, chunk - bufEnd, file)
             if n == 0 { eof = true; break }
             bufEnd += n
         }

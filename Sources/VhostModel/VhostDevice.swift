@@ -29,16 +29,16 @@ public struct VhostDevice: Sendable {
     // passes) used to rewrite an entry per vq: with 32,748 queues a trace alternating the two cost
     // about 180 µs an event. A reset now bumps a generation; an entry written in an older one reads
     // as its reset value. Every answer is the same as with the eager resets (a test compares them).
-    private var ringStore: [RingLifecycle]
-    private var servicingStore: [Int?]
-    private var ringStamp: [UInt32]
-    private var ringGen: UInt32 = 0
+    @usableFromInline private(set) var ringStore: [RingLifecycle]
+    @usableFromInline private(set) var servicingStore: [Int?]
+    @usableFromInline private(set) var ringStamp: [UInt32]
+    @usableFromInline private(set) var ringGen: UInt32 = 0
     /// When each ring was last reset (by its pair's RESET_OWNER), and the whole device; and when
     /// and how feature negotiation last set `enabled` on rings SET_VRING_ENABLE never addressed.
-    private var ringResetAt: [UInt64]
-    private var wholeResetAt: UInt64 = 0
-    private var featuresAt: UInt64?
-    private var featuresEnabled = true
+    @usableFromInline private(set) var ringResetAt: [UInt64]
+    @usableFromInline private(set) var wholeResetAt: UInt64 = 0
+    @usableFromInline private(set) var featuresAt: UInt64?
+    @usableFromInline private(set) var featuresEnabled = true
     private var clock: UInt64 = 0
     /// The worker attached to each vq (0, the default worker, unless VHOST_ATTACH_VRING_WORKER said
     /// otherwise since the last SET_OWNER), with per-worker counts and lowest-vq heaps for FREE_WORKER.
@@ -75,7 +75,8 @@ public struct VhostDevice: Sendable {
     // MARK: per-vq state
 
     /// The setup and run state of vq `q`.
-    public func ring(_ q: Int) -> RingLifecycle {
+    // Inlinable: the checker asks on most events, and a call from its module copied the device first.
+    @inlinable public func ring(_ q: Int) -> RingLifecycle {
         var r = ringStamp[q] == ringGen ? ringStore[q] : RingLifecycle()
         if !r.enableSent {
             let resetAt = max(ringResetAt[q], wholeResetAt)
@@ -90,7 +91,7 @@ public struct VhostDevice: Sendable {
     }
 
     /// The worker inside a service pass of vq `q`, if any.
-    public func servicingWorker(_ q: Int) -> Int? { ringStamp[q] == ringGen ? servicingStore[q] : nil }
+    @inlinable public func servicingWorker(_ q: Int) -> Int? { ringStamp[q] == ringGen ? servicingStore[q] : nil }
 
     private mutating func setServicing(_ q: Int, _ w: Int?) {
         if ringStamp[q] != ringGen { ringStore[q] = RingLifecycle(); ringStamp[q] = ringGen }

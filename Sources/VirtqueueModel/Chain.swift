@@ -69,12 +69,13 @@ public struct ChainRules: Sendable {
 
     /// VQ-CHAIN-LENGTH once the walk of `name` is done. A loop is already its own finding; length is
     /// judged only for chains that end.
-    public mutating func checkLength(queueSize n: Int, name: String) {
+    // `name` and the other descriptions below are rendered only for a finding (every walk calls these).
+    public mutating func checkLength(queueSize n: Int, name: @autoclosure () -> String) {
         guard !violations.contains(where: { $0.rule == .vqChainLoop }) else { return }
         if buffers > n {
-            violations.append(Violation(.vqChainLength, "\(name) has \(buffers) buffer descriptors (counting its indirect table's entries), more than the queue size \(n)"))
+            violations.append(Violation(.vqChainLength, "\(name()) has \(buffers) buffer descriptors (counting its indirect table's entries), more than the queue size \(n)"))
         } else if bytes > Self.maxChainBytes {
-            violations.append(Violation(.vqChainLength, "\(name) describes \(bytes) bytes, more than 2^32"))
+            violations.append(Violation(.vqChainLength, "\(name()) describes \(bytes) bytes, more than 2^32"))
         }
     }
 
@@ -82,17 +83,17 @@ public struct ChainRules: Sendable {
     public mutating func report(_ v: Violation) { violations.append(v) }
 
     /// A descriptor `name` carries INDIRECT: allowed only with VIRTIO_F_INDIRECT_DESC.
-    public mutating func indirectFeature(allowed: Bool, name: String) {
+    public mutating func indirectFeature(allowed: Bool, name: @autoclosure () -> String) {
         if !allowed {
-            violations.append(Violation(.vqIndirectFeature, "\(name) has INDIRECT but VIRTIO_F_INDIRECT_DESC (bit 28) was not negotiated"))
+            violations.append(Violation(.vqIndirectFeature, "\(name()) has INDIRECT but VIRTIO_F_INDIRECT_DESC (bit 28) was not negotiated"))
         }
     }
 
     /// The length of the indirect descriptor `name`: the table's entry count when it is a non-zero
     /// multiple of 16 covering at most 65536 entries, else nil (and VQ-INDIRECT-LEN).
-    public mutating func indirectTableEntries(len: UInt32, name: String) -> Int? {
+    public mutating func indirectTableEntries(len: UInt32, name: @autoclosure () -> String) -> Int? {
         if len == 0 || len % SplitRing.descriptorSize != 0 || len / SplitRing.descriptorSize > SplitRing.maxIndirectEntries {
-            violations.append(Violation(.vqIndirectLen, "indirect \(name) has len \(len): not a non-zero multiple of 16 covering at most 65536 entries"))
+            violations.append(Violation(.vqIndirectLen, "indirect \(name()) has len \(len): not a non-zero multiple of 16 covering at most 65536 entries"))
             return nil
         }
         return Int(len / SplitRing.descriptorSize)
@@ -100,6 +101,22 @@ public struct ChainRules: Sendable {
 
     /// Total bytes of device-writable elements, or nil when an indirect table was never described.
     public var writableBytes: UInt64? { unknown ? nil : writable }
+}
+
+/// What `ChainWalker.buffers` tells, in chain order: each buffer a device reads or writes, and each
+/// descriptor that points to an indirect table.
+public protocol ChainBufferSink {
+    mutating func buffer(_ d: Descriptor)
+    mutating func table(_ d: Descriptor)
+}
+
+/// The buffers and the indirect-table descriptors of a chain, as two lists.
+public struct BufferLists: ChainBufferSink {
+    public var buffers: [Descriptor] = []
+    public var tables: [Descriptor] = []
+    public init() {}
+    public mutating func buffer(_ d: Descriptor) { buffers.append(d) }
+    public mutating func table(_ d: Descriptor) { tables.append(d) }
 }
 
 /// Walks split chains through a descriptor table. Pure: reads the table, never changes it.
@@ -125,6 +142,20 @@ public enum ChainWalker {
                             stopAt: (UInt16) -> Bool = { _ in false },
                             seen: inout [UInt32], stamp: UInt32,
                             indirectTables: (UInt16) -> IndirectTable?) -> Chain {
+        var descriptors: [UInt16] = []
+        var chain = walk(head: head, table: table, indirectAllowed: indirectAllowed, inOrder: inOrder, stopAt: stopAt,
+                         seen: &seen, stamp: stamp, indirectTables: indirectTables, descriptors: &descriptors)
+        chain.descriptors = descriptors
+        return chain
+    }
+
+    /// `walk`, appending the chain's main-table indices to `descriptors` (a list the caller reuses
+    /// from walk to walk, so that a walk allocates nothing) instead of `Chain.descriptors`.
+    public static func walk<Table: DescriptorSource>(head: UInt16, table: Table, indirectAllowed: Bool, inOrder: Bool = false,
+                            stopAt: (UInt16) -> Bool = { _ in false },
+                            seen: inout [UInt32], stamp: UInt32,
+                            indirectTables: (UInt16) -> IndirectTable?,
+                            descriptors: inout [UInt16]) -> Chain {
         var chain = Chain()
         let n = table.count
         guard Int(head) < n else {
@@ -141,7 +172,7 @@ public enum ChainWalker {
                 break
             }
             seen[i] = stamp
-            chain.descriptors.append(UInt16(i))
+            descriptors.append(UInt16(i))
             let d = table[i]
             if d.flags.contains(.indirect) {
                 rules.indirectFeature(allowed: indirectAllowed, name: "descriptor \(i)")
@@ -184,39 +215,48 @@ public enum ChainWalker {
     /// nil when an indirect table was never described.
     public static func buffers<Table: DescriptorSource>(head: UInt16, table: Table,
                                                         indirectTable: (UInt16) -> IndirectTable?) -> (buffers: [Descriptor], tables: [Descriptor])? {
-        // nil as well for a chain `walk` reports as malformed: its own rule says what is wrong,
+        var lists = BufferLists()
+        guard buffers(head: head, table: table, indirectTable: indirectTable, into: &lists) else { return nil }
+        return (lists.buffers, lists.tables)
+    }
+
+    /// `buffers`, told to `sink` one descriptor at a time instead of collected in two arrays (the
+    /// checker judges each chain made available this way, allocating nothing). False where
+    /// `buffers` is nil; the sink may then have been told a part of the chain.
+    public static func buffers<Table: DescriptorSource, Sink: ChainBufferSink>(head: UInt16, table: Table,
+                                                                              indirectTable: (UInt16) -> IndirectTable?,
+                                                                              into out: inout Sink) -> Bool {
+        // False as well for a chain `walk` reports as malformed: its own rule says what is wrong,
         // and no buffer list is the one a device would use.
-        var out: [Descriptor] = []
-        var tables: [Descriptor] = []
         let n = table.count
         var i = Int(head)
         var steps = 0
         while true {
-            guard i < n, steps < n else { return nil }
+            guard i < n, steps < n else { return false }
             steps += 1
             let d = table[i]
             if d.flags.contains(.indirect) {
                 guard !d.flags.contains(.next), d.len != 0, d.len % SplitRing.descriptorSize == 0,
                       d.len / SplitRing.descriptorSize <= SplitRing.maxIndirectEntries,
-                      let entries = indirectTable(UInt16(i)) else { return nil }
-                tables.append(d)
+                      let entries = indirectTable(UInt16(i)) else { return false }
+                out.table(d)
                 let count = Int(d.len / SplitRing.descriptorSize)
                 // Past min(count, described) + 1 NEXT steps the walk has come back to an entry (see walkIndirect).
                 let limit = min(count, entries.described) + 1
                 var j = 0, visited = 0
                 while true {
-                    guard j < count, visited < count, visited < limit else { return nil }
+                    guard j < count, visited < count, visited < limit else { return false }
                     visited += 1
                     let e = entries[j]
-                    guard !e.flags.contains(.indirect) else { return nil }
-                    out.append(e)
+                    guard !e.flags.contains(.indirect) else { return false }
+                    out.buffer(e)
                     guard e.flags.contains(.next) else { break }
                     j = Int(e.next)
                 }
-                return (out, tables)
+                return true
             }
-            out.append(d)
-            guard d.flags.contains(.next) else { return (out, tables) }
+            out.buffer(d)
+            guard d.flags.contains(.next) else { return true }
             i = Int(d.next)
         }
     }

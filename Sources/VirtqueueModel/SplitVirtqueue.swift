@@ -28,13 +28,13 @@ public struct SplitVirtqueue: Sendable {
     /// Head written in each avail slot; -1 when never written.
     private var availRing: [Int32]
     /// Chains the device owns, by head.
-    private var inFlight: [UInt16: InFlight] = [:]
+    private var inFlight: HeadTable<InFlight>
     /// IN_ORDER: chains in the order they were exposed (head, exposure serial); entries already
     /// returned are skipped when met.
     private var exposureOrder: [(head: UInt16, serial: UInt64)] = []
     private var exposureStart = 0
     /// Used elements written and not yet published, by free-running position.
-    private var usedWritten: [UInt16: UsedElement] = [:]
+    private var usedWritten: PositionTable<UsedElement>
     /// Whether the trace shows the device reading avail entries (a recorder cannot).
     public private(set) var deviceReadsVisible = false
     /// No action has happened on this ring yet: SET_VRING_BASE may re-base all three indices.
@@ -44,6 +44,13 @@ public struct SplitVirtqueue: Sendable {
     public private(set) var deviceOwned = 0
     /// For each descriptor the device owns, the head of the chain it belongs to (-1 when none).
     private var chainOf: [Int32]
+    /// For each descriptor the device owns, the next descriptor of its chain (-1 after the last):
+    /// each chain in flight is a list from its head through this array, so exposing one allocates
+    /// nothing. A descriptor the device owns belongs to one chain only (a chain is exposed only
+    /// when none of its descriptors is the device's).
+    private var chainLink: [Int32]
+    /// The chain `expose` walks, reused from walk to walk.
+    private var walked: [UInt16] = []
     private var walkMarks: [UInt32]
     private var walkStamp: UInt32 = 0
 
@@ -66,7 +73,6 @@ public struct SplitVirtqueue: Sendable {
     public private(set) var kicksSeen = false
 
     struct InFlight: Sendable {
-        var descriptors: [UInt16]
         /// nil when the chain's content is unknown (an indirect table never described, or a chain
         /// whose exposure was not observed): its used length is then not judged.
         var writableBytes: UInt64?
@@ -97,6 +103,9 @@ public struct SplitVirtqueue: Sendable {
         availRing = Array(repeating: -1, count: Int(size))
         walkMarks = Array(repeating: 0, count: Int(size))
         chainOf = Array(repeating: -1, count: Int(size))
+        chainLink = Array(repeating: -1, count: Int(size))
+        inFlight = HeadTable(size: size)
+        usedWritten = PositionTable(size: size)
         signalledUsed = start
         if availStart != nil { pristine = false }
     }
@@ -134,9 +143,10 @@ public struct SplitVirtqueue: Sendable {
 
     /// The driver changes main-table descriptor `index` (or the indirect table it points to):
     /// a violation while the device owns it.
-    private func driverTouches(_ index: UInt16, what: String) -> [Violation] {
+    // `what` is rendered only for a finding: text built per descriptor write cost more than the rule.
+    private func driverTouches(_ index: UInt16, what: @autoclosure () -> String) -> [Violation] {
         guard owner[Int(index)] == .device else { return [] }
-        return [Violation(.vqDriverOwnership, "driver changes \(what) while the device owns it (exposed and not yet used)")]
+        return [Violation(.vqDriverOwnership, "driver changes \(what()) while the device owns it (exposed and not yet used)")]
     }
 
     /// The driver writes entry `entry` of the indirect table that main-table descriptor `parent` points to.
@@ -271,7 +281,7 @@ public struct SplitVirtqueue: Sendable {
         if let w = c.writableBytes, UInt64(len) > w {
             out.append(Violation(.vqUsedLen, "used element for head \(id) has len \(len), more than the chain's \(w) device-writable bytes"))
         }
-        inFlight[head]!.completing = true
+        inFlight.update(head) { $0.completing = true }
         usedWritten[pos] = UsedElement(id: id, len: len)
         return out
     }
@@ -384,9 +394,10 @@ public struct SplitVirtqueue: Sendable {
         let stamp = nextWalkStamp()
         let owner = self.owner
         let indirect = self.indirect
+        walked.removeAll(keepingCapacity: true)
         let chain = ChainWalker.walk(head: head, table: table, indirectAllowed: indirectAllowed, inOrder: inOrder,
                                      stopAt: { owner[Int($0)] == .device }, seen: &walkMarks, stamp: stamp,
-                                     indirectTables: { indirect[$0] })
+                                     indirectTables: { indirect[$0] }, descriptors: &walked)
         var out = chain.violations
         // A head outside the table exposes nothing the device could own.
         guard Int(head) < table.count else { return out }
@@ -394,20 +405,33 @@ public struct SplitVirtqueue: Sendable {
             out.append(Violation(.vqDriverOwnership, "driver re-exposes descriptor \(busy) (chain head \(head)) while the device still owns it"))
             return out
         }
-        adopt(head: head, descriptors: chain.descriptors, writableBytes: chain.writableBytes)
+        adopt(head: head, descriptors: walked, writableBytes: chain.writableBytes)
         return out
     }
 
+    /// `descriptors` starts with `head`; none of them is the device's (see `chainLink`).
     private mutating func adopt(head: UInt16, descriptors: [UInt16], writableBytes: UInt64?, opaque: Bool = false) {
-        for d in descriptors where owner[Int(d)] != .device { owner[Int(d)] = .device; deviceOwned += 1; chainOf[Int(d)] = Int32(head) }
+        var last: Int32 = -1
+        for d in descriptors.reversed() {
+            assert(owner[Int(d)] != .device, "descriptor \(d) of a chain being exposed is the device's already")
+            owner[Int(d)] = .device; deviceOwned += 1; chainOf[Int(d)] = Int32(head)
+            chainLink[Int(d)] = last
+            last = Int32(d)
+        }
         exposureSerial += 1
-        inFlight[head] = InFlight(descriptors: descriptors, writableBytes: writableBytes, serial: exposureSerial, opaque: opaque)
+        inFlight[head] = InFlight(writableBytes: writableBytes, serial: exposureSerial, opaque: opaque)
         if inOrder { exposureOrder.append((head, exposureSerial)); compactExposureOrder() }
     }
 
     private mutating func release(head: UInt16) {
-        guard let c = inFlight.removeValue(forKey: head) else { return }
-        for d in c.descriptors where owner[Int(d)] == .device { owner[Int(d)] = .used; deviceOwned -= 1; chainOf[Int(d)] = -1 }
+        guard inFlight.removeValue(forKey: head) != nil else { return }
+        var d = Int32(head)
+        while d >= 0 {
+            let i = Int(d)
+            d = chainLink[i]
+            chainLink[i] = -1
+            if owner[i] == .device { owner[i] = .used; deviceOwned -= 1; chainOf[i] = -1 }
+        }
     }
 
     private mutating func forgetIndirectTables() {
@@ -458,6 +482,13 @@ public struct SplitVirtqueue: Sendable {
         // Capture the indirect tables only: a closure over self would copy the whole ring model.
         let tables = indirect
         return ChainWalker.buffers(head: head, table: table) { tables[$0] }
+    }
+
+    /// `chainBuffers`, told to `sink` (nothing allocated); false where `chainBuffers` is nil.
+    public func chainBuffers<Sink: ChainBufferSink>(head: UInt16, into sink: inout Sink) -> Bool {
+        guard let c = inFlight[head], !c.opaque else { return false }
+        let tables = indirect // as `chainBuffers`: the closure captures the tables, not the model
+        return ChainWalker.buffers(head: head, table: table, indirectTable: { tables[$0] }, into: &sink)
     }
 
     /// Device-writable bytes of the chain in flight with head `head` (nil: unknown).
@@ -529,7 +560,8 @@ extension SplitVirtqueue {
             for (i, r) in reserved.enumerated() where r && owners[i] != .device { n += 1 }
             return n
         }
-        let noRoom = "no descriptor is left for it and the \(unknown) buffer(s) in flight since before observation began"
+        // Rendered only when it is the answer (this runs for every exposure a poll shows).
+        var noRoom: String { "no descriptor is left for it and the \(unknown) buffer(s) in flight since before observation began" }
         if !described {
             if owner[Int(head)] == .device { return "its head descriptor \(head) is still owned by the device" }
             return unknown > 0 && taken([head]) + unknown > table.count ? noRoom : nil
@@ -573,7 +605,8 @@ extension SplitVirtqueue {
         guard unknownInFlight > 0, Int(head) < table.count, inFlight[head] == nil, owner[Int(head)] != .device else { return false }
         // The oldest buffers: with IN_ORDER they retire before anything exposed later.
         exposureSerial += 1
-        inFlight[head] = InFlight(descriptors: [head], writableBytes: nil, serial: exposureSerial, opaque: true)
+        inFlight[head] = InFlight(writableBytes: nil, serial: exposureSerial, opaque: true)
+        chainLink[Int(head)] = -1
         owner[Int(head)] = .device
         deviceOwned += 1
         chainOf[Int(head)] = Int32(head)

@@ -63,18 +63,7 @@ struct Check: ParsableCommand {
             o.duration = duration
             throw ExitCode(Record.runLive(o, check: true, stopOnViolation: stopOnViolation))
         }
-        var reports: [CheckReport] = []
-        for path in files {
-            // Text streams every finding as it is found; only json and junit need them all kept.
-            let r = CheckRun.check(path: path, profile: profile?.value, all: all, retainAll: all && format != .text) { f in
-                if format == .text { print(Reporting.text(f, path: path), terminator: "") }
-            }
-            if format == .text {
-                let line = Reporting.textSummary(r, all: all)
-                if r.error != nil { FileHandleOut.stderr(line) } else { print(line, terminator: "") }
-            }
-            reports.append(r)
-        }
+        let reports = format == .text && all ? checkStreaming() : checkInParallel()
         switch format {
         case .json: print(Reporting.json(reports), terminator: "")
         case .junit: print(Reporting.junit(reports), terminator: "")
@@ -82,6 +71,68 @@ struct Check: ParsableCommand {
         }
         let status = CheckExit.status(reports)
         if status != CheckExit.conformant { throw ExitCode(status) }
+    }
+}
+
+extension Check {
+    /// `--all` in text form: one file after another, each finding printed as it is found, so that
+    /// memory stays flat however many findings a trace has.
+    func checkStreaming() -> [CheckReport] {
+        files.map { path in
+            let r = CheckRun.check(path: path, profile: profile?.value, all: true, retainAll: false) { f in
+                print(Reporting.text(f, path: path), terminator: "")
+            }
+            printSummary(r)
+            return r
+        }
+    }
+
+    /// Every file on a core of its own (as many at once as there are cores), each report printed
+    /// in argument order as soon as the ones before it are: the same output and exit status as one
+    /// file after another. A file's findings (the first of each rule) are kept until it is printed.
+    func checkInParallel() -> [CheckReport] {
+        let results = Results(count: files.count)
+        let files = files, profile = profile?.value, all = all, text = format == .text
+        DispatchQueue.global().async {
+            DispatchQueue.concurrentPerform(iterations: files.count) { i in
+                var out = ""
+                let r = CheckRun.check(path: files[i], profile: profile, all: all, retainAll: all) { f in
+                    if text { out += Reporting.text(f, path: files[i]) }
+                }
+                results.put(i, r, out)
+            }
+        }
+        return (0..<files.count).map { i in
+            let (r, out) = results.take(i)
+            if format == .text {
+                print(out, terminator: "")
+                printSummary(r)
+            }
+            return r
+        }
+    }
+
+    func printSummary(_ r: CheckReport) {
+        let line = Reporting.textSummary(r, all: all)
+        if r.error != nil { FileHandleOut.stderr(line) } else { print(line, terminator: "") }
+    }
+}
+
+/// The reports of `check FILE...` as the workers finish them, handed out in order.
+private final class Results: @unchecked Sendable {
+    private let lock = NSCondition()
+    private var slots: [(CheckReport, String)?]
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func put(_ i: Int, _ r: CheckReport, _ text: String) {
+        lock.lock(); slots[i] = (r, text); lock.broadcast(); lock.unlock()
+    }
+    /// Waits for report `i`, and lets go of its text.
+    func take(_ i: Int) -> (CheckReport, String) {
+        lock.lock(); defer { lock.unlock() }
+        while slots[i] == nil { lock.wait() }
+        let v = slots[i]!
+        slots[i] = nil
+        return v
     }
 }
 

@@ -51,6 +51,20 @@ import TestSupport
         #expect(r.err.contains(c.2), "\(c.0): \(r.err)")
     }
 
+    @Test("check FILE... (every core) prints each file's report in argument order, as one file at a time would, with the same exit status")
+    func manyFilesInArgumentOrder() throws {
+        let files = try ["good/seed-rfc2-numtxqs4.trace.txt", "bad/VQ-USED-ID.trace.txt", "incomplete/polled-ring-lost.trace.txt",
+                         "bad/VQ-SIZE.trace.txt", "good/event-idx.trace.txt"].map(Self.binaryTrace) + ["/nonexistent/file.trace"]
+        let one = try files.map { try Self.run(["check", $0]) }
+        let all = try Self.run(["check"] + files)
+        #expect(all.out == one.map(\.out).joined())
+        #expect(all.err == one.map(\.err).joined())
+        #expect(all.status == 2 && one.map(\.status) == [0, 1, 3, 1, 0, 2])
+        let noMalformed = Array(files.dropLast())
+        #expect(try Self.run(["check"] + noMalformed).status == 1)
+        #expect(try Self.run(["check", "--all"] + noMalformed).out == noMalformed.map { try Self.run(["check", "--all", $0]).out }.joined())
+    }
+
     @Test("exit 2 on usage errors, never ArgumentParser's 64")
     func usageExitsTwo() throws {
         #expect(try Self.run(["check"]).status == 2)
