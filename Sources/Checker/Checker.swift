@@ -326,7 +326,7 @@ public struct Checker {
         if e.kind == .poll, openGaps[q] != nil {
             openGaps[q] = nil
             indirectHeld -= polledIndirectCost(q)
-            polled[q]!.gap()
+            polled[q]!.gapEnds()
         }
         let obs: PolledObservation
         switch e.kind {

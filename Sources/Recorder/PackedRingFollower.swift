@@ -64,19 +64,25 @@ struct PackedRingFollower {
         var entries: [TraceEvent] = []
         var budget = WorkBudget(workBound, stop: ctx.stop)
         let w = UInt64(max(0, ctx.writeAhead))
-        let a0 = a, u0 = u
+        var a0 = a, u0 = u
         let exposed0 = exposedCount
         if lost {
             // After a gap: judging starts again at a poll that finds the ring drained; only that
             // poll is written (`poll avail=P used=P`, nothing listed).
-            guard let d = try drainedScan(v, budget: &budget) else { return }
-            a = d.end; u = d.end
-            inFlight = []
-            lost = false
-            quietOwed = false
-            firstPoll = false
-            out.append(TraceEvent(.poll, vq: vq, timestamp: ctx.t, p0: UInt64(PackedRing.encode(a, size: size)), p1: UInt64(PackedRing.encode(u, size: size)), flags: .sampled))
-            return
+            if let d = try drainedScan(v, budget: &budget) {
+                a = d.end; u = d.end
+                inFlight = []
+                lost = false
+                quietOwed = false
+                firstPoll = false
+                resync = nil
+                out.append(TraceEvent(.poll, vq: vq, timestamp: ctx.t, p0: UInt64(PackedRing.encode(a, size: size)), p1: UInt64(PackedRing.encode(u, size: size)), flags: .sampled))
+                return
+            }
+            // Or at a used position with lists in flight (`PackedResync`): a ring that never drains.
+            guard try restartInFlight(v, ctx, writeAhead: UInt32(w), out: &out) else { return }
+            // Then this poll goes on from there, as any other.
+            a0 = a; u0 = u
         }
         // 1. The avail side.
         blocked = false
@@ -184,10 +190,54 @@ struct PackedRingFollower {
     private(set) var lost = false
 
     /// After a gap (the trace's `ring_gap`): what was listed is forgotten, and later polls look for
-    /// a drained position from the used position on.
+    /// a drained position from the used position on, or a restart with lists in flight.
     mutating func lose() {
         lost = true
         inFlight = []
+        resync = nil
+    }
+
+    /// A restart being looked for (`PackedResync`): the candidate read at an earlier poll.
+    private var resync: PackedResync?
+    private var resyncTime: UInt64 = 0
+    /// Restarts with lists in flight written (the coverage figures count them in the checker).
+    private(set) var restartsInFlight = 0
+
+    /// Tries the candidate (or reads one). On a restart, writes the lists in flight at the used
+    /// position found and `poll avail=A used=X` (the checker starts judging again there, the lists
+    /// as buffers whose ids it holds no one to), and sets the follower there: true.
+    private mutating func restartInFlight(_ v: PackedRingView, _ ctx: PollContext, writeAhead: UInt32, out: inout [TraceEvent]) throws(Stop) -> Bool {
+        if var c = resync {
+            let outcome = c.confirm { v.flags($0) }
+            resync = c
+            switch outcome {
+            case .wait: return false
+            case .expired: resync = nil
+            case .restart(let j):
+                let lists = c.lists[j...]
+                for l in lists {
+                    for d in l.descs {
+                        out.append(TraceEvent(.packedDesc, vq: vq, aux: slot(d.pos), timestamp: resyncTime, p0: d.addr, p1: TraceEvent.packPacked(len: d.len, id: d.id), flags: .sampled))
+                        out.append(TraceEvent(.packedFlags, vq: vq, aux: slot(d.pos), timestamp: resyncTime, p0: UInt64(d.flags.rawValue), flags: .sampled))
+                    }
+                }
+                let x = lists.first!.start
+                out.append(TraceEvent(.poll, vq: vq, timestamp: ctx.t, p0: UInt64(PackedRing.encode(c.end, size: size)), p1: UInt64(PackedRing.encode(x, size: size)), flags: .sampled))
+                u = x; a = c.end
+                // Read beyond the device's reach: their ids are the driver's.
+                inFlight = lists.map { ($0.start, $0.count, $0.id, false) }
+                buffersExposed += UInt64(lists.count)
+                lost = false
+                quietOwed = true
+                firstPoll = false
+                resync = nil
+                restartsInFlight += 1
+                return true
+            }
+        }
+        resync = PackedResync(size: size, deviceWriteAhead: writeAhead, near: u, flags: { v.flags($0) }, body: { v.body($0) })
+        resyncTime = ctx.t
+        return false
     }
 
     /// From the used position on, the used descriptors (each slot's flags before its id and len)
