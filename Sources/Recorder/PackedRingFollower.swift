@@ -43,7 +43,9 @@ struct PackedRingFollower {
     private(set) var u: UInt64
     /// Lists listed and not seen used, in ring order; `maybeTorn`: the id was read where the
     /// device may already have written (every list of the current poll until its used position is known).
-    private var inFlight: [(start: UInt64, count: Int, readId: UInt16, maybeTorn: Bool)] = []
+    /// `restart`: listed by a restart with lists in flight (`PackedResync`): the device may already
+    /// have used it (out of order) and the driver made its id available again.
+    private var inFlight: [(start: UInt64, count: Int, readId: UInt16, maybeTorn: Bool, restart: Bool)] = []
     private var firstPoll = true
     private var quietOwed = false
     private(set) var buffersExposed: UInt64 = 0
@@ -225,7 +227,7 @@ struct PackedRingFollower {
                 out.append(TraceEvent(.poll, vq: vq, timestamp: ctx.t, p0: UInt64(PackedRing.encode(c.end, size: size)), p1: UInt64(PackedRing.encode(x, size: size)), flags: .sampled))
                 u = x; a = c.end
                 // Read beyond the device's reach: their ids are the driver's.
-                inFlight = lists.map { ($0.start, $0.count, $0.id, false) }
+                inFlight = lists.map { ($0.start, $0.count, $0.id, false, true) }
                 buffersExposed += UInt64(lists.count)
                 lost = false
                 quietOwed = true
@@ -308,7 +310,7 @@ struct PackedRingFollower {
                 if !fl.contains(.next) { break }
             }
             out += list
-            inFlight.append((a, Int(p - a), lastId, true))
+            inFlight.append((a, Int(p - a), lastId, true, false))
             exposedCount += 1
             a = p
         }
@@ -334,6 +336,12 @@ struct PackedRingFollower {
     /// changes where the next used descriptor goes.
     private func match(_ id: UInt16) -> (index: Int, torn: Bool)? {
         let cands = inFlight.indices.filter { inFlight[$0].readId == id }
+        if let r = cands.first(where: { inFlight[$0].restart }) {
+            // A restart's list may be one the device used before the restart: trusted only as the
+            // one candidate, and only after the avail side is read again (`torn`), so that a list
+            // made available since with the same id is seen.
+            return cands.count == 1 ? (r, true) : nil
+        }
         if inOrder {
             for (k, i) in cands.enumerated() {
                 if !inFlight[i].maybeTorn { return (i, false) }
