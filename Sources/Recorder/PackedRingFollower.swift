@@ -201,6 +201,8 @@ struct PackedRingFollower {
 
     /// A restart being looked for (`PackedResync`): the candidate read at an earlier poll.
     private var resync: PackedResync?
+    private var resyncCooldown = 0
+    static let resyncCooldownPolls = 50
     private var resyncTime: UInt64 = 0
     /// Restarts with lists in flight written (the coverage figures count them in the checker).
     private(set) var restartsInFlight = 0
@@ -214,7 +216,7 @@ struct PackedRingFollower {
             resync = c
             switch outcome {
             case .wait: return false
-            case .expired: resync = nil
+            case .expired: resync = nil; resyncCooldown = Self.resyncCooldownPolls; return false
             case .restart(let j):
                 let lists = c.lists[j...]
                 for l in lists {
@@ -237,8 +239,12 @@ struct PackedRingFollower {
                 return true
             }
         }
+        // A candidate reads every slot: not at every poll of a ring that offers none (a transmit
+        // ring with little in flight), which would slow the polls of every other ring.
+        if resyncCooldown > 0 { resyncCooldown -= 1; return false }
         resync = PackedResync(size: size, deviceWriteAhead: writeAhead, near: u, flags: { v.flags($0) }, body: { v.body($0) })
         resyncTime = ctx.t
+        if resync == nil { resyncCooldown = Self.resyncCooldownPolls }
         return false
     }
 
