@@ -166,8 +166,9 @@ struct PackedRingFollower {
         if !usedRead.isEmpty {
             var p = a
             while p < u + UInt64(size), let f = v.flags(slot(p)), f.isAvailable(wrap: wrap(p)) { p += 1 }
-            if let q = usedRead.first, PackedSnapshotGuard.usedAtRisk(position: q, driverPositionAfter: p, size: size, driverWriteAhead: UInt32(w)) {
-                throw .gap(.lap, "the driver may have rewritten a used descriptor before it was read (its position \(p), write-ahead \(w), ring of \(size))")
+            let wd = UInt32(max(0, ctx.driverWriteAhead))
+            if let q = usedRead.first, PackedSnapshotGuard.usedAtRisk(position: q, driverPositionAfter: p, size: size, driverWriteAhead: wd) {
+                throw .gap(.lap, "the driver may have rewritten a used descriptor before it was read (its position \(p), write-ahead \(wd), ring of \(size))")
             }
         }
         // Ids read in this poll where the device could not yet have written are certain from now on.
