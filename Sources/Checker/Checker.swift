@@ -341,7 +341,7 @@ public struct Checker {
         if e.kind == .poll, !openGaps.isEmpty, openGaps[q] != nil {
             openGaps[q] = nil
             indirectHeld -= polledIndirectCost(q)
-            polled.gap(q)
+            polled.gapEnds(q)
         }
         let obs: PolledObservation
         switch e.kind {

@@ -130,6 +130,8 @@ extension FormatTable where Split == PolledRing, Packed == PolledPackedRing {
         with(q, split: { $0.closeLegacyPoll() }, packed: { $0.closeLegacyPoll() }) ?? nil
     }
     mutating func gap(_ q: Int) { _ = with(q, split: { $0.gap() }, packed: { $0.gap() }) }
+    /// A poll that ends a gap (`PolledRingModel.gapEnds`: a packed restart keeps what it read).
+    mutating func gapEnds(_ q: Int) { _ = with(q, split: { $0.gapEnds() }, packed: { $0.gapEnds() }) }
     mutating func interrupt(_ q: Int) { _ = with(q, split: { $0.interrupt() }, packed: { $0.interrupt() }) }
     mutating func setFeatures(_ q: Int, _ f: RingFeatures) { _ = with(q, split: { $0.setFeatures(f) }, packed: { $0.setFeatures(f) }) }
     mutating func setBase(_ q: Int, _ b: RingBase) { _ = with(q, split: { $0.setBase(b) }, packed: { $0.setBase(b) }) }

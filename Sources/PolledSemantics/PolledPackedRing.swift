@@ -150,6 +150,12 @@ public struct PolledPackedRing: PolledRingModel {
         clearOpen()
     }
 
+    /// The poll ending a gap may list the lists in flight where it restarts (`PackedResync`): kept.
+    public mutating func gapEnds() {
+        finish()
+        afterGap = true
+    }
+
     /// Forgets the indirect tables no buffer in flight uses (the checker's budget over all rings).
     public mutating func forgetIdleIndirectTables() { ring?.forgetIdleIndirectTables() }
     public var indirectEntriesHeld: Int { ring?.indirectEntriesHeld ?? 0 }
@@ -178,17 +184,45 @@ public struct PolledPackedRing: PolledRingModel {
         if broken != nil { return out }
         if afterGap {
             // A restart: the recorder found the ring drained (`PackedSnapshotGuard.drained`), the
-            // driver's and the device's positions both at the one it reports, nothing in flight.
-            // Judging starts again there; what was pending before the gap is left undecided.
-            // What such a poll lists is not judged (the checker ends the gap before it closes).
-            guard encA == encU else {
-                return fail("after a ring_gap a packed ring restarts only at a poll that finds it drained (avail and used at one position); this one reports avail \(encA), used \(encU)", &out)
+            // driver's and the device's positions both at the one it reports, nothing in flight;
+            // or (`PackedResync`) the device's used position at `used` with the lists it lists in
+            // flight, tiling [used, avail). Judging starts again there; what was pending before the
+            // gap is left undecided. The lists are buffers in flight whose ids are not held against
+            // the driver (one of them may already have been used, by a device that completes out of
+            // order, before the restart): opaque, matched by the id read.
+            var r = PackedVirtqueue(size: size, base: RingBase(index: encU & PackedRing.indexMask, wrap: encU & PackedRing.wrapBit != 0), features: features)
+            guard usedReads.isEmpty, let a = PackedRing.decode(encA, after: r.avail, size: size), a - r.avail <= UInt64(size) else {
+                return fail("after a ring_gap a packed ring restarts at a poll listing only the lists in flight between its used and avail positions; this one reports avail \(encA), used \(encU)", &out)
+            }
+            var pos = r.avail
+            var i = 0
+            var listed = 0
+            while i < reads.count {
+                var descs: [PackedDescriptor] = []
+                while true {
+                    guard i < reads.count, pos < a, let body = reads[i].body, reads[i].slot == slot(pos), reads[i].flags.isAvailable(wrap: wrap(pos)) else {
+                        return fail("a restart poll after a ring_gap lists, at position \(pos), what is not the next descriptor of a list made available before its avail position \(encA)", &out)
+                    }
+                    var d = body
+                    d.flags = reads[i].flags
+                    descs.append(d)
+                    i += 1; pos += 1
+                    if !d.flags.contains(.next) { break }
+                }
+                let res = r.exposeObserved(descs, indirect: [:], known: Array(repeating: false, count: descs.count), readId: descs.last!.id)
+                out.violations += res.violations.map { PolledViolation(ref: reads[i - 1].ref, violation: $0) }
+                listed += 1
+            }
+            guard pos == a else {
+                return fail("a restart poll after a ring_gap reports avail \(encA) but lists lists up to position \(pos)", &out)
             }
             afterGap = false
             if ring != nil { coverage.restarts += 1 }
             exposures = []; exposureHead = 0; completions = []; completionHead = 0
-            ring = PackedVirtqueue(size: size, base: RingBase(index: encA & PackedRing.indexMask, wrap: encA & PackedRing.wrapBit != 0), features: features)
-            prevA = ring!.avail; prevU = prevA
+            out.exposed = listed
+            coverage.exposures += UInt64(listed)
+            ring = r
+            prevA = r.avail; prevU = r.used
             return out
         }
         if ring == nil {

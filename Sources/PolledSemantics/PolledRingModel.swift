@@ -58,12 +58,19 @@ public protocol PolledRingModel: Sendable {
     mutating func closeLegacyPoll() -> PollOutcome?
     /// The ring's observations break (`ring_gap`).
     mutating func gap()
+    /// The poll that ends a gap closes now, its observations read after the gap (`gap()` again by
+    /// default: what it lists is not judged).
+    mutating func gapEnds()
     /// Observation ends: what is still undecided is counted, not judged.
     mutating func finish()
     /// Indirect-table memory of the judge's exact model (the checker's budget over all rings).
     var indirectEntriesHeld: Int { get }
     var indirectTablesHeld: Int { get }
     mutating func forgetIdleIndirectTables()
+}
+
+extension PolledRingModel {
+    public mutating func gapEnds() { gap() }
 }
 
 extension RingFormat {

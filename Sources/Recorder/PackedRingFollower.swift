@@ -43,7 +43,9 @@ struct PackedRingFollower {
     private(set) var u: UInt64
     /// Lists listed and not seen used, in ring order; `maybeTorn`: the id was read where the
     /// device may already have written (every list of the current poll until its used position is known).
-    private var inFlight: [(start: UInt64, count: Int, readId: UInt16, maybeTorn: Bool)] = []
+    /// `restart`: listed by a restart with lists in flight (`PackedResync`): the device may already
+    /// have used it (out of order) and the driver made its id available again.
+    private var inFlight: [(start: UInt64, count: Int, readId: UInt16, maybeTorn: Bool, restart: Bool)] = []
     private var firstPoll = true
     private var quietOwed = false
     private(set) var buffersExposed: UInt64 = 0
@@ -64,19 +66,25 @@ struct PackedRingFollower {
         var entries: [TraceEvent] = []
         var budget = WorkBudget(workBound, stop: ctx.stop)
         let w = UInt64(max(0, ctx.writeAhead))
-        let a0 = a, u0 = u
+        var a0 = a, u0 = u
         let exposed0 = exposedCount
         if lost {
             // After a gap: judging starts again at a poll that finds the ring drained; only that
             // poll is written (`poll avail=P used=P`, nothing listed).
-            guard let d = try drainedScan(v, budget: &budget) else { return }
-            a = d.end; u = d.end
-            inFlight = []
-            lost = false
-            quietOwed = false
-            firstPoll = false
-            out.append(TraceEvent(.poll, vq: vq, timestamp: ctx.t, p0: UInt64(PackedRing.encode(a, size: size)), p1: UInt64(PackedRing.encode(u, size: size)), flags: .sampled))
-            return
+            if let d = try drainedScan(v, budget: &budget) {
+                a = d.end; u = d.end
+                inFlight = []
+                lost = false
+                quietOwed = false
+                firstPoll = false
+                resync = nil
+                out.append(TraceEvent(.poll, vq: vq, timestamp: ctx.t, p0: UInt64(PackedRing.encode(a, size: size)), p1: UInt64(PackedRing.encode(u, size: size)), flags: .sampled))
+                return
+            }
+            // Or at a used position with lists in flight (`PackedResync`): a ring that never drains.
+            guard try restartInFlight(v, ctx, writeAhead: UInt32(w), out: &out) else { return }
+            // Then this poll goes on from there, as any other.
+            a0 = a; u0 = u
         }
         // 1. The avail side.
         blocked = false
@@ -158,8 +166,9 @@ struct PackedRingFollower {
         if !usedRead.isEmpty {
             var p = a
             while p < u + UInt64(size), let f = v.flags(slot(p)), f.isAvailable(wrap: wrap(p)) { p += 1 }
-            if let q = usedRead.first, PackedSnapshotGuard.usedAtRisk(position: q, driverPositionAfter: p, size: size, driverWriteAhead: UInt32(w)) {
-                throw .gap(.lap, "the driver may have rewritten a used descriptor before it was read (its position \(p), write-ahead \(w), ring of \(size))")
+            let wd = UInt32(max(0, ctx.driverWriteAhead))
+            if let q = usedRead.first, PackedSnapshotGuard.usedAtRisk(position: q, driverPositionAfter: p, size: size, driverWriteAhead: wd) {
+                throw .gap(.lap, "the driver may have rewritten a used descriptor before it was read (its position \(p), write-ahead \(wd), ring of \(size))")
             }
         }
         // Ids read in this poll where the device could not yet have written are certain from now on.
@@ -184,10 +193,60 @@ struct PackedRingFollower {
     private(set) var lost = false
 
     /// After a gap (the trace's `ring_gap`): what was listed is forgotten, and later polls look for
-    /// a drained position from the used position on.
+    /// a drained position from the used position on, or a restart with lists in flight.
     mutating func lose() {
         lost = true
         inFlight = []
+        resync = nil
+    }
+
+    /// A restart being looked for (`PackedResync`): the candidate read at an earlier poll.
+    private var resync: PackedResync?
+    private var resyncCooldown = 0
+    static let resyncCooldownPolls = 50
+    private var resyncTime: UInt64 = 0
+    /// Restarts with lists in flight written (the coverage figures count them in the checker).
+    private(set) var restartsInFlight = 0
+
+    /// Tries the candidate (or reads one). On a restart, writes the lists in flight at the used
+    /// position found and `poll avail=A used=X` (the checker starts judging again there, the lists
+    /// as buffers whose ids it holds no one to), and sets the follower there: true.
+    private mutating func restartInFlight(_ v: PackedRingView, _ ctx: PollContext, writeAhead: UInt32, out: inout [TraceEvent]) throws(Stop) -> Bool {
+        if var c = resync {
+            let outcome = c.confirm { v.flags($0) }
+            resync = c
+            switch outcome {
+            case .wait: return false
+            case .expired: resync = nil; resyncCooldown = Self.resyncCooldownPolls; return false
+            case .restart(let j):
+                let lists = c.lists[j...]
+                for l in lists {
+                    for d in l.descs {
+                        out.append(TraceEvent(.packedDesc, vq: vq, aux: slot(d.pos), timestamp: resyncTime, p0: d.addr, p1: TraceEvent.packPacked(len: d.len, id: d.id), flags: .sampled))
+                        out.append(TraceEvent(.packedFlags, vq: vq, aux: slot(d.pos), timestamp: resyncTime, p0: UInt64(d.flags.rawValue), flags: .sampled))
+                    }
+                }
+                let x = lists.first!.start
+                out.append(TraceEvent(.poll, vq: vq, timestamp: ctx.t, p0: UInt64(PackedRing.encode(c.end, size: size)), p1: UInt64(PackedRing.encode(x, size: size)), flags: .sampled))
+                u = x; a = c.end
+                // Read beyond the device's reach: their ids are the driver's.
+                inFlight = lists.map { ($0.start, $0.count, $0.id, false, true) }
+                buffersExposed += UInt64(lists.count)
+                lost = false
+                quietOwed = true
+                firstPoll = false
+                resync = nil
+                restartsInFlight += 1
+                return true
+            }
+        }
+        // A candidate reads every slot: not at every poll of a ring that offers none (a transmit
+        // ring with little in flight), which would slow the polls of every other ring.
+        if resyncCooldown > 0 { resyncCooldown -= 1; return false }
+        resync = PackedResync(size: size, deviceWriteAhead: writeAhead, near: u, flags: { v.flags($0) }, body: { v.body($0) })
+        resyncTime = ctx.t
+        if resync == nil { resyncCooldown = Self.resyncCooldownPolls }
+        return false
     }
 
     /// From the used position on, the used descriptors (each slot's flags before its id and len)
@@ -258,7 +317,7 @@ struct PackedRingFollower {
                 if !fl.contains(.next) { break }
             }
             out += list
-            inFlight.append((a, Int(p - a), lastId, true))
+            inFlight.append((a, Int(p - a), lastId, true, false))
             exposedCount += 1
             a = p
         }
@@ -284,6 +343,12 @@ struct PackedRingFollower {
     /// changes where the next used descriptor goes.
     private func match(_ id: UInt16) -> (index: Int, torn: Bool)? {
         let cands = inFlight.indices.filter { inFlight[$0].readId == id }
+        if let r = cands.first(where: { inFlight[$0].restart }) {
+            // A restart's list may be one the device used before the restart: trusted only as the
+            // one candidate, and only after the avail side is read again (`torn`), so that a list
+            // made available since with the same id is seen.
+            return cands.count == 1 ? (r, true) : nil
+        }
         if inOrder {
             for (k, i) in cands.enumerated() {
                 if !inFlight[i].maybeTorn { return (i, false) }

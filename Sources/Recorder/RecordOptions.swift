@@ -21,6 +21,10 @@ public struct RecordOptions: Sendable {
     /// W of the lap guard: entries a driver or device may have written beyond the index it
     /// published (Linux writes 1 ahead, DPDK at most a burst of 32).
     public var writeAhead: Int = 32
+    /// The driver's part of W for packed rings (the lap guard on used descriptors): positions beyond
+    /// its published one whose bodies a driver may write before their flags (a list's later
+    /// descriptors before its first one's flags). nil: `writeAhead`.
+    public var driverWriteAhead: Int?
     /// Seconds to wait for the front-end to connect.
     public var acceptTimeout: Double = 60
     /// Seconds a peer may stall in the middle of a message, or leave a message unread, before the

@@ -281,7 +281,7 @@ public final class Recorder {
         guard rings[vq]?.isPolled == true else { return }
         let handle = options.handleSignals
         let hard = deadline == .max ? UInt64.max : deadline &+ 500_000_000
-        let ctx = PollContext(t: now, writeAhead: options.writeAhead,
+        let ctx = PollContext(t: now, writeAhead: options.writeAhead, driverWriteAhead: options.driverWriteAhead ?? options.writeAhead,
                               stop: { (handle && cs_stop_requested() != 0) || cs_now_ns() > hard })
         scratch.removeAll(keepingCapacity: true)
         rings[vq]!.poll(memory: memory, ctx, out: &scratch)

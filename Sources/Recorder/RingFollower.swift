@@ -18,6 +18,8 @@ struct PollContext {
     var t: UInt64
     /// W: entries a driver (device) may have written beyond the index it published.
     var writeAhead: Int
+    /// The driver's write-ahead on packed rings (`RecordOptions.driverWriteAhead`).
+    var driverWriteAhead: Int
     var stop: () -> Bool
 }
 

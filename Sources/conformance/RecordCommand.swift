@@ -55,6 +55,9 @@ struct Record: ParsableCommand {
     @Option(name: .customLong("write-ahead"), help: "Entries a driver or device may write beyond the index it published (the lap guard's W; Linux 1, DPDK at most 32).")
     var writeAhead: Int = 32
 
+    @Option(name: .customLong("driver-write-ahead"), help: "Packed rings: positions beyond its published one whose bodies the driver may write before their flags (the lap guard on used descriptors; default: --write-ahead). A driver that writes each single-descriptor list's body just before its flags: 1.")
+    var driverWriteAhead: Int?
+
     @Option(name: .customLong("accept-timeout"), help: "Seconds to wait for the front-end to connect.")
     var acceptTimeout: Double = 60
 
@@ -91,6 +94,7 @@ struct Record: ParsableCommand {
         if interpose && relayNotifications { throw ValidationError("--interpose relays the notifications already; drop --relay-notifications") }
         if pollInterval < 0 { throw ValidationError("--poll-interval-us must be 0 or more") }
         if writeAhead < 0 || writeAhead > 32768 { throw ValidationError("--write-ahead must be between 0 and 32768") }
+        if let d = driverWriteAhead, d < 0 || d > 32768 { throw ValidationError("--driver-write-ahead must be between 0 and 32768") }
         if stallTimeout <= 0 || backendRetry < 0 || acceptTimeout < 0 { throw ValidationError("--stall-timeout must be positive, --backend-retry and --accept-timeout 0 or more") }
     }
 
@@ -101,6 +105,7 @@ struct Record: ParsableCommand {
         o.queues = queues
         o.pollIntervalMicros = pollInterval
         o.writeAhead = writeAhead
+        o.driverWriteAhead = driverWriteAhead
         o.acceptTimeout = acceptTimeout
         o.stallTimeout = stallTimeout
         o.backendRetry = backendRetry
