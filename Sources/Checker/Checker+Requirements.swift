@@ -371,7 +371,10 @@ extension Checker {
                 }
                 guard let (h, chain) = exposed ?? nil else { continue }
                 if logging { req.exposedAt[q][h] = eventsSeen }
-                v = join(v, exposureChecks(q, head: h, chain: chain))
+                // Appended in place: one publication can expose up to 65535 chains (a hostile
+                // driver's jump), and joining copies would make that quadratic.
+                let found = exposureChecks(q, head: h, chain: chain)
+                if !found.isEmpty { v.append(contentsOf: found) }
                 let ring = device.ring(q)
                 if profile == .vhostUser, case .tx = role(q), ring.started, !ring.enabled, !ring.stopped {
                     req.drain.exposed(vq: q, head: h, at: e.timestamp)
