@@ -564,8 +564,16 @@ extension Checker {
             if let last = req.rxLast[q], pos != last.start, SplitRing.distance(from: last.start, to: pos) < last.count {
                 v.append(Violation(.netRxNumBuffers, "RX[\(k)] (vq \(q)): a packet starts at used position \(pos), inside the \(last.count) buffers the packet at \(last.start) said it spans"))
             }
+            if let size = queues.size(q), UInt32(n) > size {
+                // The buffers of a packet are used together, and no more than the queue size can be
+                // available at once: such a header can describe no packet.
+                v.append(Violation(.netRxNumBuffers, "RX[\(k)] (vq \(q)) header at used position \(pos) has num_buffers \(n), more buffers than the queue of \(size) can hold at once; a packet's buffers are used together"))
+                return v + rxOffload(q, k: k, flags: UInt8(truncatingIfNeeded: e.p2), gso: e.aux, pos: pos)
+            }
             // Bounded by the ring: more packets than slots cannot be pending; beyond that, not judged.
-            guard let size = queues.size(q), req.rxPackets[q].count < Int(size), UInt32(n) <= size else { return v }
+            guard let size = queues.size(q), req.rxPackets[q].count < Int(size) else {
+                return v + rxOffload(q, k: k, flags: UInt8(truncatingIfNeeded: e.p2), gso: e.aux, pos: pos)
+            }
             req.rxPackets[q][pos] = n
             req.rxLast[q] = (pos, n)
             var i = pos
