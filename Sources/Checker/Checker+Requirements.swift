@@ -635,6 +635,10 @@ extension Checker {
         var out: [(Int?, Violation)] = []
         for q in queues.indices {
             guard let owed = queues.owedKick(q) else { continue }
+            if let why = cut {
+                noteNotJudged("vq \(q): the capture ended (\(why)) while the kick the device asked for when \(owed.when) was owed; it may have come after")
+                continue
+            }
             out.append((q, Violation(owed.rule, "trace ends without the kick the device asked for when \(owed.when) (\(owed.reason))")))
         }
         return out
