@@ -91,7 +91,7 @@ import VirtioProtocol
         cap.be.receiveMessage()?.closeFds()
         let offer = Self.features | FeatureBit.eventIdx.mask | FeatureBit.ringPacked.mask | FeatureBit.inOrder.mask | FeatureBit.logAll.mask
         let seen = cap.reply(Message(.getFeatures, flags: [.version1, .reply], payload: U64Payload(offer)))?.decode(U64Payload.self)?.value
-        #expect(seen == Self.features | FeatureBit.eventIdx.mask)
+        #expect(seen == Self.features | FeatureBit.eventIdx.mask | FeatureBit.ringPacked.mask)
 
         let (dev, kick, call) = try Self.setUp(cap, ring)
         defer { close(kick); close(call); close(dev.kick); close(dev.call) }
