@@ -20,10 +20,32 @@ import TraceFormat
     @Test(.enabled(if: DPDKPairTests.testpmd != nil, "dpdk-testpmd not found: install dpdk-dev to run the live-pair tests"),
           .timeLimit(.minutes(1)), arguments: LiveMatrix.cases([1, 2, 4, 8]) { $0 == 2 || $0 == 8 })
     func livePairThroughTheRelayIsExactChecksCleanAndMatchesBothTestpmds(pairs: Int) throws {
-        let dir = NSTemporaryDirectory() + "rec-ip-\(getpid())-\(pairs)"
+        try Self.run(pairs: pairs, devargs: "", name: "\(pairs)")
+    }
+
+    /// A front-end variant: pairs and the virtio-user devargs that select it.
+    struct Variant: Sendable, CustomStringConvertible {
+        var pairs: Int
+        var devargs: String
+        var description: String { "\(pairs) pairs \(devargs)" }
+    }
+
+    /// Packed rings (`packed_vq=1`) through the relay: with in_order=0 and virtio-user's default
+    /// (in_order=1, which the relay's offer does not carry: see `InterposeFeatures`).
+    @Test(.enabled(if: DPDKPairTests.testpmd != nil, "dpdk-testpmd not found: install dpdk-dev to run the live-pair tests"),
+          .timeLimit(.minutes(1)),
+          arguments: LiveMatrix.cases([Variant(pairs: 2, devargs: ",packed_vq=1"), Variant(pairs: 2, devargs: ",packed_vq=1,in_order=0"),
+                                       Variant(pairs: 1, devargs: ",packed_vq=1"), Variant(pairs: 4, devargs: ",packed_vq=1"),
+                                       Variant(pairs: 8, devargs: ",packed_vq=1")]) { $0.pairs == 2 && !$0.devargs.contains("in_order") })
+    func livePackedPairThroughTheRelayIsExactChecksCleanAndMatchesBothTestpmds(variant: Variant) throws {
+        try Self.run(pairs: variant.pairs, devargs: variant.devargs, name: "p\(variant.pairs)\(variant.devargs.contains("in_order=0") ? "o" : "")", packed: true)
+    }
+
+    static func run(pairs: Int, devargs: String, name: String, packed: Bool = false) throws {
+        let dir = NSTemporaryDirectory() + "rec-ip-\(getpid())-\(name)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         var procs: [Child] = []
-        let tag = "ip\(getpid())q\(pairs)"
+        let tag = "ip\(getpid())q\(name)"
         defer {
             for p in procs { p.stop() }
             for side in ["be", "fe"] { try? FileManager.default.removeItem(atPath: "/var/run/dpdk/\(tag)\(side)") }
@@ -44,7 +66,7 @@ import TraceFormat
         try DPDKPairTests.waitFor(o.listenPath)
 
         let fe = try DPDKPairTests.testpmd(["--single-file-segments", "--file-prefix=\(tag)fe", "--vdev",
-                                            "net_virtio_user0,path=\(o.listenPath),queues=\(pairs),queue_size=\(Self.ringSize)"],
+                                            "net_virtio_user0,path=\(o.listenPath),queues=\(pairs),queue_size=\(Self.ringSize)\(devargs)"],
                                            pairs: pairs, log: dir + "/fe.log", extra: ["--auto-start", "--tx-first"])
         procs.append(fe)
         Thread.sleep(forTimeInterval: Self.seconds)
@@ -61,6 +83,14 @@ import TraceFormat
 
         let reader = try TraceReader(path: o.outputPath)
         #expect(!reader.header.flags.contains(.sampled), "an interposed trace is exact")
+        if packed {
+            // The ring format the trace says, and its data plane in the packed events.
+            var kinds = Set<EventKind>()
+            let all = try TraceReader(path: o.outputPath)
+            while let (e, _) = try all.next() { kinds.insert(e.kind) }
+            #expect(kinds.isSuperset(of: [.packedDesc, .packedFlags, .packedUsed, .packedUsedFlags]), "\(kinds)")
+            #expect(!kinds.contains(.availIdx) && !kinds.contains(.usedIdx))
+        }
         let report = CheckRun.check(path: o.outputPath)
         #expect(report.error == nil && report.totalFindings == 0 && report.notJudged.isEmpty,
                 "\(report.findings.prefix(3).map(\.message)) \(report.notJudged)")
@@ -80,6 +110,6 @@ import TraceFormat
             #expect(DPDKPairTests.close(tx.used, beRx, ring: Self.ringSize), "pair \(k): TX completions \(tx.used) vs back-end RX-packets \(beRx)")
             #expect(DPDKPairTests.close(rx.used, beTx, ring: Self.ringSize), "pair \(k): RX completions \(rx.used) vs back-end TX-packets \(beTx)")
         }
-        print("dpdk pair \(pairs)q through --interpose: \(r.record.events) events, per-queue used \(s.setUpQueues.map(\.used)), front-end \(feCounts), back-end \(beCounts)")
+        print("dpdk pair \(pairs)q\(devargs) through --interpose: \(r.record.events) events, per-queue used \(s.setUpQueues.map(\.used)), front-end \(feCounts), back-end \(beCounts)")
     }
 }
