@@ -41,6 +41,16 @@ import TraceFormat
         try Self.run(pairs: variant.pairs, devargs: variant.devargs, name: "p\(variant.pairs)\(variant.devargs.contains("in_order=0") ? "o" : "")", packed: true)
     }
 
+    /// Waits (bounded) until the log at `path` holds `line`.
+    static func waitForLine(_ line: String, in path: String, seconds: Double) -> Bool {
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            if let text = try? String(contentsOfFile: path, encoding: .utf8), text.contains(line) { return true }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        return false
+    }
+
     static func run(pairs: Int, devargs: String, name: String, packed: Bool = false) throws {
         let dir = NSTemporaryDirectory() + "rec-ip-\(getpid())-\(name)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -69,12 +79,18 @@ import TraceFormat
                                             "net_virtio_user0,path=\(o.listenPath),queues=\(pairs),queue_size=\(Self.ringSize)\(devargs)"],
                                            pairs: pairs, log: dir + "/fe.log", extra: ["--auto-start", "--tx-first"])
         procs.append(fe)
+        // The seconds of traffic count from the front-end's start of forwarding: the back-end's
+        // SET_MEM_TABLE (mapping the front-end's memory and the relay's region) took from 4 to
+        // over 6 s on a loaded 2-core machine, and a SIGINT before its reply leaves the
+        // front-end without a device (its recv fails with EINTR).
+        let started = Self.waitForLine("start packet forwarding", in: dir + "/fe.log", seconds: 30)
         Thread.sleep(forTimeInterval: Self.seconds)
         fe.interrupt()
         fe.wait(seconds: 10)
         let r = try #require(rec.result(timeout: 15), "recorder did not end after the front-end left")
         be.interrupt()           // the back-end prints its statistics too
         be.wait(seconds: 10)
+        #expect(started, "the front-end did not start forwarding within 30 s")
         #expect(r.record.end == .frontendClosed, "capture ended with \(r.record.end)")
         #expect(r.record.ringProblems.isEmpty, "\(r.record.ringProblems)")
         #expect(r.record.peerErrors.isEmpty && r.record.sessionFailures.isEmpty, "\(r.record.peerErrors) \(r.record.sessionFailures)")
