@@ -8,6 +8,7 @@ import LiveCheck
 import TraceTools
 import Testing
 import TraceFormat
+import VirtioProtocol
 
 /// The real pair (DPDK testpmd's virtio-user front-end and vhost back-end) through
 /// `record --interpose`, for 1, 2, 4 and 8 queue pairs: traffic flows through the relay, the trace
@@ -30,8 +31,8 @@ import TraceFormat
         var description: String { "\(pairs) pairs \(devargs)" }
     }
 
-    /// Packed rings (`packed_vq=1`) through the relay: with in_order=0 and virtio-user's default
-    /// (in_order=1, which the relay's offer does not carry: see `InterposeFeatures`).
+    /// Packed rings (`packed_vq=1`) through the relay: with virtio-user's default in_order=1 (IN_ORDER
+    /// negotiated: the device marks one used descriptor per batch) and with in_order=0.
     @Test(.enabled(if: DPDKPairTests.testpmd != nil, "dpdk-testpmd not found: install dpdk-dev to run the live-pair tests"),
           .timeLimit(.minutes(1)),
           arguments: LiveMatrix.cases([Variant(pairs: 2, devargs: ",packed_vq=1"), Variant(pairs: 2, devargs: ",packed_vq=1,in_order=0"),
@@ -99,11 +100,17 @@ import TraceFormat
 
         let reader = try TraceReader(path: o.outputPath)
         #expect(!reader.header.flags.contains(.sampled), "an interposed trace is exact")
+        var kinds = Set<EventKind>(), features: UInt64 = 0
+        let all = try TraceReader(path: o.outputPath)
+        while let (e, _) = try all.next() {
+            kinds.insert(e.kind)
+            if e.kind == .setFeatures { features = e.p0 }
+        }
+        // virtio-user asks for IN_ORDER unless told in_order=0, and the relay carries it.
+        #expect((features & FeatureBit.inOrder.mask != 0) == !devargs.contains("in_order=0"), "features 0x\(String(features, radix: 16))")
+        #expect((features & FeatureBit.ringPacked.mask != 0) == packed, "features 0x\(String(features, radix: 16))")
         if packed {
-            // The ring format the trace says, and its data plane in the packed events.
-            var kinds = Set<EventKind>()
-            let all = try TraceReader(path: o.outputPath)
-            while let (e, _) = try all.next() { kinds.insert(e.kind) }
+            // Its data plane in the packed events.
             #expect(kinds.isSuperset(of: [.packedDesc, .packedFlags, .packedUsed, .packedUsedFlags]), "\(kinds)")
             #expect(!kinds.contains(.availIdx) && !kinds.contains(.usedIdx))
         }

@@ -5,11 +5,9 @@ import VirtioProtocol
 /// the peers sent it. Said once at the start of the capture (`announcement`).
 enum InterposeFeatures {
     static let features: [(bit: FeatureBit, why: String)] = [
-        // Packed rings are relayed (`PackedRingRelay`), with or without IN_ORDER (a batch's one
-        // used descriptor is copied as written). A split device with IN_ORDER may leave used
-        // elements of a batch unwritten, which the split relay would copy and record as
-        // written; the offer is made before the driver picks a format, so both lose it.
-        (.inOrder, "IN_ORDER (on split rings a device may leave used elements of a batch unwritten; the split relay copies and records every element)"),
+        // Packed rings and IN_ORDER are relayed: a packed batch's one used descriptor is copied
+        // as written, and a split element the device left unwritten is told by the relay's mark
+        // (`RingRelay.unwritten`).
         (.logAll, "dirty logging (the relay's writes to the front-end's used ring would not be logged)"),
         (.accessPlatform, "ACCESS_PLATFORM (ring and table addresses would need IOTLB translation)"),
         (.notificationData, "NOTIFICATION_DATA (kicks carrying ring positions)"),

@@ -164,6 +164,7 @@ final class Interposer {
     private func initShadow(_ s: ShadowRing, avail: UInt16, realUsed: UInt16?) {
         _ = s.avail.store(UInt16(0), at: 0)
         _ = s.used.store(UInt16(0), at: 0)
+        for k in 0..<Int(s.size) { _ = s.used.store(RingRelay.unwritten, at: 4 + 8 * k) }
         _ = s.avail.store16Release(avail, at: 2)
         _ = s.used.store16Release(realUsed ?? avail, at: 2)
     }

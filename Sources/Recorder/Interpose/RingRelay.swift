@@ -196,6 +196,14 @@ struct RingRelay {
 
     // MARK: device -> driver
 
+    /// What the relay leaves in a shadow used element once it has copied it, and in every element
+    /// of a fresh shadow ring: id and len all ones, never a head (heads are below N <= 32768). An
+    /// element still holding it when used.idx has moved past was not written by the device: with
+    /// IN_ORDER, a buffer of a batch that the next written element retires. It is neither recorded
+    /// nor copied (the driver's element stays as it was, as it would without the relay), and the
+    /// checker retires the oldest buffer there.
+    static let unwritten: UInt64 = .max
+
     private mutating func relayUsed(to U: UInt16, memory: MemoryTable, t: UInt64, out: inout [TraceEvent]) throws(Failure) {
         let k = Int(SplitRing.distance(from: lastUsed, to: U))
         let from = k > Int(n) ? U &- UInt16(truncatingIfNeeded: n) : lastUsed
@@ -203,6 +211,9 @@ struct RingRelay {
         guard shadowView.usedElems(from: from, count: count, into: &elems) else { throw .fault("reading the shadow used ring faulted") }
         for (j, raw) in elems.enumerated() {
             let pos = from &+ UInt16(truncatingIfNeeded: j)
+            guard raw != Self.unwritten else { continue }
+            // Copied: the slot is the relay's mark again until the device writes it next lap.
+            guard shadow.used.store(Self.unwritten, at: 4 + 8 * Int(pos & real.mask)) else { throw .fault("writing the shadow used ring faulted") }
             let id = UInt32(truncatingIfNeeded: raw), len = UInt32(truncatingIfNeeded: raw >> 32)
             if id < n { rewritesOf(head: Int(id), memory: memory, t: t, out: &out) }
             out.append(TraceEvent(.usedEntry, vq: vq, timestamp: t, p0: UInt64(pos), p1: UInt64(id), p2: UInt64(len)))
