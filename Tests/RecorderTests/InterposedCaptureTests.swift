@@ -6,7 +6,7 @@ import TraceFormat
 import TraceTools
 
 /// The checked-in exact captures (Traces/real/exact): the DPDK testpmd pair through
-/// `record --interpose` (1, 2, 4, 8 pairs, and 2 pairs with packed rings) and the Linux guest behind
+/// `record --interpose` (1, 2, 4, 8 pairs, and 2 pairs with packed rings, with and without IN_ORDER) and the Linux guest behind
 /// QEMU with packed rings (`packed=on`, 2 pairs) through it. Each is exact (no `sampled` flag), checks clean with
 /// everything judged, every vq set up carried traffic, and every fault class planted in it is
 /// caught with its rule, so the exact path is covered on real data without DPDK.
@@ -38,7 +38,8 @@ import TraceTools
         }
     }
 
-    static let packedCaptures = ["testpmd-vhost-2q-packed-interposed.trace", "linux-2q-packed-interposed.trace"]
+    static let packedCaptures = ["testpmd-vhost-2q-packed-interposed.trace", "testpmd-vhost-2q-packed-in-order-interposed.trace",
+                                 "linux-2q-packed-interposed.trace"]
 
     /// Every packed class `mutate` has is planted in each exact packed capture (and caught, by
     /// the test below) but the three whose place real vhost-user captures do not have: lists of
