@@ -243,6 +243,41 @@ import VirtioProtocol
         #expect(r.record.ringProblems.isEmpty)
     }
 
+    /// GET_VRING_BASE stops a ring whose device had used the first of two lists; started again
+    /// from a base between the relay's used and avail positions on the same ring, the relay resumes
+    /// with the second list in flight (the shadow still shows it, the trace has it already): the
+    /// device uses it, the trace checks clean, and it is exposed once.
+    @Test(.timeLimit(.minutes(1)))
+    func packedRingStoppedAndStartedAgainResumesWithoutExposingTwice() throws {
+        let cap = try Capture(check: true) { $0.interpose = true }
+        defer { cap.cleanup() }
+        let mem = GuestMemory(size: 1 << 16)
+        let ring = PackedRingWriter(memory: mem, size: 8, at: 0)
+        let (dev, kick, call) = try Self.setUp(cap, ring)
+        defer { close(kick); close(call); close(dev.kick); close(dev.call) }
+        ring.expose(at: 0, id: 0, write: true)
+        ring.expose(at: 1, id: 1, write: true)
+        #expect(dev.waitAvailable(1))
+        dev.use(at: 0, id: 0, len: 16)
+        #expect(Self.waitUsed(ring, 0))
+        _ = cap.fe.send(Message(.getVringBase, payload: VringState(index: 0, num: 0)))
+        cap.be.receiveMessage()?.closeFds()
+        cap.reply(Message(.getVringBase, flags: [.version1, .reply], payload: VringState(index: 0, num: 0x8001)))
+        cap.forward(Message(.setVringNum, payload: VringState(index: 0, num: UInt32(ring.size))))
+        cap.forward(Message(.setVringBase, payload: VringState(index: 0, num: 0x8001)))
+        try dev.address(try #require(cap.forward(Message(.setVringAddr, payload: VringAddress(index: 0, desc: ring.descAddr, used: ring.deviceEventAddr, avail: ring.driverEventAddr)))), size: ring.size)
+        let kick2 = cs_eventfd()
+        let k2 = try #require(cap.forward(Message(.setVringKick, payload: VringFile(index: 0), fds: [kick2]), keepFds: true)?.fds.first)
+        defer { close(kick2); close(k2) }
+        #expect(dev.flags(1).isAvailable(wrap: true), "the shadow still shows the second list")
+        dev.use(at: 1, id: 1, len: 16)
+        #expect(Self.waitUsed(ring, 1))
+        Self.stop(cap, position: 2, size: 8)
+        let r = try #require(cap.finish())
+        #expect(r.record.ringProblems.isEmpty && r.totalFindings == 0 && r.exitStatus == 0, "\(Self.describe(r))")
+        #expect(try cap.events(vq: 0).filter { $0.kind == .packedDesc }.count == 2)
+    }
+
     /// Hostile drivers: a list with NEXT on every descriptor of the ring (it never ends), and a
     /// descriptor with INDIRECT and NEXT both set. Each is recorded and judged, the relay neither
     /// crashes nor spins, and the session ends normally.
