@@ -14,9 +14,20 @@ struct PackedRingView {
         self.size = size; ring = r
     }
 
+    /// A ring already resolved (the relay's shadow ring).
+    init(size: UInt32, ring: GuestRange) { self.size = size; self.ring = ring }
+
     /// A descriptor's flags, with acquire semantics: what the body read after it may rely on.
     func flags(_ slot: UInt16) -> PackedRing.Flags? {
         ring.load16Acquire(at: 16 * Int(slot) + 14).map { PackedRing.Flags(rawValue: $0) }
+    }
+
+    /// The descriptor's two words as they are in memory: addr, then len | id << 32 | flags << 48
+    /// (what the events carry in p0 and p1).
+    func raw(_ slot: UInt16) -> (addr: UInt64, word: UInt64)? {
+        let o = 16 * Int(slot)
+        guard let a = ring.load(UInt64.self, at: o), let w = ring.load(UInt64.self, at: o + 8) else { return nil }
+        return (a, w)
     }
 
     /// addr (0), len (8), id (12): read after the flags.

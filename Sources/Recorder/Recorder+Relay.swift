@@ -22,7 +22,7 @@ extension Recorder {
         var out = m
         if let ip = interposer {
             if fromFrontend {
-                switch ip.rewriteRequest(m, rings: rings, memory: memory, queueCount: header.queueCount) {
+                switch ip.rewriteRequest(m, rings: rings, memory: memory, queueCount: header.queueCount, features: features) {
                 case .forward(let r): out = r
                 case .fail(let why):
                     m.closeFds()

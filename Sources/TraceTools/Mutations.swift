@@ -124,6 +124,14 @@ public enum Mutator {
             }
             return try PackedMutator.apply(fault, header: header, events: input)
         }
+        guard negotiated(.ringPacked, header: header, events: input) else { return try applyToSplit(fault, header: header, events: input) }
+        do { return try applyToSplit(fault, header: header, events: input) } catch let e as MutationError {
+            // The classes of split-ring data find none in a packed trace (its packed-* siblings do).
+            throw MutationError("\(e.description) (the trace's rings are packed: a split-ring class has no split data to edit)")
+        }
+    }
+
+    private static func applyToSplit(_ fault: BugClass, header: TraceHeader, events input: [TraceEvent]) throws -> (events: [TraceEvent], change: String) {
         var ev = input
         let sampled = header.flags.contains(.sampled)
         let view = sampled ? PolledView(events: ev) : PolledView(events: [])

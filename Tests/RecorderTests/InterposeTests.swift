@@ -91,7 +91,7 @@ import VirtioProtocol
         cap.be.receiveMessage()?.closeFds()
         let offer = Self.features | FeatureBit.eventIdx.mask | FeatureBit.ringPacked.mask | FeatureBit.inOrder.mask | FeatureBit.logAll.mask
         let seen = cap.reply(Message(.getFeatures, flags: [.version1, .reply], payload: U64Payload(offer)))?.decode(U64Payload.self)?.value
-        #expect(seen == Self.features | FeatureBit.eventIdx.mask)
+        #expect(seen == Self.features | FeatureBit.eventIdx.mask | FeatureBit.ringPacked.mask | FeatureBit.inOrder.mask)
 
         let (dev, kick, call) = try Self.setUp(cap, ring)
         defer { close(kick); close(call); close(dev.kick); close(dev.call) }
@@ -243,6 +243,39 @@ import VirtioProtocol
         #expect(r.totalFindings == 0, "\(r.findings.map { "\($0.rule): \($0.message)" })")
         #expect(r.exitStatus == 0)
         #expect(try cap.events(vq: 0).filter { $0.kind == .availEntry }.count == 2)
+    }
+
+    /// IN_ORDER: the device completes a batch of three buffers by writing only the last one's
+    /// element and moving used.idx by three. The relay tells the two elements it did not write (its
+    /// mark is still in them), records and copies only the written one, and the trace checks clean
+    /// (the checker retires the batch's older buffers at the unwritten positions).
+    @Test(.timeLimit(.minutes(1)))
+    func inOrderBatchWithUnwrittenElementsIsRelayedAsWritten() throws {
+        let cap = try Capture(check: true) { $0.interpose = true }
+        defer { cap.cleanup() }
+        let mem = GuestMemory(size: 1 << 16)
+        let ring = SplitRingWriter(memory: mem, size: 8, at: 0)
+        let (dev, kick, call) = try Self.setUp(cap, ring, features: Self.features | FeatureBit.inOrder.mask)
+        defer { close(kick); close(call); close(dev.kick); close(dev.call) }
+        for h in 0..<3 { ring.simpleBuffer(h, bufferOffset: 0x8000 + 0x100 * h, len: 64, write: true); ring.availSlot(pos: UInt16(h), head: UInt16(h)) }
+        ring.availIdx(3)
+        #expect(dev.waitAvail(3))
+        // Only the batch's last element, at its own position; positions 0 and 1 left as they were.
+        _ = dev.ring!.used.store(UInt64(2) | UInt64(64) << 32, at: 4 + 8 * 2)
+        _ = dev.ring!.used.store16Release(3, at: 2)
+        _ = EventNotifier.signal(dev.call)
+        #expect(Self.waitUsed(ring, 3))
+        var gotCall = false
+        for _ in 0..<300 where !gotCall { gotCall = (EventNotifier.take(call) ?? 0) > 0; if !gotCall { usleep(10_000) } }
+        #expect(gotCall)
+        #expect(mem.get(UInt32.self, at: ring.usedOffset + 4 + 16) == 2)
+        Self.stop(cap, base: 3)
+        let r = try #require(cap.finish())
+        #expect(r.record.ringProblems.isEmpty, "\(r.record.ringProblems)")
+        #expect(r.totalFindings == 0, "\(r.findings.map { "\($0.rule): \($0.message)" })")
+        #expect(r.exitStatus == 0)
+        let used = try cap.events(vq: 0).filter { $0.kind == .usedEntry }
+        #expect(used.map(\.p0) == [2] && used.map(\.p1) == [2])
     }
 
     /// A table with every slot taken leaves no room for the relay's region: the session ends with

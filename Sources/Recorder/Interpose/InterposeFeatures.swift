@@ -5,8 +5,9 @@ import VirtioProtocol
 /// the peers sent it. Said once at the start of the capture (`announcement`).
 enum InterposeFeatures {
     static let features: [(bit: FeatureBit, why: String)] = [
-        (.ringPacked, "packed rings (the relay copies split rings only)"),
-        (.inOrder, "IN_ORDER (a device may leave used slots of a batch unwritten; the relay copies and records every element)"),
+        // Packed rings and IN_ORDER are relayed: a packed batch's one used descriptor is copied
+        // as written, and a split element the device left unwritten is told by the relay's mark
+        // (`RingRelay.unwritten`).
         (.logAll, "dirty logging (the relay's writes to the front-end's used ring would not be logged)"),
         (.accessPlatform, "ACCESS_PLATFORM (ring and table addresses would need IOTLB translation)"),
         (.notificationData, "NOTIFICATION_DATA (kicks carrying ring positions)"),

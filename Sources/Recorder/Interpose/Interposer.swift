@@ -13,7 +13,7 @@ final class Interposer {
     let log: (String) -> Void
     private(set) var region: ShadowRegion?
     private var shadows: [UInt16: ShadowRing] = [:]
-    private(set) var relays: [UInt16: RingRelay] = [:]
+    private(set) var relays: [UInt16: any VringRelay] = [:]
     private var notifiers: [UInt16: RelayNotifiers] = [:]
     /// Why a vring could not be given a shadow ring (its SET_VRING_ADDR went through unchanged).
     private var unshadowed: [UInt16: String] = [:]
@@ -21,6 +21,9 @@ final class Interposer {
     /// started again on the same memory from a base inside what was published resumes there (the
     /// shadow still holds those entries, and the trace has them already).
     private var stoppedAt: [UInt16: (config: RingConfig, published: UInt16)] = [:]
+    /// Packed: each stopped ring's relay (its positions and buffers in flight), resumed when the
+    /// ring starts again on the same memory from a base between its used and avail positions.
+    private var stoppedPacked: [UInt16: PackedRingRelay] = [:]
     /// Rings that stopped relaying, with the reason and how often.
     private(set) var problems: [UInt16: [(reason: RingGapReason, detail: String, count: Int)]] = [:]
     var gapLogged: (UInt16, String) -> Void = { _, _ in }
@@ -45,7 +48,8 @@ final class Interposer {
 
     /// The message the back-end receives instead of `m` (fds of `m` are closed by the caller after
     /// sending; fds added here stay the interposer's).
-    func rewriteRequest(_ m: Message, rings: [UInt16: RingFollower], memory: MemoryTable, queueCount: Int) -> Rewrite {
+    func rewriteRequest(_ m: Message, rings: [UInt16: RingFollower], memory: MemoryTable, queueCount: Int, features: UInt64) -> Rewrite {
+        let format: RingFormat = features & FeatureBit.ringPacked.mask != 0 ? .packed : .split
         switch m.request {
         case .setMemTable?:
             guard let table = m.decode(MemoryTablePayload.self), table.regions.count == m.fds.count else { return .forward(m) }
@@ -69,15 +73,19 @@ final class Interposer {
         case .setVringAddr?:
             guard let a = m.decode(VringAddress.self), a.index < UInt32(queueCount) else { return .forward(m) }
             let vq = UInt16(a.index)
-            guard let cfg = rings[vq]?.config, let r = region, let shadow = r.ring(vq: vq, size: cfg.size) else {
+            guard let cfg = rings[vq]?.config, let r = region, let shadow = r.ring(vq: vq, size: cfg.size, format: format) else {
                 unshadowed[vq] = region == nil ? "SET_VRING_ADDR came before SET_MEM_TABLE"
                     : Int(vq) >= region!.vrings ? "the relay's region has room for vrings 0-\(region!.vrings - 1) only"
-                    : "no valid split size (SET_VRING_NUM) before SET_VRING_ADDR"
+                    : "no valid \(format) size (SET_VRING_NUM) before SET_VRING_ADDR"
                 return .forward(m)
             }
             unshadowed[vq] = nil
             shadows[vq] = shadow
-            initShadow(shadow, avail: shadowStart(vq, cfg), realUsed: realUsedIdx(cfg, memory: memory))
+            if format == .packed {
+                if let p = packedStart(vq, cfg), !p.resume { PackedRingRelay.initShadow(shadow, start: p.a) }
+            } else {
+                initShadow(shadow, avail: shadowStart(vq, cfg), realUsed: realUsedIdx(cfg, memory: memory))
+            }
             var out = m
             out.payload = VringAddress(index: a.index, flags: a.flags, desc: shadow.descUser, used: shadow.usedUser,
                                        avail: shadow.availUser, log: a.log).encode()
@@ -88,7 +96,11 @@ final class Interposer {
             if let s = m.decode(VringState.self), s.index < UInt32(queueCount), let shadow = shadows[UInt16(s.index)],
                relays[UInt16(s.index)] == nil, var cfg = rings[UInt16(s.index)]?.config {
                 cfg.base = UInt16(truncatingIfNeeded: s.num)
-                _ = shadow.avail.store16Release(shadowStart(UInt16(s.index), cfg), at: 2)
+                if shadow.format == .packed {
+                    if let p = packedStart(UInt16(s.index), cfg), !p.resume { PackedRingRelay.initShadow(shadow, start: p.a) }
+                } else {
+                    _ = shadow.avail.store16Release(shadowStart(UInt16(s.index), cfg), at: 2)
+                }
             }
             return .forward(m)
         case .setVringKick?, .setVringCall?:
@@ -132,12 +144,27 @@ final class Interposer {
         return s.published
     }
 
+    /// Packed: the positions a ring starts from, the base's (index in bits 0-14, wrap counter in
+    /// bit 15) or, resuming a stopped ring on the same memory from a base between its used and
+    /// avail positions, where it stopped; nil for a base beyond the ring.
+    private func packedStart(_ vq: UInt16, _ c: RingConfig) -> (a: UInt64, u: UInt64, resume: Bool)? {
+        let base = RingFormat.packed.base(UInt64(c.base))
+        guard c.size > 0, UInt32(base.index) < c.size else { return nil }
+        if let s = stoppedPacked[vq], s.config.size == c.size, s.config.desc == c.desc, s.config.avail == c.avail, s.config.used == c.used,
+           let p = PackedRing.decode(c.base, after: s.u, size: c.size), p <= s.a {
+            return (s.a, s.u, true)
+        }
+        let p = PackedRing.position(base, size: c.size)
+        return (p, p, false)
+    }
+
     /// A shadow ring the device has not seen yet: nothing published beyond `avail`, used.idx where
     /// the front-end's is (a back-end that finds them different starts from used.idx, as it would
     /// on the front-end's ring).
     private func initShadow(_ s: ShadowRing, avail: UInt16, realUsed: UInt16?) {
         _ = s.avail.store(UInt16(0), at: 0)
         _ = s.used.store(UInt16(0), at: 0)
+        for k in 0..<Int(s.size) { _ = s.used.store(RingRelay.unwritten, at: 4 + 8 * k) }
         _ = s.avail.store16Release(avail, at: 2)
         _ = s.used.store16Release(realUsed ?? avail, at: 2)
     }
@@ -147,33 +174,50 @@ final class Interposer {
     /// Starts relaying `vq` once its kick went to the back-end; a ring that cannot be relayed gets a gap.
     func start(_ vq: UInt16, config: RingConfig, memory: MemoryTable, features: UInt64, t: UInt64, out: inout [TraceEvent]) {
         relays[vq] = nil
-        guard features & FeatureBit.ringPacked.mask == 0 else {
-            return gap(vq, .formatNotFollowed, "VIRTIO_F_RING_PACKED is negotiated: --interpose relays split rings only", t: t, out: &out)
-        }
+        let format: RingFormat = features & FeatureBit.ringPacked.mask != 0 ? .packed : .split
         guard let shadow = shadows[vq] else {
             return gap(vq, .unmapped, "no shadow ring: \(unshadowed[vq] ?? "no SET_VRING_ADDR before the kick")", t: t, out: &out)
         }
         guard shadow.size == config.size else {
             return gap(vq, .formatNotFollowed, "SET_VRING_NUM changed after SET_VRING_ADDR", t: t, out: &out)
         }
-        guard let r = RingRelay(vq: vq, config: config, memory: memory, shadow: shadow, eventIdx: features & FeatureBit.eventIdx.mask != 0) else {
-            return gap(vq, .unmapped, "the front-end's ring is not inside its memory table", t: t, out: &out)
+        guard shadow.format == format else {
+            return gap(vq, .formatNotFollowed, "the features changed the ring format (\(shadow.format) at SET_VRING_ADDR, \(format) at the kick)", t: t, out: &out)
         }
-        relays[vq] = r
+        let eventIdx = features & FeatureBit.eventIdx.mask != 0
+        if format == .packed {
+            guard let p = packedStart(vq, config) else {
+                return gap(vq, .formatNotFollowed, "the packed base \(config.base) names a slot beyond the ring of \(config.size)", t: t, out: &out)
+            }
+            let resumed = p.resume ? stoppedPacked[vq]?.remapped(config: config, memory: memory) : nil
+            guard let r = resumed ?? PackedRingRelay(vq: vq, config: config, memory: memory, shadow: shadow, eventIdx: eventIdx,
+                                                     inOrder: features & FeatureBit.inOrder.mask != 0, start: (p.a, p.u)) else {
+                return gap(vq, .unmapped, "the front-end's ring or its event suppression structures are not inside its memory table", t: t, out: &out)
+            }
+            stoppedPacked[vq] = nil
+            relays[vq] = r
+        } else {
+            guard let r = RingRelay(vq: vq, config: config, memory: memory, shadow: shadow, eventIdx: eventIdx) else {
+                return gap(vq, .unmapped, "the front-end's ring is not inside its memory table", t: t, out: &out)
+            }
+            relays[vq] = r
+        }
         step(vq, memory: memory, t: t, out: &out)
     }
 
     func stop(_ vq: UInt16) {
-        if let r = relays[vq] { stoppedAt[vq] = (r.config, r.lastAvail) }
+        if let r = relays[vq] as? RingRelay { stoppedAt[vq] = (r.config, r.lastAvail) }
+        if let r = relays[vq] as? PackedRingRelay { stoppedPacked[vq] = r }
         relays[vq] = nil
     }
 
     /// RESET_OWNER: the device is reset, nothing resumes.
-    func stopAll() { relays = [:]; stoppedAt = [:] }
+    func stopAll() { relays = [:]; stoppedAt = [:]; stoppedPacked = [:] }
 
     /// One relay pass of `vq`, then the notifications it owes.
     func step(_ vq: UInt16, memory: MemoryTable, t: UInt64, out: inout [TraceEvent]) {
-        guard var r = relays[vq] else { return }
+        // Taken out while it runs: the dictionary's copy would make every mutation copy its arrays.
+        guard var r = relays.removeValue(forKey: vq) else { return }
         var n = notifiers[vq] ?? RelayNotifiers()
         n.retryOwed()
         let kicked = n.takeKick(), called = n.takeCall()
@@ -188,6 +232,7 @@ final class Interposer {
             case .fault(let why): gap(vq, .memoryFault, why, t: t, out: &out)
             case .arenaFull(let why): gap(vq, .workBound, why, t: t, out: &out)
             case .workBound: gap(vq, .workBound, "one relay pass needed more than \(r.workBound) descriptor reads", t: t, out: &out)
+            case .lost(let why): gap(vq, .formatNotFollowed, why + ": where the device goes next is unknown", t: t, out: &out)
             }
         }
         notifiers[vq] = n
@@ -215,7 +260,7 @@ final class Interposer {
 
     /// The end of a session: every fd and the region go (the back-end's device is reset).
     func endSession() {
-        relays = [:]; shadows = [:]; unshadowed = [:]; stoppedAt = [:]
+        relays = [:]; shadows = [:]; unshadowed = [:]; stoppedAt = [:]; stoppedPacked = [:]
         for vq in notifiers.keys { notifiers[vq]!.close() }
         notifiers = [:]
         region = nil

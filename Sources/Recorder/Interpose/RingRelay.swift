@@ -10,11 +10,7 @@ import VirtioProtocol
 /// performed them: exposures before the shadow avail index that shows them to the device,
 /// completions before the real used index that shows them to the driver.
 struct RingRelay {
-    enum Failure: Error {
-        case fault(String)
-        case arenaFull(String)
-        case workBound
-    }
+    typealias Failure = RelayFailure
 
     let vq: UInt16
     let n: UInt32
@@ -40,9 +36,7 @@ struct RingRelay {
     /// and recorded, but not compared again at its completion).
     private var stored = 0
     private(set) var uncompared: UInt64 = 0
-    /// Per descriptor index, its slot in the indirect arena (entries) and the slot's capacity.
-    private var arenaSlot: [Int32], arenaCap: [Int32]
-    private var arenaTop = 0
+    private var arena: IndirectArena
     private var stamps: [UInt32], generation: UInt32 = 0
     private var heads: [UInt16] = [], elems: [UInt64] = []
     private(set) var buffersExposed: UInt64 = 0
@@ -61,7 +55,7 @@ struct RingRelay {
         lastAvail = shadow.avail.load16Acquire(at: 2) ?? c.base
         lastUsed = r.usedIdx() ?? c.base
         exposed = Array(repeating: [], count: N)
-        arenaSlot = Array(repeating: -1, count: N); arenaCap = Array(repeating: 0, count: N)
+        arena = IndirectArena(shadow: shadow, descriptors: N)
         stamps = Array(repeating: 0, count: N)
     }
 
@@ -70,7 +64,7 @@ struct RingRelay {
         guard var r = RingRelay(vq: vq, config: c, memory: memory, shadow: shadow, eventIdx: eventIdx) else { return nil }
         r.lastAvail = lastAvail; r.lastUsed = lastUsed
         r.availFlags = availFlags; r.usedEvent = usedEvent; r.usedFlags = usedFlags; r.availEvent = availEvent
-        r.exposed = exposed; r.stored = stored; r.uncompared = uncompared; r.arenaSlot = arenaSlot; r.arenaCap = arenaCap; r.arenaTop = arenaTop
+        r.exposed = exposed; r.stored = stored; r.uncompared = uncompared; r.arena = arena
         r.buffersExposed = buffersExposed; r.buffersUsed = buffersUsed
         return r
     }
@@ -182,7 +176,8 @@ struct RingRelay {
             let e = TraceEvent(.desc, vq: vq, aux: i, timestamp: t, p0: d.addr, p1: d.packed)
             out.append(e); rec.append(e)
             var copy = d
-            if d.isIndirect, let at = try copyIndirect(parent: i, d, memory: memory, t: t, budget: &budget, out: &out, rec: &rec) {
+            if d.isIndirect, let at = try arena.copy(parent: i, addr: d.addr, len: d.len, kind: .indirectDesc, vq: vq, memory: memory, t: t,
+                                                     budget: &budget, out: &out, rec: &rec) {
                 copy.addr = at
             }
             var raw = (copy.addr, copy.packed)
@@ -199,43 +194,15 @@ struct RingRelay {
         exposed[Int(head)] = rec
     }
 
-    /// Copies the indirect table of descriptor `parent` into its arena slot, recording each entry
-    /// (`len / 16` of them, at most 65536). Returns the copy's guest address; nil when the table is
-    /// empty or outside the front-end's memory (the device then finds the address the driver gave,
-    /// as it would without the relay, and fails on it the same way).
-    private mutating func copyIndirect(parent: UInt16, _ d: RawDescriptor, memory: MemoryTable, t: UInt64, budget: inout Int,
-                                       out: inout [TraceEvent], rec: inout [TraceEvent]) throws(Failure) -> UInt64? {
-        let unit = UInt64(SplitRing.descriptorSize), cap = UInt64(SplitRing.maxIndirectEntries)
-        let whole = Int(min(UInt64(d.len) / unit, cap))
-        // A partial last entry is copied too, so the device reads the same bytes it would have
-        // (in 64 bits: a length near 4 GiB must not overflow).
-        let entries = Int(min((UInt64(d.len) + unit - 1) / unit, cap))
-        guard entries > 0, let table = memory.guest(d.addr, length: UInt64(entries) * 16) else { return nil }
-        let p = Int(parent)
-        if Int(arenaCap[p]) < entries {
-            guard arenaTop + entries * 16 <= shadow.arena.count else {
-                throw .arenaFull("the indirect arena (\(shadow.arena.count / 16) entries) is full")
-            }
-            arenaSlot[p] = Int32(arenaTop / 16); arenaCap[p] = Int32(entries)
-            arenaTop += entries * 16
-        }
-        let base = Int(arenaSlot[p]) * 16
-        for k in 0..<entries {
-            budget -= 1
-            if budget < 0 { throw .workBound }
-            guard let e = SplitRingView.descriptor(in: table, at: 16 * k) else { throw .fault("reading the indirect table of descriptor \(parent) faulted") }
-            if k < whole {
-                let ev = TraceEvent(.indirectDesc, vq: vq, aux: UInt16(truncatingIfNeeded: k), timestamp: t, p0: e.addr, p1: e.packed, p2: UInt64(parent))
-                out.append(ev); rec.append(ev)
-            }
-            var raw = (e.addr, e.packed)
-            let ok = withUnsafeBytes(of: &raw) { shadow.arena.write($0, at: base + 16 * k) }
-            guard ok else { throw .fault("writing the indirect arena faulted") }
-        }
-        return shadow.arenaGuest + UInt64(base)
-    }
-
     // MARK: device -> driver
+
+    /// What the relay leaves in a shadow used element once it has copied it, and in every element
+    /// of a fresh shadow ring: id and len all ones, never a head (heads are below N <= 32768). An
+    /// element still holding it when used.idx has moved past was not written by the device: with
+    /// IN_ORDER, a buffer of a batch that the next written element retires. It is neither recorded
+    /// nor copied (the driver's element stays as it was, as it would without the relay), and the
+    /// checker retires the oldest buffer there.
+    static let unwritten: UInt64 = .max
 
     private mutating func relayUsed(to U: UInt16, memory: MemoryTable, t: UInt64, out: inout [TraceEvent]) throws(Failure) {
         let k = Int(SplitRing.distance(from: lastUsed, to: U))
@@ -244,6 +211,9 @@ struct RingRelay {
         guard shadowView.usedElems(from: from, count: count, into: &elems) else { throw .fault("reading the shadow used ring faulted") }
         for (j, raw) in elems.enumerated() {
             let pos = from &+ UInt16(truncatingIfNeeded: j)
+            guard raw != Self.unwritten else { continue }
+            // Copied: the slot is the relay's mark again until the device writes it next lap.
+            guard shadow.used.store(Self.unwritten, at: 4 + 8 * Int(pos & real.mask)) else { throw .fault("writing the shadow used ring faulted") }
             let id = UInt32(truncatingIfNeeded: raw), len = UInt32(truncatingIfNeeded: raw >> 32)
             if id < n { rewritesOf(head: Int(id), memory: memory, t: t, out: &out) }
             out.append(TraceEvent(.usedEntry, vq: vq, timestamp: t, p0: UInt64(pos), p1: UInt64(id), p2: UInt64(len)))

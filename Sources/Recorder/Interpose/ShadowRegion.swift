@@ -4,7 +4,7 @@ import VhostUser
 import VirtioProtocol
 
 /// The relay's own memory, added to the table the back-end receives: one memfd holding, per vring,
-/// the shadow split ring the back-end is given (sized for the largest queue, 32768) and an arena
+/// the shadow ring the back-end is given (split or packed, sized for the largest queue, 32768) and an arena
 /// for copies of indirect tables. It lies at guest and user addresses above every region of the
 /// front-end's table, so the back-end translates it like any other region.
 final class ShadowRegion {
@@ -67,23 +67,28 @@ final class ShadowRegion {
         return hit(d.guestAddr, guestAddr) || hit(d.userAddr, userAddr)
     }
 
-    /// The shadow ring of `vq` with `size` entries.
-    func ring(vq: UInt16, size n: UInt32) -> ShadowRing? {
-        guard Int(vq) < vrings, SplitRing.isValidQueueSize(n) else { return nil }
+    /// The shadow ring of `vq` with `size` entries in `format`. Packed: the descriptor ring
+    /// (16 N) where the split table goes, the driver and device event suppression structures
+    /// (4 bytes each) where the avail and used rings go (SET_VRING_ADDR's avail and used).
+    func ring(vq: UInt16, size n: UInt32, format: RingFormat = .split) -> ShadowRing? {
+        guard Int(vq) < vrings, format.isValidQueueSize(n) else { return nil }
         let o = Int(vq) * Self.perVring
         func r(_ off: Int, _ len: Int) -> GuestRange { GuestRange(base: base + o + off, count: len, writable: true) }
         let N = Int(n)
-        return ShadowRing(size: n,
-                          desc: r(Self.descOffset, 16 * N), avail: r(Self.availOffset, 6 + 2 * N), used: r(Self.usedOffset, 6 + 8 * N),
+        let packed = format == .packed
+        return ShadowRing(size: n, format: format,
+                          desc: r(Self.descOffset, 16 * N), avail: r(Self.availOffset, packed ? 4 : 6 + 2 * N), used: r(Self.usedOffset, packed ? 4 : 6 + 8 * N),
                           arena: r(Self.arenaOffset, Self.arenaBytes),
                           descUser: userAddr + UInt64(o + Self.descOffset), availUser: userAddr + UInt64(o + Self.availOffset),
                           usedUser: userAddr + UInt64(o + Self.usedOffset), arenaGuest: guestAddr + UInt64(o + Self.arenaOffset))
     }
 }
 
-/// One vring's shadow split ring (what the back-end reads and writes) and its indirect arena.
+/// One vring's shadow ring (what the back-end reads and writes) and its indirect arena. Packed:
+/// `desc` is the descriptor ring, `avail` the driver's and `used` the device's event suppression.
 struct ShadowRing {
     let size: UInt32
+    let format: RingFormat
     let desc: GuestRange
     let avail: GuestRange
     let used: GuestRange
