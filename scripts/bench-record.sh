@@ -10,7 +10,8 @@
 #   all rings: 4 pairs, vq 0..7 filled at one rate  target >= 5 M buffers/s over all rings
 # A step counts as followed when the recorder exits 0 (every ring followed, no ring_gap) and wrote
 # at least 3 events per buffer (each buffer's desc, avail_entry and used_entry), and the generator
-# made 99 % of the rate asked (else the step measured the generator, and the sweep stops there).
+# made 97 % of the rate asked (it skips what a stall of its own left undone; below that the step
+# measured the generator, and the sweep stops there).
 # Also printed: the recorder's CPU time (user + system) per buffer at the highest rate followed.
 #
 # Scheduling: on a shared machine a recorder descheduled for a few milliseconds loses any 256-entry
@@ -62,7 +63,7 @@ step() {
   if [ "$lrc" -ne 0 ] || [ -z "$made" ]; then
     echo "gen - generator failed: $(cat "$s/load.err")"; return
   fi
-  if awk -v m="$made" -v r="$rate" 'BEGIN { exit !(m < 0.99 * r) }'; then
+  if awk -v m="$made" -v r="$rate" 'BEGIN { exit !(m < 0.97 * r) }'; then
     echo "gen $cpu generator made $made/s of $rate/s"; return
   fi
   if [ "$rc" -eq 0 ] && [ "${events:-0}" -ge $((3 * buffers)) ]; then

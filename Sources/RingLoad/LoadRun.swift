@@ -35,7 +35,7 @@ public struct LoadResult: Sendable {
     /// Seconds from the first batch to the last.
     public var seconds: Double
     /// The most buffers per ring that were due and not yet written when the generator looked
-    /// (beyond one batch: the generator itself fell behind the rate asked).
+    /// (beyond one batch: the generator itself fell behind the rate asked, and skipped them).
     public var maxBehind: UInt64
 
     public var totalBuffers: UInt64 { buffersPerRing.reduce(0, +) }
@@ -118,7 +118,12 @@ public enum LoadRun {
         while now < end {
             let due = UInt64(Double(now &- t0) / nsPerBuffer)
             if due >= done &+ UInt64(batch) {
-                behind = max(behind, due - done - UInt64(batch))
+                let late = due - done - UInt64(batch)
+                behind = max(behind, late)
+                // A generator that was descheduled does not catch up in a burst (laps of the ring
+                // in microseconds, a rate far above the one asked): what it missed is skipped, and
+                // the rate it made says so.
+                if late >= UInt64(batch) { done += late }
                 for k in rings.indices { rings[k].batch(batch) }
                 done += UInt64(batch)
             } else {
