@@ -65,7 +65,7 @@ public struct PolledRing: PolledRingModel {
     private var completions: [ObservedCompletion] = []
     private var completionHead = 0
     /// Polls of the pending completions, per id (for "is this chain's completion already observed?").
-    private var pendingPolls: [UInt32: [Int]] = [:]
+    private var pendingPolls: PendingPolls
     /// Last element read in each used slot (id << 32 | len), and whether one was.
     private var lastElement: [UInt64]
     private var lastElementKnown: [Bool]
@@ -86,6 +86,7 @@ public struct PolledRing: PolledRingModel {
         lastElement = Array(repeating: 0, count: Int(size))
         lastElementKnown = Array(repeating: false, count: Int(size))
         revealed = Array(repeating: false, count: Int(size))
+        pendingPolls = PendingPolls(size: size)
     }
 
     public mutating func setFeatures(indirect: Bool, eventIdx: Bool, inOrder: Bool) {
@@ -266,7 +267,7 @@ public struct PolledRing: PolledRingModel {
             let same = lastElementKnown[slot] && lastElement[slot] == v
             completions.append(ObservedCompletion(pos: c.pos, id: c.id, len: c.len, ref: c.ref, poll: poll,
                                                   batchEnd: c.pos &+ 1 == u, mayBeStale: same || !lastElementKnown[slot], sameAsLastLap: same))
-            pendingPolls[c.id, default: []].append(poll)
+            pendingPolls.append(c.id, poll: poll)
             lastElement[slot] = v
             lastElementKnown[slot] = true
         }
@@ -310,7 +311,7 @@ public struct PolledRing: PolledRingModel {
     /// still unexplained may have been explained by an exposure after the last poll.
     public mutating func finish() {
         coverage.completionsUndecided += UInt64(completions.count - completionHead)
-        completions = []; completionHead = 0; pendingPolls = [:]
+        completions = []; completionHead = 0; pendingPolls.removeAll()
     }
 
     private func makeRing(start: UInt16, availStart: UInt16?) -> SplitVirtqueue {
@@ -431,10 +432,7 @@ public struct PolledRing: PolledRingModel {
     }
 
     private mutating func dropPending(_ c: ObservedCompletion) {
-        if var polls = pendingPolls[c.id] {
-            polls.removeFirst()
-            pendingPolls[c.id] = polls.isEmpty ? nil : polls
-        }
+        pendingPolls.removeFirst(c.id)
     }
 
     /// Applies the next completion. `written` false: an IN_ORDER position whose element the device
@@ -482,7 +480,7 @@ public struct PolledRing: PolledRingModel {
             for k in completionHead..<completions.count where completions[k].poll <= e.poll { n += 1 }
             return n <= ahead
         }
-        guard let first = pendingPolls[UInt32(e.head)]?.first else { return true }
+        guard let first = pendingPolls.first(UInt32(e.head)) else { return true }
         return first > e.poll
     }
 
@@ -554,7 +552,7 @@ public struct PolledRing: PolledRingModel {
                     current = r.indirectEntry(parent: p, entry: k)
                 }
                 guard let current, current != read.descriptor, !reported.contains(parent),
-                      let h = r.describedOwner(of: parent), pendingPolls[UInt32(h)] == nil else { continue }
+                      let h = r.describedOwner(of: parent), pendingPolls.first(UInt32(h)) == nil else { continue }
                 reported.insert(parent)
                 let what: String
                 if case .indirect(let p, let k) = read.place { what = "entry \(k) of the indirect table of descriptor \(p)" } else { what = "descriptor \(parent)" }
