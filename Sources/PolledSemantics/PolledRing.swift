@@ -66,6 +66,8 @@ public struct PolledRing: PolledRingModel {
     private var completionHead = 0
     /// Polls of the pending completions, per id (for "is this chain's completion already observed?").
     private var pendingPolls: PendingPolls
+    /// The descriptors the exposure being tried was read with (`exposureBlocker`).
+    private var readOverlay: ReadOverlay
     /// Last element read in each used slot (id << 32 | len), and whether one was.
     private var lastElement: [UInt64]
     private var lastElementKnown: [Bool]
@@ -87,6 +89,7 @@ public struct PolledRing: PolledRingModel {
         lastElementKnown = Array(repeating: false, count: Int(size))
         revealed = Array(repeating: false, count: Int(size))
         pendingPolls = PendingPolls(size: size)
+        readOverlay = ReadOverlay(size: size)
     }
 
     public mutating func setFeatures(indirect: Bool, eventIdx: Bool, inOrder: Bool) {
@@ -182,7 +185,13 @@ public struct PolledRing: PolledRingModel {
     /// The `poll` event: `avail` was read before the avail-side reads of this poll, `used` after them.
     private mutating func endPoll(avail a: UInt16, used u: UInt16, ref ref0: UInt64 = 0) -> PollOutcome {
         var out = PollOutcome()
-        defer { reads = []; openExposures = []; openCompletions = []; poll += 1 }
+        // Emptied keeping their buffers: a new array per poll was an allocation and a free per poll.
+        defer {
+            reads.removeAll(keepingCapacity: true)
+            openExposures.removeAll(keepingCapacity: true)
+            openCompletions.removeAll(keepingCapacity: true)
+            poll += 1
+        }
         if broken != nil { return out }
         if !started {
             let fromBase = !afterGap && (!openExposures.isEmpty || !openCompletions.isEmpty || (a == base && u == base))
@@ -484,17 +493,16 @@ public struct PolledRing: PolledRingModel {
         return first > e.poll
     }
 
-    private func overrides(_ e: ObservedExposure) -> [UInt16: Descriptor] {
-        var o: [UInt16: Descriptor] = [:]
-        for r in e.reads { if case .table(let i) = r.place, Int(i) < Int(size) { o[i] = r.descriptor } }
-        return o
-    }
 
     private mutating func exposureEnabled(_ e: ObservedExposure) -> Bool { exposureBlocker(e) == nil }
 
     private mutating func exposureBlocker(_ e: ObservedExposure) -> String? {
         let certain = contentCertain(e)
-        let table = OverlaidTable(base: model.table, overrides: certain ? overrides(e) : [:])
+        readOverlay.begin()
+        if certain {
+            for r in e.reads { if case .table(let i) = r.place, Int(i) < Int(size) { readOverlay[Int(i)] = r.descriptor } }
+        }
+        let table = OverlaidReads(base: model.table, reads: readOverlay)
         // Buffers in flight since before observation began leave room for their heads only if they
         // were all in flight at once (otherwise their count says nothing about one instant).
         return model.exposureBlocker(head: e.head, table: table, described: certain, reserved: revealed, reservedCount: revealedCount, unknownAtOnce: unknownSimultaneous)
