@@ -50,7 +50,11 @@ public struct PolledRing: PolledRingModel {
     private var resyncUsed: UInt16?
 
     // The open poll.
-    private var reads: [DescriptorRead] = []
+    /// Every descriptor read of the exposures not yet placed, in observation order: `readPool[k]` is
+    /// read number `readBase + k`. Reads from `openReadStart` on belong to no avail entry yet.
+    private var readPool: [DescriptorRead] = []
+    private var readBase = 0
+    private var openReadStart = 0
     private var openExposures: [ObservedExposure] = []
     private var openCompletions: [(pos: UInt16, id: UInt32, len: UInt32, ref: UInt64)] = []
     // Legacy traces (no `poll` events): per poll the old recorder wrote `(desc* avail_entry)+
@@ -122,11 +126,12 @@ public struct PolledRing: PolledRingModel {
         switch o {
         case .descriptor(let r):
             closed = legacyStart(.availPart)
-            reads.append(r)
+            readPool.append(r)
         case .availEntry(let pos, let head):
             closed = legacyStart(.availPart)
-            openExposures.append(ObservedExposure(pos: pos, head: head, reads: reads, ref: ref, poll: poll))
-            reads = []
+            let end = readBase + readPool.count
+            openExposures.append(ObservedExposure(pos: pos, head: head, readStart: openReadStart, readCount: end - openReadStart, ref: ref, poll: poll))
+            openReadStart = end
         case .usedEntry(let pos, let id, let len):
             closed = legacyStart(.usedPart)
             openCompletions.append((pos, id, len, ref))
@@ -172,7 +177,7 @@ public struct PolledRing: PolledRingModel {
         defer { legacyAvail = nil; legacyUsed = nil; legacyPolls.reset() }
         if legacyPolls.part == .none { return nil }
         guard legacyPolls.complete else {
-            reads = []; openExposures = []; openCompletions = []
+            dropOpenReads(); openExposures = []; openCompletions = []
             return nil
         }
         let a = legacyAvail ?? (!started ? base : prevAvail)
@@ -187,7 +192,7 @@ public struct PolledRing: PolledRingModel {
         var out = PollOutcome()
         // Emptied keeping their buffers: a new array per poll was an allocation and a free per poll.
         defer {
-            reads.removeAll(keepingCapacity: true)
+            dropOpenReads()
             openExposures.removeAll(keepingCapacity: true)
             openCompletions.removeAll(keepingCapacity: true)
             poll += 1
@@ -295,7 +300,7 @@ public struct PolledRing: PolledRingModel {
         model = Self.idle
         afterGap = true
         resyncUsed = nil
-        reads = []; openExposures = []; openCompletions = []
+        dropOpenReads(); openExposures = []; openCompletions = []
         legacyAvail = nil; legacyUsed = nil; legacyPolls.reset()
     }
 
@@ -500,7 +505,7 @@ public struct PolledRing: PolledRingModel {
         let certain = contentCertain(e)
         readOverlay.begin()
         if certain {
-            for r in e.reads { if case .table(let i) = r.place, Int(i) < Int(size) { readOverlay[Int(i)] = r.descriptor } }
+            for r in reads(of: e) { if case .table(let i) = r.place, Int(i) < Int(size) { readOverlay[Int(i)] = r.descriptor } }
         }
         let table = OverlaidReads(base: model.table, reads: readOverlay)
         // Buffers in flight since before observation began leave room for their heads only if they
@@ -521,7 +526,7 @@ public struct PolledRing: PolledRingModel {
             coverage.chainsJudged += 1
             // The descriptors as read are what the driver wrote before exposing the chain; those the
             // device still owns are not rewritten (`checkReadsAgainstOwners` compares them instead).
-            for r in e.reads {
+            for r in reads(of: e) {
                 switch r.place {
                 case .table(let i):
                     if Int(i) < Int(size) && model.owner[Int(i)] != .device { v += model.writeDescriptor(i, r.descriptor) }
@@ -549,7 +554,7 @@ public struct PolledRing: PolledRingModel {
         var out: [PolledViolation] = []
         var reported = Set<UInt16>()
         for e in polled {
-            for read in e.reads {
+            for read in reads(of: e) {
                 let parent: UInt16, current: Descriptor?
                 switch read.place {
                 case .table(let i):
@@ -571,7 +576,28 @@ public struct PolledRing: PolledRingModel {
         return out
     }
 
+    /// The descriptors the poll read for exposure `e`'s chain, in walk order.
+    private func reads(of e: ObservedExposure) -> ArraySlice<DescriptorRead> {
+        readPool[(e.readStart - readBase)..<(e.readStart - readBase + e.readCount)]
+    }
+
+    /// Descriptor reads that no avail entry followed (the poll ended or was dropped) are forgotten.
+    private mutating func dropOpenReads() {
+        readPool.removeLast(readBase + readPool.count - openReadStart)
+    }
+
+    /// Reads before the oldest exposure still held are dropped, in bulk as the exposures are.
+    private mutating func compactReads() {
+        var keep = openReadStart
+        if exposureHead < exposures.count { keep = min(keep, exposures[exposureHead].readStart) }
+        if let o = openExposures.first { keep = min(keep, o.readStart) }
+        let drop = keep - readBase
+        if drop == readPool.count { readPool.removeAll(keepingCapacity: true); readBase = keep }
+        else if drop > 1024 && drop * 2 > readPool.count { readPool.removeFirst(drop); readBase = keep }
+    }
+
     private mutating func compact() {
+        compactReads()
         if exposureHead > 1024 && exposureHead * 2 > exposures.count { exposures.removeFirst(exposureHead); exposureHead = 0 }
         if completionHead > 1024 && completionHead * 2 > completions.count { completions.removeFirst(completionHead); completionHead = 0 }
         if exposureHead == exposures.count { exposures.removeAll(keepingCapacity: true); exposureHead = 0 }
