@@ -373,7 +373,9 @@ public struct PolledRing: PolledRingModel {
     /// at once, so all its buffers were in flight together. The batch is the shortest run of pending
     /// completions ending at one whose element must have been written (it names the buffer retired
     /// there, or the poll read used.idx right past it, or the slot changed since the last lap).
-    private func inOrderStep() -> InOrderStep {
+    // Mutating although it changes nothing: from the mutating search a non-mutating call copied
+    // the whole judge first (and destroyed the copy after).
+    private mutating func inOrderStep() -> InOrderStep {
         let r = model
         if r.unknownInFlight > 0 { return .ready(1) }
         let known = Int(r.cursor.inFlight)
@@ -410,7 +412,9 @@ public struct PolledRing: PolledRingModel {
 
     /// Whether an exposure after the last poll read avail.idx could still explain `c`: one that
     /// needs no completion first (a later completion cannot come before `c`).
-    private func couldStillBeExposed(_ c: ObservedCompletion) -> Bool {
+    // Mutating although it changes nothing: from the mutating search a non-mutating call copied
+    // the whole judge first (and destroyed the copy after).
+    private mutating func couldStillBeExposed(_ c: ObservedCompletion) -> Bool {
         let r = model
         guard r.cursor.allows(.publish(1)) else { return false }
         if inOrder { if case .needsExposures = inOrderStep() { return true } else { return false } }
@@ -420,7 +424,9 @@ public struct PolledRing: PolledRingModel {
     /// No legal order exists. The completion is the culprit unless an observed exposure could
     /// still explain it, in which case that exposure is blocked by something it broke. With IN_ORDER
     /// the buffer a completion retires is fixed, so a completion that cannot happen is the device's.
-    private func forceCompletion() -> Bool {
+    // Mutating although it changes nothing: from the mutating search a non-mutating call copied
+    // the whole judge first (and destroyed the copy after).
+    private mutating func forceCompletion() -> Bool {
         guard let c = nextCompletion else { return false }
         guard let e = nextExposure else { return true }
         if !windowAllows(exposure: e) { return true }
@@ -486,7 +492,9 @@ public struct PolledRing: PolledRingModel {
     /// Whether the poll that saw exposure `e` read its chain while the device certainly owned it:
     /// its completion is not among those seen by that poll (so it came after the poll read used.idx,
     /// hence after every read of the chain).
-    private func contentCertain(_ e: ObservedExposure) -> Bool {
+    // Mutating although it changes nothing: from the mutating search a non-mutating call copied
+    // the whole judge first (and destroyed the copy after).
+    private mutating func contentCertain(_ e: ObservedExposure) -> Bool {
         if inOrder {
             // It is retired by the (in flight + 1)-th completion from now.
             let ahead = Int(model.cursor.inFlight)
@@ -546,7 +554,9 @@ public struct PolledRing: PolledRingModel {
 
     /// Reads of descriptors that a chain in flight, exposed with known content and not completed by
     /// the end of this poll, owned during the whole poll: they must show that content.
-    private func checkReadsAgainstOwners(_ polled: [ObservedExposure]) -> [PolledViolation] {
+    // Mutating although it changes nothing: from the mutating search a non-mutating call copied
+    // the whole judge first (and destroyed the copy after).
+    private mutating func checkReadsAgainstOwners(_ polled: [ObservedExposure]) -> [PolledViolation] {
         guard started else { return [] }
         let r = model
         // With IN_ORDER a pending completion retires the oldest chains, whichever they are.
