@@ -469,10 +469,14 @@ extension Checker {
             guard let old = usedBefore, let used = withSplit(q, { $0.cursor.used }) else { break }
             var p = old
             let anything = !req.usedElems[q].isEmpty || !req.rxPackets[q].isEmpty || !req.rxInterior[q].isEmpty
+            // Each table is looked at only when it holds something: removing a key from an empty
+            // dictionary still hashes it (most RX rings fill only `usedElems`).
             while anything && p != used {
-                if let el = req.usedElems[q].removeValue(forKey: p) { req.exposedAt[q][el.id] = nil }
-                req.rxPackets[q][p] = nil
-                req.rxInterior[q][p] = nil
+                if !req.usedElems[q].isEmpty, let el = req.usedElems[q].removeValue(forKey: p), !req.exposedAt[q].isEmpty {
+                    req.exposedAt[q][el.id] = nil
+                }
+                if !req.rxPackets[q].isEmpty { req.rxPackets[q][p] = nil }
+                if !req.rxInterior[q].isEmpty { req.rxInterior[q][p] = nil }
                 p = p &+ 1
             }
             if req.drain.anyPending {

@@ -381,9 +381,9 @@ public struct Checker {
             // are judged on exact traces only).
             return
         }
-        let before = polledIndirectCost(q)
-        let outcome = polled.observe(q, obs, ref: currentIndex)
-        indirectHeld += polledIndirectCost(q) - before
+        var delta = 0
+        let outcome = polled.observe(q, obs, ref: currentIndex, indirectDelta: &delta)
+        indirectHeld += delta
         enforceIndirectBudget()
         guard let outcome else { return }
         judge(outcome, vq: q, into: &v)
