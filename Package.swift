@@ -44,6 +44,13 @@ let package = Package(
         // The active conformance suite: a vhost-user front-end that drives a back-end through
         // scenarios and judges each run's exact trace.
         .target(name: "Drive", dependencies: ["CSupport", "VirtioProtocol", "TraceFormat", "VhostUser", "Checker"]),
+        // The recorder-rate benchmark's synthetic front-end (scripts/bench-record.sh): rings in a
+        // memfd filled at a set rate through `conformance record`, the back-end answering only the
+        // control plane.
+        .target(name: "RingLoad", dependencies: ["CSupport", "VirtioProtocol", "VhostUser", "Drive"]),
+        .executableTarget(name: "conformance-ringload", dependencies: [
+            "RingLoad", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .target(name: "TraceTools", dependencies: ["VirtioProtocol", "VirtqueueModel", "TraceFormat", "PolledSemantics"]),
         // The fuzz harness (scripts/fuzz.sh builds it with libFuzzer into .build-fuzz; the normal
         // build makes a replayer for the saved crashes). Above every layer it drives.

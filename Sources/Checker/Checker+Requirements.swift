@@ -339,16 +339,15 @@ extension Checker {
         e.kind == .availIdx ? withSplit(q, { $0.cursor.avail }) : nil
     }
 
-    mutating func afterDriver(_ e: TraceEvent, vq q: Int, _ availBefore: UInt16?) -> [Violation] {
-        var v: [Violation] = []
+    mutating func afterDriver(_ e: TraceEvent, vq q: Int, _ availBefore: UInt16?, into v: inout [Violation]) {
         switch e.kind {
         case .ringReset:
             dropRing(q)
-            return []
+            return
         case .kick:
             device.ringKicked(vq: q)
             queues.kick(q)
-            return []
+            return
         case .availFlags:
             // A split-ring event on a packed ring is not judged (the checker notes it).
             guard format == .split else { break }
@@ -373,8 +372,7 @@ extension Checker {
                 if logging { req.exposedAt[q][h] = eventsSeen }
                 // Appended in place: one publication can expose up to 65535 chains (a hostile
                 // driver's jump), and joining copies would make that quadratic.
-                let found = exposureChecks(q, head: h, chain: chain)
-                if !found.isEmpty { v.append(contentsOf: found) }
+                exposureChecks(q, head: h, chain: chain, into: &v)
                 let ring = device.ring(q)
                 if profile == .vhostUser, case .tx = role(q), ring.started, !ring.enabled, !ring.stopped {
                     req.drain.exposed(vq: q, head: h, at: e.timestamp)
@@ -383,7 +381,6 @@ extension Checker {
         default:
             break
         }
-        return v
     }
 
     /// VQ-NOTIFY-FLAGS: 0 or 1 without EVENT_IDX, 0 with it.
@@ -397,9 +394,8 @@ extension Checker {
     /// Checks on a chain just made available (exact traces): addresses and virtio-net framing.
     // Mutating although it changes nothing: called from the event path, a non-mutating call made the
     // compiler copy the whole checker per exposure.
-    mutating func exposureChecks(_ q: Int, head h: UInt16, chain: ExposedChain?) -> [Violation] {
-        guard let chain else { return [] }
-        var v: [Violation] = []
+    mutating func exposureChecks(_ q: Int, head h: UInt16, chain: ExposedChain?, into v: inout [Violation]) {
+        guard let chain else { return }
         if req.memory.complete && !features.has(.accessPlatform) {
             if let bad = chain.firstBufferOutside ?? chain.firstTableOutside {
                 v.append(Violation(.vhostMemBufferAddr, "chain head \(h) on vq \(q) has a buffer [0x\(String(bad.addr, radix: 16)), +\(bad.len)) outside the memory table's guest addresses (\(req.memory.summary))"))
@@ -428,7 +424,6 @@ extension Checker {
         default:
             break
         }
-        return v
     }
 
     // MARK: device
@@ -445,8 +440,7 @@ extension Checker {
         return pre
     }
 
-    mutating func afterDevice(_ e: TraceEvent, vq q: Int, _ pre: DevicePre) -> [Violation] {
-        var v: [Violation] = []
+    mutating func afterDevice(_ e: TraceEvent, vq q: Int, _ usedBefore: UInt16?, into v: inout [Violation]) {
         switch e.kind {
         case .usedFlags:
             guard format == .split else { break }
@@ -472,13 +466,17 @@ extension Checker {
             if req.usedElems[q].count < Int(size) || req.usedElems[q][pos] != nil { req.usedElems[q][pos] = (id, len, w) }
             if case .rx(let k) = role(q) { v += rxElementChecks(q, k: k, pos: pos) }
         case .usedIdx:
-            guard let old = pre.usedBefore, let used = withSplit(q, { $0.cursor.used }) else { break }
+            guard let old = usedBefore, let used = withSplit(q, { $0.cursor.used }) else { break }
             var p = old
             let anything = !req.usedElems[q].isEmpty || !req.rxPackets[q].isEmpty || !req.rxInterior[q].isEmpty
+            // Each table is looked at only when it holds something: removing a key from an empty
+            // dictionary still hashes it (most RX rings fill only `usedElems`).
             while anything && p != used {
-                if let el = req.usedElems[q].removeValue(forKey: p) { req.exposedAt[q][el.id] = nil }
-                req.rxPackets[q][p] = nil
-                req.rxInterior[q][p] = nil
+                if !req.usedElems[q].isEmpty, let el = req.usedElems[q].removeValue(forKey: p), !req.exposedAt[q].isEmpty {
+                    req.exposedAt[q][el.id] = nil
+                }
+                if !req.rxPackets[q].isEmpty { req.rxPackets[q][p] = nil }
+                if !req.rxInterior[q].isEmpty { req.rxInterior[q][p] = nil }
                 p = p &+ 1
             }
             if req.drain.anyPending {
@@ -490,7 +488,6 @@ extension Checker {
         default:
             break
         }
-        return v
     }
 
     /// VHOST-LOG-BEFORE-USED for the elements used.idx is about to publish.
@@ -533,7 +530,9 @@ extension Checker {
     func hdrSize() -> UInt32 { NetHeader.size(features) }
 
     /// A used element written on an RX ring: without MRG_RXBUF every element starts a packet.
-    func rxElementChecks(_ q: Int, k: Int, pos: UInt16) -> [Violation] {
+    // Mutating although it changes nothing: a non-mutating call from the event path copies the whole
+    // checker first (a memcpy of ~2 KB and a retain and release of each of its arrays).
+    mutating func rxElementChecks(_ q: Int, k: Int, pos: UInt16) -> [Violation] {
         guard let el = req.usedElems[q][pos] else { return [] }
         var v: [Violation] = []
         let starts = !features.has(.netMrgRxbuf) || req.rxPackets[q][pos] != nil
@@ -545,7 +544,9 @@ extension Checker {
     }
 
     /// With MRG_RXBUF, every buffer of a packet but the last is used to its full length.
-    func rxInteriorCheck(_ q: Int, k: Int, pos: UInt16) -> [Violation] {
+    // Mutating although it changes nothing: a non-mutating call from the event path copies the whole
+    // checker first (a memcpy of ~2 KB and a retain and release of each of its arrays).
+    mutating func rxInteriorCheck(_ q: Int, k: Int, pos: UInt16) -> [Violation] {
         guard features.has(.netMrgRxbuf), let el = req.usedElems[q][pos], let w = el.writable,
               let (start, n) = req.rxInterior[q][pos] else { return [] }
         guard UInt64(el.len) != w else { return [] }
@@ -613,7 +614,9 @@ extension Checker {
     }
 
     /// With MRG_RXBUF one used.idx update publishes all buffers of a packet.
-    func rxPublishChecks(_ q: Int, k: Int, old: UInt16, new: UInt16) -> [Violation] {
+    // Mutating although it changes nothing: a non-mutating call from the event path copies the whole
+    // checker first (a memcpy of ~2 KB and a retain and release of each of its arrays).
+    mutating func rxPublishChecks(_ q: Int, k: Int, old: UInt16, new: UInt16) -> [Violation] {
         guard features.has(.netMrgRxbuf) else { return [] }
         var v: [Violation] = []
         var start = old

@@ -247,7 +247,8 @@ public struct Checker {
         history.push(vq ?? queues.count, Recent(index: index, offset: offset, event: e))
 
         // The drain clock runs on exact vhost-user traces only: elsewhere `tick` is not even called.
-        let violations = drainClock ? join(tick(e), apply(e, vq: vq)) : apply(e, vq: vq)
+        var violations: [Violation] = drainClock ? tick(e) : []
+        apply(e, vq: vq, into: &violations)
         if violations.isEmpty && polledOut.isEmpty { return }
         let located = violations.map { (index, offset, $0) }
             + polledOut.map { ($0.ref, UInt64(header.encodedSize) + $0.ref * UInt64(TraceEvent.size), $0.violation) }
@@ -271,7 +272,9 @@ public struct Checker {
             noteNotJudged("vq \(q): a packed ring was started but the recorder never observed it (no poll): its data plane was not judged")
         }
         packedUnobserved = []
-        let atEnd = closeLegacyPolls().map { (nil as UInt64?, lastOffset, $0) }
+        var closed: [Violation] = []
+        closeLegacyPolls(into: &closed)
+        let atEnd = closed.map { (nil as UInt64?, lastOffset, $0) }
             + polledOut.map { (Optional($0.ref), UInt64(header.encodedSize) + $0.ref * UInt64(TraceEvent.size), $0.violation) }
         polledOut = []
         for (i, off, v) in atEnd {
@@ -302,41 +305,48 @@ public struct Checker {
 
     // MARK: dispatch
 
-    private mutating func apply(_ e: TraceEvent, vq: Int?) -> [Violation] {
+    private mutating func apply(_ e: TraceEvent, vq: Int?, into v: inout [Violation]) {
         let plane = e.kind.plane
         if let q = vq, plane == .observation || (e.isSampled && (plane == .driver || plane == .device)) {
-            return polledEvent(e, vq: q)
+            polledEvent(e, vq: q, into: &v)
+            return
         }
         if e.kind == .captureEnd {
             cut = CaptureEndReason(rawValue: UInt8(truncatingIfNeeded: e.p0))?.description ?? "reason \(e.p0)"
-            return []
+            return
         }
         if e.kind == .ringGap {
             // Device-wide: a vring the trace has no vq for was configured (and not recorded).
             noteNotJudged("a vring beyond the trace's \(queues.count) queues was configured at event \(currentIndex); nothing on it was recorded")
-            return []
+            return
         }
         // A poll of an old-style trace is closed by its next poll; a control event must not be
         // judged before the observations made before it.
-        var closed: [Violation] = []
-        if plane == .control { closed = closeLegacyPolls() }
+        // Every step appends to `v` in place: returning an array from each layer cost a retain and
+        // release (and a join) per layer per event, even when nothing was found.
         switch plane {
-        case .control: return join(closed, join(control(e, vq: vq), controlChecks(e, vq: vq)))
+        case .control:
+            closeLegacyPolls(into: &v)
+            v += control(e, vq: vq)
+            v += controlChecks(e, vq: vq)
         case .driver:
             let pre = beforeDriver(e, vq: vq!)
-            return join(driver(e, vq: vq!), afterDriver(e, vq: vq!, pre))
+            driver(e, vq: vq!, into: &v)
+            afterDriver(e, vq: vq!, pre, into: &v)
         case .device:
             let pre = beforeDevice(e, vq: vq!)
-            return join(pre.violations, join(deviceAction(e, vq: vq!), afterDevice(e, vq: vq!, pre)))
-        case .worker: return worker(e, vq: vq!)
-        case .observation: return []
+            v += pre.violations
+            deviceAction(e, vq: vq!, into: &v)
+            afterDevice(e, vq: vq!, pre.usedBefore, into: &v)
+        case .worker: worker(e, vq: vq!, into: &v)
+        case .observation: return
         }
     }
 
     // MARK: polled rings
 
     /// A sampled data-plane event, a `poll` or a `ring_gap`: an observation of a polled ring.
-    private mutating func polledEvent(_ e: TraceEvent, vq q: Int) -> [Violation] {
+    private mutating func polledEvent(_ e: TraceEvent, vq q: Int, into v: inout [Violation]) {
         if e.kind == .ringGap {
             // Nothing seen before the gap may be held against what is seen after it. If the ring is
             // never observed again, the rest of it was not judged (`finish`).
@@ -344,11 +354,11 @@ public struct Checker {
             openGaps[q] = "vq \(q): not followed after event \(currentIndex) (\(why))"
             indirectHeld -= polledIndirectCost(q)
             polled.gap(q)
-            return []
+            return
         }
         // Tested first: the set is empty but for packed sessions, and hashing per event cost more than the rule.
         if !packedUnobserved.isEmpty { packedUnobserved.remove(q) }
-        guard polledRing(q) else { return [] } // size unknown: nothing the model can follow yet
+        guard polledRing(q) else { return } // size unknown: nothing the model can follow yet
         if e.kind == .poll, !openGaps.isEmpty, openGaps[q] != nil {
             openGaps[q] = nil
             indirectHeld -= polledIndirectCost(q)
@@ -376,25 +386,25 @@ public struct Checker {
         case .usedIdx: obs = .legacyUsedIndex(UInt16(truncatingIfNeeded: e.p0))
         case .interrupt:
             polled.interrupt(q)
-            return []
+            return
         default:
             // Flags, event indices and kicks observed by polling are not judged (notifications
             // are judged on exact traces only).
-            return []
+            return
         }
-        let before = polledIndirectCost(q)
-        let outcome = polled.observe(q, obs, ref: currentIndex)
-        indirectHeld += polledIndirectCost(q) - before
+        var delta = 0
+        let outcome = polled.observe(q, obs, ref: currentIndex, indirectDelta: &delta)
+        indirectHeld += delta
         enforceIndirectBudget()
-        guard let outcome else { return [] }
-        return judge(outcome, vq: q)
+        guard let outcome else { return }
+        judge(outcome, vq: q, into: &v)
     }
 
     /// What a closed poll means beyond the ring itself: ring state and active queues.
-    private mutating func judge(_ outcome: PollOutcome, vq q: Int) -> [Violation] {
+    private mutating func judge(_ outcome: PollOutcome, vq q: Int, into v: inout [Violation]) {
         if outcome.foreign {
             noteNotJudged("vq \(q): a polled observation of the other ring format than the negotiated features select (\(format) rings) was not judged")
-            return []
+            return
         }
         polledOut += outcome.violations
         if let a = outcome.anomaly {
@@ -403,7 +413,6 @@ public struct Checker {
         if let r = outcome.resynchronized, resyncNotes.count < Self.maxNotes {
             resyncNotes.append("vq \(q): \(r)")
         }
-        var v: [Violation] = []
         let ring = device.ring(q)
         let disabledThroughout = disabledAtLastPoll[q] && !ring.enabled
         disabledAtLastPoll[q] = !ring.enabled
@@ -426,16 +435,13 @@ public struct Checker {
         if outcome.exposed > 0, case .tx(let k) = role(q), let why = inactiveReason(tx: k, vq: q) {
             v.append(Violation(.netTxqInactive, "driver makes \(outcome.exposed) buffer(s) available on TX[\(k)] (vq \(q)), \(why)"))
         }
-        return v
     }
 
     /// Closes every open poll of an old-style (legacy) sampled trace.
-    private mutating func closeLegacyPolls() -> [Violation] {
-        var v: [Violation] = []
+    private mutating func closeLegacyPolls(into v: inout [Violation]) {
         for q in polled.indices where polled.has(q) {
-            if let outcome = polled.closeLegacyPoll(q) { v += judge(outcome, vq: q) }
+            if let outcome = polled.closeLegacyPoll(q) { judge(outcome, vq: q, into: &v) }
         }
-        return v
     }
 
     /// Callers note each thing once (per ring, per format), so the list is bounded by the queue
@@ -582,8 +588,8 @@ public struct Checker {
         }
     }
 
-    private mutating func driver(_ e: TraceEvent, vq q: Int) -> [Violation] {
-        guard queue(q), let step = RingStep(event: e) else { return [] } // size unknown: nothing the model can follow yet
+    private mutating func driver(_ e: TraceEvent, vq q: Int, into v: inout [Violation]) {
+        guard queue(q), let step = RingStep(event: e) else { return } // size unknown: nothing the model can follow yet
         let r: StepResult
         switch step {
         case .writeIndirect, .writePackedIndirect:
@@ -595,16 +601,14 @@ public struct Checker {
         default:
             r = queues.apply(q, step)
         }
-        if r.foreign { noteForeign(e, vq: q); return [] }
-        var v = r.violations
+        if r.foreign { noteForeign(e, vq: q); return }
+        v += r.violations
         if r.exposed > 0, case .tx(let k) = role(q), let why = inactiveReason(tx: k, vq: q) {
             v.append(Violation(.netTxqInactive, "driver makes \(r.exposed) buffer(s) available on TX[\(k)] (vq \(q)), \(why)"))
         }
-        return v
     }
 
-    private mutating func deviceAction(_ e: TraceEvent, vq q: Int) -> [Violation] {
-        var v: [Violation] = []
+    private mutating func deviceAction(_ e: TraceEvent, vq q: Int, into v: inout [Violation]) {
         let ring = device.ring(q)
         _ = queue(q)
         if isVMMControlQueue(q) {
@@ -616,20 +620,19 @@ public struct Checker {
             v.append(Violation(.vhostRingNotReady, "device \(e.kind.name) on vq \(q) before the ring was set up (missing: \(missing.joined(separator: ", ")))"))
         }
         // Sending an interrupt consumes nothing: a notifier thread may send it (issue 10, false positive 2).
-        if e.worker != TraceEvent.none && e.kind != .interrupt { v = join(v, device.checkDeviceWork(vq: q, worker: Int(e.worker))) }
-        guard queues.has(q) else { return v }
+        if e.worker != TraceEvent.none && e.kind != .interrupt { v += device.checkDeviceWork(vq: q, worker: Int(e.worker)) }
+        guard queues.has(q) else { return }
         if e.kind == .interrupt {
             queues.interrupt(q)
-            return v
+            return
         }
-        guard let step = RingStep(event: e) else { return v }
+        guard let step = RingStep(event: e) else { return }
         let r = queues.apply(q, step)
-        if r.foreign { noteForeign(e, vq: q); return v }
-        v = join(v, r.violations)
+        if r.foreign { noteForeign(e, vq: q); return }
+        v += r.violations
         if r.completed > 0, case .rx(let k) = role(q), let why = inactiveReason(rx: k, vq: q) {
             v.append(Violation(.netRxqInactive, "device completes receive buffers on RX[\(k)] (vq \(q)), \(why)"))
         }
-        return v
     }
 
     /// An event of the other ring format than the features select: nothing it says about the ring
@@ -638,14 +641,13 @@ public struct Checker {
         noteNotJudged("vq \(q): \(e.kind.name) is a \(format == .split ? "packed" : "split")-ring event, but the negotiated features select \(format) rings; such events were not judged")
     }
 
-    private mutating func worker(_ e: TraceEvent, vq q: Int) -> [Violation] {
+    private mutating func worker(_ e: TraceEvent, vq q: Int, into v: inout [Violation]) {
         let w = Int(e.worker)
         switch e.kind {
         case .serviceBegin:
-            guard e.worker != TraceEvent.none else { return [] }
-            return device.serviceBegin(vq: q, worker: w)
+            guard e.worker != TraceEvent.none else { return }
+            v += device.serviceBegin(vq: q, worker: w)
         case .serviceEnd:
-            var v: [Violation] = []
             // The pass deadline is kernel vhost's (vhost_notify runs in the pass that published);
             // vhost-user sets no deadline but the trace end (issue 10, false positive 4).
             if profile != .vhostUser, let owed = queues.owedInterrupt(q), !e.isSampled, device.ring(q).canInterrupt {
@@ -653,9 +655,9 @@ public struct Checker {
                 queues.interrupt(q) // report once per missed notification
             }
             if e.worker != TraceEvent.none { device.serviceEnd(vq: q, worker: w) }
-            return v
+            return
         default:
-            return []
+            return
         }
     }
 
@@ -673,7 +675,8 @@ public struct Checker {
 
     /// TX is gated by VQ_PAIRS_SET only. A disabled vhost-user ring is not the driver's business:
     /// the guest never sees SET_VRING_ENABLE, and the back-end must process and discard its TX.
-    private func inactiveReason(tx k: Int, vq: Int) -> String? {
+    // Mutating for the reason `exposureChecks` gives.
+    private mutating func inactiveReason(tx k: Int, vq: Int) -> String? {
         // vhost-user back-ends never see the control queue, so VQ_PAIRS_SET cannot be judged there.
         if layout == .mq && profile != .vhostUser && k >= txPairs {
             return pairsCommandSeen ? "but VQ_PAIRS_SET allows only \(txPairs) pair(s)" : "but only transmitq1 may be used before VQ_PAIRS_SET"
@@ -685,7 +688,8 @@ public struct Checker {
         profile == .linuxUpstream && role(q) == .control
     }
 
-    private func inactiveReason(rx k: Int, vq: Int) -> String? {
+    // Mutating for the reason `exposureChecks` gives.
+    private mutating func inactiveReason(rx k: Int, vq: Int) -> String? {
         if !device.ring(vq).enabled { return "but SET_VRING_ENABLE disabled that ring" }
         if layout == .mq && profile != .vhostUser && k >= rxPairs {
             return "but only \(rxPairs) receive queue(s) are active until the device uses a VQ_PAIRS_SET for more"

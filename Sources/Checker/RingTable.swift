@@ -132,6 +132,20 @@ extension FormatTable where Split == PolledRing, Packed == PolledPackedRing {
     mutating func observe(_ q: Int, _ o: PolledObservation, ref: UInt64) -> PollOutcome? {
         with(q, split: { $0.observe(o, ref: ref) }, packed: { $0.observe(o, ref: ref) }) ?? nil
     }
+    /// `observe`, adding to `indirectDelta` the change it made to `indirectCost(q)`: one access to
+    /// the judge per observation instead of three (the checker keeps the budget on every one).
+    mutating func observe(_ q: Int, _ o: PolledObservation, ref: UInt64, indirectDelta: inout Int) -> PollOutcome? {
+        func cost<R: PolledRingModel>(_ r: R) -> Int { r.indirectEntriesHeld + Checker.indirectTableCost * r.indirectTablesHeld }
+        return with(q, split: { r in
+            let before = cost(r)
+            defer { indirectDelta += cost(r) - before }
+            return r.observe(o, ref: ref)
+        }, packed: { r in
+            let before = cost(r)
+            defer { indirectDelta += cost(r) - before }
+            return r.observe(o, ref: ref)
+        }) ?? nil
+    }
     mutating func closeLegacyPoll(_ q: Int) -> PollOutcome? {
         with(q, split: { $0.closeLegacyPoll() }, packed: { $0.closeLegacyPoll() }) ?? nil
     }

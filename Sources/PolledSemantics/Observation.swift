@@ -18,8 +18,11 @@ public struct DescriptorRead: Sendable, Equatable {
 struct ObservedExposure: Sendable {
     var pos: UInt16
     var head: UInt16
-    /// The descriptors the poll read for this position's chain (walk order).
-    var reads: [DescriptorRead]
+    /// The descriptors the poll read for this position's chain (walk order): `count` entries of the
+    /// judge's read pool from absolute index `start` (`PolledRing.reads(of:)`). An array per
+    /// exposure was an allocation and a free per chain seen.
+    var readStart: Int
+    var readCount: Int
     var ref: UInt64
     /// Index of the poll that saw it.
     var poll: Int

@@ -50,7 +50,11 @@ public struct PolledRing: PolledRingModel {
     private var resyncUsed: UInt16?
 
     // The open poll.
-    private var reads: [DescriptorRead] = []
+    /// Every descriptor read of the exposures not yet placed, in observation order: `readPool[k]` is
+    /// read number `readBase + k`. Reads from `openReadStart` on belong to no avail entry yet.
+    private var readPool: [DescriptorRead] = []
+    private var readBase = 0
+    private var openReadStart = 0
     private var openExposures: [ObservedExposure] = []
     private var openCompletions: [(pos: UInt16, id: UInt32, len: UInt32, ref: UInt64)] = []
     // Legacy traces (no `poll` events): per poll the old recorder wrote `(desc* avail_entry)+
@@ -65,7 +69,9 @@ public struct PolledRing: PolledRingModel {
     private var completions: [ObservedCompletion] = []
     private var completionHead = 0
     /// Polls of the pending completions, per id (for "is this chain's completion already observed?").
-    private var pendingPolls: [UInt32: [Int]] = [:]
+    private var pendingPolls: PendingPolls
+    /// The descriptors the exposure being tried was read with (`exposureBlocker`).
+    private var readOverlay: ReadOverlay
     /// Last element read in each used slot (id << 32 | len), and whether one was.
     private var lastElement: [UInt64]
     private var lastElementKnown: [Bool]
@@ -86,6 +92,8 @@ public struct PolledRing: PolledRingModel {
         lastElement = Array(repeating: 0, count: Int(size))
         lastElementKnown = Array(repeating: false, count: Int(size))
         revealed = Array(repeating: false, count: Int(size))
+        pendingPolls = PendingPolls(size: size)
+        readOverlay = ReadOverlay(size: size)
     }
 
     public mutating func setFeatures(indirect: Bool, eventIdx: Bool, inOrder: Bool) {
@@ -118,11 +126,12 @@ public struct PolledRing: PolledRingModel {
         switch o {
         case .descriptor(let r):
             closed = legacyStart(.availPart)
-            reads.append(r)
+            readPool.append(r)
         case .availEntry(let pos, let head):
             closed = legacyStart(.availPart)
-            openExposures.append(ObservedExposure(pos: pos, head: head, reads: reads, ref: ref, poll: poll))
-            reads = []
+            let end = readBase + readPool.count
+            openExposures.append(ObservedExposure(pos: pos, head: head, readStart: openReadStart, readCount: end - openReadStart, ref: ref, poll: poll))
+            openReadStart = end
         case .usedEntry(let pos, let id, let len):
             closed = legacyStart(.usedPart)
             openCompletions.append((pos, id, len, ref))
@@ -168,7 +177,7 @@ public struct PolledRing: PolledRingModel {
         defer { legacyAvail = nil; legacyUsed = nil; legacyPolls.reset() }
         if legacyPolls.part == .none { return nil }
         guard legacyPolls.complete else {
-            reads = []; openExposures = []; openCompletions = []
+            dropOpenReads(); openExposures = []; openCompletions = []
             return nil
         }
         let a = legacyAvail ?? (!started ? base : prevAvail)
@@ -181,7 +190,13 @@ public struct PolledRing: PolledRingModel {
     /// The `poll` event: `avail` was read before the avail-side reads of this poll, `used` after them.
     private mutating func endPoll(avail a: UInt16, used u: UInt16, ref ref0: UInt64 = 0) -> PollOutcome {
         var out = PollOutcome()
-        defer { reads = []; openExposures = []; openCompletions = []; poll += 1 }
+        // Emptied keeping their buffers: a new array per poll was an allocation and a free per poll.
+        defer {
+            dropOpenReads()
+            openExposures.removeAll(keepingCapacity: true)
+            openCompletions.removeAll(keepingCapacity: true)
+            poll += 1
+        }
         if broken != nil { return out }
         if !started {
             let fromBase = !afterGap && (!openExposures.isEmpty || !openCompletions.isEmpty || (a == base && u == base))
@@ -266,7 +281,7 @@ public struct PolledRing: PolledRingModel {
             let same = lastElementKnown[slot] && lastElement[slot] == v
             completions.append(ObservedCompletion(pos: c.pos, id: c.id, len: c.len, ref: c.ref, poll: poll,
                                                   batchEnd: c.pos &+ 1 == u, mayBeStale: same || !lastElementKnown[slot], sameAsLastLap: same))
-            pendingPolls[c.id, default: []].append(poll)
+            pendingPolls.append(c.id, poll: poll)
             lastElement[slot] = v
             lastElementKnown[slot] = true
         }
@@ -285,7 +300,7 @@ public struct PolledRing: PolledRingModel {
         model = Self.idle
         afterGap = true
         resyncUsed = nil
-        reads = []; openExposures = []; openCompletions = []
+        dropOpenReads(); openExposures = []; openCompletions = []
         legacyAvail = nil; legacyUsed = nil; legacyPolls.reset()
     }
 
@@ -310,7 +325,7 @@ public struct PolledRing: PolledRingModel {
     /// still unexplained may have been explained by an exposure after the last poll.
     public mutating func finish() {
         coverage.completionsUndecided += UInt64(completions.count - completionHead)
-        completions = []; completionHead = 0; pendingPolls = [:]
+        completions = []; completionHead = 0; pendingPolls.removeAll()
     }
 
     private func makeRing(start: UInt16, availStart: UInt16?) -> SplitVirtqueue {
@@ -358,7 +373,9 @@ public struct PolledRing: PolledRingModel {
     /// at once, so all its buffers were in flight together. The batch is the shortest run of pending
     /// completions ending at one whose element must have been written (it names the buffer retired
     /// there, or the poll read used.idx right past it, or the slot changed since the last lap).
-    private func inOrderStep() -> InOrderStep {
+    // Mutating although it changes nothing: from the mutating search a non-mutating call copied
+    // the whole judge first (and destroyed the copy after).
+    private mutating func inOrderStep() -> InOrderStep {
         let r = model
         if r.unknownInFlight > 0 { return .ready(1) }
         let known = Int(r.cursor.inFlight)
@@ -395,7 +412,9 @@ public struct PolledRing: PolledRingModel {
 
     /// Whether an exposure after the last poll read avail.idx could still explain `c`: one that
     /// needs no completion first (a later completion cannot come before `c`).
-    private func couldStillBeExposed(_ c: ObservedCompletion) -> Bool {
+    // Mutating although it changes nothing: from the mutating search a non-mutating call copied
+    // the whole judge first (and destroyed the copy after).
+    private mutating func couldStillBeExposed(_ c: ObservedCompletion) -> Bool {
         let r = model
         guard r.cursor.allows(.publish(1)) else { return false }
         if inOrder { if case .needsExposures = inOrderStep() { return true } else { return false } }
@@ -405,7 +424,9 @@ public struct PolledRing: PolledRingModel {
     /// No legal order exists. The completion is the culprit unless an observed exposure could
     /// still explain it, in which case that exposure is blocked by something it broke. With IN_ORDER
     /// the buffer a completion retires is fixed, so a completion that cannot happen is the device's.
-    private func forceCompletion() -> Bool {
+    // Mutating although it changes nothing: from the mutating search a non-mutating call copied
+    // the whole judge first (and destroyed the copy after).
+    private mutating func forceCompletion() -> Bool {
         guard let c = nextCompletion else { return false }
         guard let e = nextExposure else { return true }
         if !windowAllows(exposure: e) { return true }
@@ -431,10 +452,7 @@ public struct PolledRing: PolledRingModel {
     }
 
     private mutating func dropPending(_ c: ObservedCompletion) {
-        if var polls = pendingPolls[c.id] {
-            polls.removeFirst()
-            pendingPolls[c.id] = polls.isEmpty ? nil : polls
-        }
+        pendingPolls.removeFirst(c.id)
     }
 
     /// Applies the next completion. `written` false: an IN_ORDER position whose element the device
@@ -474,7 +492,9 @@ public struct PolledRing: PolledRingModel {
     /// Whether the poll that saw exposure `e` read its chain while the device certainly owned it:
     /// its completion is not among those seen by that poll (so it came after the poll read used.idx,
     /// hence after every read of the chain).
-    private func contentCertain(_ e: ObservedExposure) -> Bool {
+    // Mutating although it changes nothing: from the mutating search a non-mutating call copied
+    // the whole judge first (and destroyed the copy after).
+    private mutating func contentCertain(_ e: ObservedExposure) -> Bool {
         if inOrder {
             // It is retired by the (in flight + 1)-th completion from now.
             let ahead = Int(model.cursor.inFlight)
@@ -482,21 +502,20 @@ public struct PolledRing: PolledRingModel {
             for k in completionHead..<completions.count where completions[k].poll <= e.poll { n += 1 }
             return n <= ahead
         }
-        guard let first = pendingPolls[UInt32(e.head)]?.first else { return true }
+        guard let first = pendingPolls.first(UInt32(e.head)) else { return true }
         return first > e.poll
     }
 
-    private func overrides(_ e: ObservedExposure) -> [UInt16: Descriptor] {
-        var o: [UInt16: Descriptor] = [:]
-        for r in e.reads { if case .table(let i) = r.place, Int(i) < Int(size) { o[i] = r.descriptor } }
-        return o
-    }
 
     private mutating func exposureEnabled(_ e: ObservedExposure) -> Bool { exposureBlocker(e) == nil }
 
     private mutating func exposureBlocker(_ e: ObservedExposure) -> String? {
         let certain = contentCertain(e)
-        let table = OverlaidTable(base: model.table, overrides: certain ? overrides(e) : [:])
+        readOverlay.begin()
+        if certain {
+            for r in reads(of: e) { if case .table(let i) = r.place, Int(i) < Int(size) { readOverlay[Int(i)] = r.descriptor } }
+        }
+        let table = OverlaidReads(base: model.table, reads: readOverlay)
         // Buffers in flight since before observation began leave room for their heads only if they
         // were all in flight at once (otherwise their count says nothing about one instant).
         return model.exposureBlocker(head: e.head, table: table, described: certain, reserved: revealed, reservedCount: revealedCount, unknownAtOnce: unknownSimultaneous)
@@ -515,7 +534,7 @@ public struct PolledRing: PolledRingModel {
             coverage.chainsJudged += 1
             // The descriptors as read are what the driver wrote before exposing the chain; those the
             // device still owns are not rewritten (`checkReadsAgainstOwners` compares them instead).
-            for r in e.reads {
+            for r in reads(of: e) {
                 switch r.place {
                 case .table(let i):
                     if Int(i) < Int(size) && model.owner[Int(i)] != .device { v += model.writeDescriptor(i, r.descriptor) }
@@ -535,7 +554,9 @@ public struct PolledRing: PolledRingModel {
 
     /// Reads of descriptors that a chain in flight, exposed with known content and not completed by
     /// the end of this poll, owned during the whole poll: they must show that content.
-    private func checkReadsAgainstOwners(_ polled: [ObservedExposure]) -> [PolledViolation] {
+    // Mutating although it changes nothing: from the mutating search a non-mutating call copied
+    // the whole judge first (and destroyed the copy after).
+    private mutating func checkReadsAgainstOwners(_ polled: [ObservedExposure]) -> [PolledViolation] {
         guard started else { return [] }
         let r = model
         // With IN_ORDER a pending completion retires the oldest chains, whichever they are.
@@ -543,7 +564,7 @@ public struct PolledRing: PolledRingModel {
         var out: [PolledViolation] = []
         var reported = Set<UInt16>()
         for e in polled {
-            for read in e.reads {
+            for read in reads(of: e) {
                 let parent: UInt16, current: Descriptor?
                 switch read.place {
                 case .table(let i):
@@ -554,7 +575,7 @@ public struct PolledRing: PolledRingModel {
                     current = r.indirectEntry(parent: p, entry: k)
                 }
                 guard let current, current != read.descriptor, !reported.contains(parent),
-                      let h = r.describedOwner(of: parent), pendingPolls[UInt32(h)] == nil else { continue }
+                      let h = r.describedOwner(of: parent), pendingPolls.first(UInt32(h)) == nil else { continue }
                 reported.insert(parent)
                 let what: String
                 if case .indirect(let p, let k) = read.place { what = "entry \(k) of the indirect table of descriptor \(p)" } else { what = "descriptor \(parent)" }
@@ -565,7 +586,28 @@ public struct PolledRing: PolledRingModel {
         return out
     }
 
+    /// The descriptors the poll read for exposure `e`'s chain, in walk order.
+    private func reads(of e: ObservedExposure) -> ArraySlice<DescriptorRead> {
+        readPool[(e.readStart - readBase)..<(e.readStart - readBase + e.readCount)]
+    }
+
+    /// Descriptor reads that no avail entry followed (the poll ended or was dropped) are forgotten.
+    private mutating func dropOpenReads() {
+        readPool.removeLast(readBase + readPool.count - openReadStart)
+    }
+
+    /// Reads before the oldest exposure still held are dropped, in bulk as the exposures are.
+    private mutating func compactReads() {
+        var keep = openReadStart
+        if exposureHead < exposures.count { keep = min(keep, exposures[exposureHead].readStart) }
+        if let o = openExposures.first { keep = min(keep, o.readStart) }
+        let drop = keep - readBase
+        if drop == readPool.count { readPool.removeAll(keepingCapacity: true); readBase = keep }
+        else if drop > 1024 && drop * 2 > readPool.count { readPool.removeFirst(drop); readBase = keep }
+    }
+
     private mutating func compact() {
+        compactReads()
         if exposureHead > 1024 && exposureHead * 2 > exposures.count { exposures.removeFirst(exposureHead); exposureHead = 0 }
         if completionHead > 1024 && completionHead * 2 > completions.count { completions.removeFirst(completionHead); completionHead = 0 }
         if exposureHead == exposures.count { exposures.removeAll(keepingCapacity: true); exposureHead = 0 }

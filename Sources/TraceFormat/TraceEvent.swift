@@ -148,6 +148,20 @@ extension TraceEvent {
         return m
     }()
 
+    /// The event's 40 bytes at `p` (little-endian, the layout `encode(into:)` appends).
+    @inlinable
+    public func encode(to p: UnsafeMutableRawPointer) {
+        p.storeBytes(of: kind.rawValue, toByteOffset: 0, as: UInt8.self)
+        p.storeBytes(of: flags.rawValue, toByteOffset: 1, as: UInt8.self)
+        p.storeBytes(of: vq.littleEndian, toByteOffset: 2, as: UInt16.self)
+        p.storeBytes(of: worker.littleEndian, toByteOffset: 4, as: UInt16.self)
+        p.storeBytes(of: aux.littleEndian, toByteOffset: 6, as: UInt16.self)
+        p.storeBytes(of: timestamp.littleEndian, toByteOffset: 8, as: UInt64.self)
+        p.storeBytes(of: p0.littleEndian, toByteOffset: 16, as: UInt64.self)
+        p.storeBytes(of: p1.littleEndian, toByteOffset: 24, as: UInt64.self)
+        p.storeBytes(of: p2.littleEndian, toByteOffset: 32, as: UInt64.self)
+    }
+
     public func encode(into out: inout [UInt8]) {
         out.append(kind.rawValue)
         out.append(flags.rawValue)

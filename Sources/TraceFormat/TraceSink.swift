@@ -6,6 +6,8 @@
 public protocol TraceSink: AnyObject {
     func open(_ header: TraceHeader) throws(TraceSinkError)
     func write(_ event: TraceEvent)
+    /// A group of events, in order (a poll's snapshot: one call instead of one per event).
+    func write(contentsOf events: [TraceEvent])
     /// Makes what was written so far durable enough that a crash or kill loses at most what follows.
     func flush()
     func close()
@@ -13,6 +15,10 @@ public protocol TraceSink: AnyObject {
     var failure: String? { get }
     /// Set when the sink wants the capture to end (e.g. a checking sink at its first finding).
     var stopRequested: Bool { get }
+}
+
+extension TraceSink {
+    public func write(contentsOf events: [TraceEvent]) { for e in events { write(e) } }
 }
 
 public struct TraceSinkError: Error, CustomStringConvertible, Sendable {
@@ -38,6 +44,7 @@ public final class TraceFileSink: TraceSink {
     }
 
     public func write(_ event: TraceEvent) { writer?.write(event) }
+    public func write(contentsOf events: [TraceEvent]) { writer?.write(contentsOf: events) }
     public func flush() { writer?.flush() }
     public func close() { writer?.close(); }
     public var failure: String? { writer?.failure }

@@ -99,7 +99,7 @@ public struct VhostDevice: Sendable {
     }
 
     /// The worker attached to vq `q`.
-    public func attachedWorker(_ q: Int) -> Int { attachStamp[q] == attachGen ? attachStore[q] : 0 }
+    @inline(__always) public func attachedWorker(_ q: Int) -> Int { attachStamp[q] == attachGen ? attachStore[q] : 0 }
 
     private mutating func attach(_ q: Int, to id: Int) {
         if attachStamp[q] == attachGen {
@@ -296,7 +296,7 @@ public struct VhostDevice: Sendable {
     // MARK: servicing
 
     /// The worker the profile says must serve `vq`, or nil when the profile leaves it to the back-end.
-    public func expectedWorker(vq: Int) -> Int? {
+    @inline(__always) public func expectedWorker(vq: Int) -> Int? {
         switch profile {
         case .linuxWorkers: return attachedWorker(vq)
         case .vhostUser: return declaredMapping ? attachedWorker(vq) : nil
@@ -305,7 +305,8 @@ public struct VhostDevice: Sendable {
     }
 
     /// Checks that `worker` may do device work on `vq` now: mapping and backward compatibility.
-    public func checkWorker(_ worker: Int, vq: Int) -> [Violation] {
+    /// `mutating` for the reason `checkDeviceWork` gives (called from it on most device events).
+    public mutating func checkWorker(_ worker: Int, vq: Int) -> [Violation] {
         // vhost-net devices have only RX and TX vqs: the virtio-net control queue is the VMM's.
         if profile == .linuxUpstream && queueCount % 2 == 1 && vq == queueCount - 1 {
             return [Violation(.vhostMapping, "worker \(worker) serves vq \(vq), the control queue, which no vhost-net device has (the VMM handles it)")]
@@ -338,7 +339,10 @@ public struct VhostDevice: Sendable {
     }
 
     /// Device work on `vq` by `worker` outside or inside a service pass.
-    public func checkDeviceWork(vq: Int, worker: Int) -> [Violation] {
+    /// `mutating` though it changes nothing: the checker calls it on most device events, and a
+    /// non-mutating call from another module first copied the whole device (a memcpy and a retain
+    /// and release of each of its arrays); a mutating one is passed the device's address.
+    public mutating func checkDeviceWork(vq: Int, worker: Int) -> [Violation] {
         if let other = servicingWorker(vq), other != worker {
             return [Violation(.vhostSingleConsumer, "worker \(worker) works on vq \(vq) while worker \(other) is servicing it")]
         }

@@ -13,22 +13,14 @@ public struct Chain: Equatable, Sendable {
 }
 
 /// Where a chain walk reads main-table descriptors from: the model's table, or the table as one poll
-/// of a recorder read it (`OverlaidTable`). The chain rules are defined once, over any source.
+/// of a recorder read it (`OverlaidReads`, in PolledSemantics). The chain rules are defined once,
+/// over any source.
 public protocol DescriptorSource {
     var count: Int { get }
     subscript(_ i: Int) -> Descriptor { get }
 }
 
 extension Array: DescriptorSource where Element == Descriptor {}
-
-/// A descriptor table with some entries replaced: what the walk sees if those writes happen now.
-public struct OverlaidTable<Base: DescriptorSource>: DescriptorSource {
-    public let base: Base
-    public let overrides: [UInt16: Descriptor]
-    public init(base: Base, overrides: [UInt16: Descriptor]) { self.base = base; self.overrides = overrides }
-    public var count: Int { base.count }
-    public subscript(_ i: Int) -> Descriptor { overrides[UInt16(truncatingIfNeeded: i)] ?? base[i] }
-}
 
 /// The chain rules both formats share, applied to a buffer's descriptors in the order the device
 /// uses them: device-writable elements after device-readable ones (VQ-CHAIN-ORDER), the writable

@@ -575,11 +575,14 @@ extension SplitVirtqueue {
         }
         let stamp = nextWalkStamp()
         let owner = self.owner
+        // The walk list `expose` reuses: this runs for every exposure a poll shows, and a list of
+        // its own was an allocation per exposure.
+        walked.removeAll(keepingCapacity: true)
         let chain = ChainWalker.walk(head: head, table: overlay, indirectAllowed: indirectAllowed,
                                      stopAt: { owner[Int($0)] == .device }, seen: &walkMarks, stamp: stamp,
-                                     indirectTables: { _ in nil })
+                                     indirectTables: { _ in nil }, descriptors: &walked)
         if let b = chain.busy { return "descriptor \(b) of its chain is still owned by the device" }
-        return unknown > 0 && taken(chain.descriptors) + unknown > table.count ? noRoom : nil
+        return unknown > 0 && taken(walked) + unknown > table.count ? noRoom : nil
     }
 
     /// The driver exposes, at the next avail position, a chain whose descriptors were not observed
