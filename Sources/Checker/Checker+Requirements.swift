@@ -203,7 +203,7 @@ extension Checker {
             let q = vq!
             if vu { v += req.gating.inbandMessage("VRING_KICK", vq: q) }
             device.ringKicked(vq: q)
-            _ = withSplit(q) { $0.kick() }
+            queues.kick(q)
         case .backendVringCall:
             let q = vq!
             if vu { v += req.gating.inbandMessage("BACKEND_VRING_CALL", vq: q) }
@@ -255,7 +255,7 @@ extension Checker {
             if ok && e.p0 == UInt64.max { ringStopped(vq!) }
         case .resetOwner:
             if ok {
-                for q in queues.indices { req.forgetRing(q); _ = withSplit(q) { $0.releaseKick() } }
+                for q in queues.indices { req.forgetRing(q); queues.releaseKick(q) }
                 req.handover.forgetAll()
             }
         default:
@@ -305,7 +305,7 @@ extension Checker {
     }
 
     mutating func ringStopped(_ q: Int) {
-        _ = withSplit(q) { $0.releaseKick() }
+        queues.releaseKick(q)
         req.drain.clear(vq: q)
     }
 
@@ -347,7 +347,7 @@ extension Checker {
             return []
         case .kick:
             device.ringKicked(vq: q)
-            _ = withSplit(q) { $0.kick() }
+            queues.kick(q)
             return []
         case .availFlags:
             // A split-ring event on a packed ring is not judged (the checker notes it).
@@ -564,8 +564,16 @@ extension Checker {
             if let last = req.rxLast[q], pos != last.start, SplitRing.distance(from: last.start, to: pos) < last.count {
                 v.append(Violation(.netRxNumBuffers, "RX[\(k)] (vq \(q)): a packet starts at used position \(pos), inside the \(last.count) buffers the packet at \(last.start) said it spans"))
             }
+            if let size = queues.size(q), UInt32(n) > size {
+                // The buffers of a packet are used together, and no more than the queue size can be
+                // available at once: such a header can describe no packet.
+                // Nor are its other fields judged: a driver that read it where no header was (after an
+                // earlier wrong num_buffers) read payload.
+                v.append(Violation(.netRxNumBuffers, "RX[\(k)] (vq \(q)) header at used position \(pos) has num_buffers \(n), more buffers than the queue of \(size) can hold at once; a packet's buffers are used together"))
+                return v
+            }
             // Bounded by the ring: more packets than slots cannot be pending; beyond that, not judged.
-            guard let size = queues.size(q), req.rxPackets[q].count < Int(size), UInt32(n) <= size else { return v }
+            guard let size = queues.size(q), req.rxPackets[q].count < Int(size) else { return v }
             req.rxPackets[q][pos] = n
             req.rxLast[q] = (pos, n)
             var i = pos
@@ -622,14 +630,16 @@ extension Checker {
 
     // MARK: end of trace
 
-    func finishChecks() -> [(Int?, Violation)] {
+    mutating func finishChecks() -> [(Int?, Violation)] {
         guard exact else { return [] }
         var out: [(Int?, Violation)] = []
         for q in queues.indices {
-            guard let queue = queues.splitModel(q), queue.kicksSeen, let w = queue.kickOwed else { continue }
-            let why = queue.eventIdx ? "EVENT_IDX: avail_event \(queue.availEvent) lies in the avail positions [\(w.start), \(w.end)) published"
-                : "used.flags \(queue.usedFlags) does not suppress kicks"
-            out.append((q, Violation(.vqKickMissed, "trace ends without the kick the device asked for when avail.idx reached \(w.end) (\(why))")))
+            guard let owed = queues.owedKick(q) else { continue }
+            if let why = cut {
+                noteNotJudged("vq \(q): the capture ended (\(why)) while the kick the device asked for when \(owed.when) was owed; it may have come after")
+                continue
+            }
+            out.append((q, Violation(owed.rule, "trace ends without the kick the device asked for when \(owed.when) (\(owed.reason))")))
         }
         return out
     }

@@ -73,6 +73,9 @@ public struct Checker {
     /// coverage figures count them; they do not make a trace incomplete).
     public private(set) var resyncNotes: [String] = []
     static let maxNotes = 20
+    /// A recorder's capture ended (`capture_end`): why. Obligations still open at the end of the
+    /// trace are then not findings (the peers may have met them after the capture ended).
+    private(set) var cut: String?
     /// Per vq: a `ring_gap` not yet followed by a poll.
     private var openGaps: [Int: String] = [:]
     /// Sampled traces: packed rings started (SET_VRING_KICK) and not observed since. A recorder that
@@ -280,6 +283,10 @@ public struct Checker {
         if !header.flags.contains(.sampled) {
             for q in queues.indices {
                 if let owed = queues.owedInterrupt(q), device.ring(q).canInterrupt, device.servicingWorker(q) == nil {
+                    if let why = cut {
+                        noteNotJudged("vq \(q): the capture ended (\(why)) while the interrupt the driver asked for when \(owed.when) was owed; it may have come after")
+                        continue
+                    }
                     findings.append(Finding(rule: owed.rule, eventIndex: nil, offset: lastOffset, vq: UInt16(q),
                         message: "trace ends without the interrupt the driver asked for when \(owed.when) (\(owed.reason))",
                         context: history.events(q)))
@@ -299,6 +306,10 @@ public struct Checker {
         let plane = e.kind.plane
         if let q = vq, plane == .observation || (e.isSampled && (plane == .driver || plane == .device)) {
             return polledEvent(e, vq: q)
+        }
+        if e.kind == .captureEnd {
+            cut = CaptureEndReason(rawValue: UInt8(truncatingIfNeeded: e.p0))?.description ?? "reason \(e.p0)"
+            return []
         }
         if e.kind == .ringGap {
             // Device-wide: a vring the trace has no vq for was configured (and not recorded).

@@ -45,6 +45,7 @@ public enum Reporting {
         if c.completionsUndecided > 0 { s += ", \(c.completionsUndecided) left unexplained when observation ended (not judged)" }
         if c.unseenExposures > 0 { s += "; \(c.unseenExposures) packed buffers made available and used between two polls, seen only as used descriptors (counted, not judged)" }
         if c.restarts > 0 { s += "; judging started again \(c.restarts) time(s) after a poll that could not be trusted" }
+        if c.restartLists > 0 { s += "; \(c.restartLists) packed buffers in flight at those restarts taken with the ids read (PACKED-BUFFER-ID not judged on them)" }
         s += "\n"
         for n in r.resyncNotes { s += "  not judged: \(n)\n" }
         return s
@@ -67,7 +68,7 @@ public enum Reporting {
             fields.append("\"not_judged\": [" + r.notJudged.map(q).joined(separator: ", ") + "]")
             if let c = r.polled {
                 fields.append("\"polled\": {\"exposures\": \(c.exposures), \"chains_judged\": \(c.chainsJudged), \"completions\": \(c.completions), "
-                    + "\"completions_undecided\": \(c.completionsUndecided), \"restarts\": \(c.restarts), \"unseen_exposures\": \(c.unseenExposures), \"restart_notes\": [" + r.resyncNotes.map(q).joined(separator: ", ") + "]}")
+                    + "\"completions_undecided\": \(c.completionsUndecided), \"restarts\": \(c.restarts), \"unseen_exposures\": \(c.unseenExposures), \"restart_lists\": \(c.restartLists), \"restart_notes\": [" + r.resyncNotes.map(q).joined(separator: ", ") + "]}")
             }
             fields.append("\"findings\": [" + r.findings.map(json).joined(separator: ", ") + "]")
             return "{" + fields.joined(separator: ", ") + "}"

@@ -98,7 +98,13 @@ extension FormatTable where Split == SplitVirtqueue, Packed == PackedVirtqueue {
         return r
     }
     mutating func interrupt(_ q: Int) { _ = with(q, split: { $0.interrupt() }, packed: { $0.interrupt() }) }
-    mutating func owedInterrupt(_ q: Int) -> OwedInterrupt? { with(q, split: { $0.owedInterrupt }, packed: { $0.owedInterrupt }) ?? nil }
+    mutating func owedInterrupt(_ q: Int) -> OwedNotification? { with(q, split: { $0.owedInterrupt }, packed: { $0.owedInterrupt }) ?? nil }
+    mutating func kick(_ q: Int) { _ = with(q, split: { $0.kick() }, packed: { $0.kick() }) }
+    mutating func releaseKick(_ q: Int) { _ = with(q, split: { $0.releaseKick() }, packed: { $0.releaseKick() }) }
+    /// The kick vq `q`'s driver owes, where the trace shows its kicks.
+    mutating func owedKick(_ q: Int) -> OwedNotification? {
+        with(q, split: { $0.kicksSeen ? $0.owedKick : nil }, packed: { $0.kicksSeen ? $0.owedKick : nil }) ?? nil
+    }
     mutating func setFeatures(_ q: Int, _ f: RingFeatures) { _ = with(q, split: { $0.features = f }, packed: { $0.features = f }) }
     mutating func setBase(_ q: Int, _ base: RingBase) { _ = with(q, split: { $0.setBase(base) }, packed: { $0.setBase(base) }) }
     mutating func forgetIdleIndirectTables(_ q: Int) {

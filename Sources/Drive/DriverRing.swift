@@ -85,7 +85,7 @@ public final class DriverRing {
     /// The device published what the driver asked to be interrupted for, and has not interrupted.
     public var owesInterrupt: Bool { owedWindow != nil }
     /// The driver has reported the missing interrupt; the next window starts afresh.
-    public func forgetOwedInterrupt() { owedWindow = nil }
+    public func forgetOwedNotification() { owedWindow = nil }
 
     public init(vq: UInt16, size: Int, base: UInt16, memory: DriverMemory, trace: DriveTrace, region: Int = 0,
                 regions: (desc: Int, avail: Int, used: Int)? = nil, decoy: Bool = true) throws(DriveError) {

@@ -408,7 +408,7 @@ extension Run {
         try awaitInterrupts([r])
         if r.owesInterrupt {
             failRule(.vqInterruptMissed, "vq \(r.vq): no interrupt within \(options.interruptGrace) s of used.idx reaching \(r.usedIdx) (\(why) asked for one)")
-            r.forgetOwedInterrupt()
+            r.forgetOwedNotification()
         }
     }
 

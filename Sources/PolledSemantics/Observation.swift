@@ -65,13 +65,17 @@ public struct PolledCoverage: Sendable, Equatable {
     /// Packed rings: buffers made available and used between two polls, seen only as used
     /// descriptors (the device overwrites a list in place); counted, never judged.
     public var unseenExposures: UInt64 = 0
+    /// Packed rings: lists in flight where judging started again with buffers in flight
+    /// (`PackedResync`). Their ids are taken as read, not held against the driver's (a device
+    /// completing out of order may already have used one), so PACKED-BUFFER-ID is not judged on them.
+    public var restartLists: UInt64 = 0
 
     public init() {}
 
     public static func += (a: inout PolledCoverage, b: PolledCoverage) {
         a.exposures += b.exposures; a.chainsJudged += b.chainsJudged
         a.completions += b.completions; a.completionsUndecided += b.completionsUndecided
-        a.restarts += b.restarts; a.unseenExposures += b.unseenExposures
+        a.restarts += b.restarts; a.unseenExposures += b.unseenExposures; a.restartLists += b.restartLists
     }
 }
 

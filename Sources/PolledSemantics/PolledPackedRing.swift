@@ -221,6 +221,7 @@ public struct PolledPackedRing: PolledRingModel {
             exposures = []; exposureHead = 0; completions = []; completionHead = 0
             out.exposed = listed
             coverage.exposures += UInt64(listed)
+            coverage.restartLists += UInt64(listed)
             ring = r
             prevA = r.avail; prevU = r.used
             return out

@@ -177,6 +177,7 @@ public final class Recorder {
             log("record: \(n) \(kind) message(s) in all")
         }
         flushHeld(poll: false)
+        writeCaptureEnd()
         sink.close()
         result.events = eventCount
         result.seconds = Double(now) / 1e9
@@ -335,13 +336,34 @@ public final class Recorder {
         // Once one group did not fit, none after it is written: a later, smaller snapshot of the
         // same ring would describe positions relative to the one left out.
         if maxEventsReached { return }
-        if let max = options.maxEvents, eventCount + UInt64(events.count) > max {
+        // --max-events counts the closing `capture_end` too.
+        if let max = options.maxEvents, eventCount + UInt64(events.count) + 1 > max {
             maxEventsReached = true
             if stopReason == nil { stopReason = .maxEvents }
             return
         }
         for e in events { sink.write(e) }
         eventCount += UInt64(events.count)
+    }
+}
+
+extension Recorder {
+    /// The trace's last event says why the capture ended: its end is not a quiescent point of the
+    /// session, so the checker does not hold the peers to notifications still owed there.
+    func writeCaptureEnd() {
+        let reason: CaptureEndReason
+        switch result.end {
+        case .frontendClosed: reason = .frontendClosed
+        case .backendClosed: reason = .backendClosed
+        case .duration: reason = .duration
+        case .maxEvents: reason = .maxEvents
+        case .signal: reason = .signal
+        case .sinkStopped: reason = .firstFinding
+        case .failed: reason = .failure
+        case .setupFailed: return
+        }
+        sink.write(TraceEvent(.captureEnd, vq: TraceEvent.none, timestamp: now, p0: UInt64(reason.rawValue)))
+        eventCount += 1
     }
 }
 

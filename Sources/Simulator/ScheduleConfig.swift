@@ -72,6 +72,7 @@ public enum Fault: String, CaseIterable, Sendable {
     case packedIndirectFlags = "PACKED-INDIRECT-FLAGS"
     case packedEventFlags = "PACKED-EVENT-FLAGS"
     case packedInterruptMissed = "PACKED-INTERRUPT-MISSED"
+    case packedKickMissed = "PACKED-KICK-MISSED"
 
     public var rule: RuleID { RuleID(rawValue: rawValue)! }
 

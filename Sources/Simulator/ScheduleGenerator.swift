@@ -315,6 +315,7 @@ public struct ScheduleGenerator {
         /// Taken, not yet used, in ring order.
         var taken: [Buf] = []
         var driverEvent = PackedRing.EventSuppression.initial
+        var deviceEvent = PackedRing.EventSuppression.initial
         func slot(_ p: UInt64) -> UInt16 { PackedRing.slot(p, size: size) }
         func wrap(_ p: UInt64) -> Bool { PackedRing.wrap(p, size: size) }
         var free: UInt64 { u + UInt64(size) - a }
@@ -329,6 +330,7 @@ public struct ScheduleGenerator {
         let vq = UInt16(s.vq)
         let want = 1 + rng.below(4)
         var posted = 0
+        let before = s.a
         while posted < want, s.free > 0, let id = s.freeIds.popLast() {
             let useIndirect = config.indirect && rng.oneIn(3)
             let count = useIndirect ? 1 : 1 + rng.below(Int(min(3, s.free)))
@@ -362,7 +364,11 @@ public struct ScheduleGenerator {
             s.exposed.append(PackedSim.Buf(id: id, start: start, count: count, writable: writable))
             posted += 1
         }
-        if posted > 0 && rng.oneIn(2) { put(.simple(.kick, vq: vq, t: tick())) }
+        // The driver's notification check over what it just made available (ENABLE, or DESC naming
+        // a position in it), and now and then a spurious kick.
+        if posted > 0 && (PackedRing.notificationRequired(s.deviceEvent, eventIdx: config.eventIdx, old: before, new: s.a, size: s.size) || rng.oneIn(4)) {
+            put(.simple(.kick, vq: vq, t: tick()))
+        }
         // The driver also changes what it wants to hear about.
         if rng.oneIn(4) {
             let inFlight = s.a - s.u
@@ -443,6 +449,20 @@ public struct ScheduleGenerator {
             put(.simple(.interrupt, vq: vq, worker: w, t: tick()))
         }
         put(.simple(.serviceEnd, vq: vq, worker: w, t: tick()))
+        // The device changes what it wants to hear about (DPDK polls with DISABLE; a sleeping device
+        // asks with ENABLE or, with EVENT_IDX, DESC naming a position the driver has yet to reach).
+        if rng.oneIn(6) {
+            let e: PackedRing.EventSuppression
+            switch rng.below(config.eventIdx ? 3 : 2) {
+            case 0: e = PackedRing.EventSuppression(flags: PackedRing.EventFlags.enable.rawValue)
+            case 1: e = PackedRing.EventSuppression(flags: PackedRing.EventFlags.disable.rawValue)
+            default:
+                let p = s.a + UInt64(rng.below(Int(s.size)))
+                e = PackedRing.EventSuppression(offWrap: s.slot(p) | (s.wrap(p) ? PackedRing.wrapBit : 0), flags: PackedRing.EventFlags.desc.rawValue)
+            }
+            s.deviceEvent = e
+            put(.eventSuppression(.deviceEvent, vq: vq, e, t: tick()))
+        }
         if s.exposedStart > 1024 { s.exposed.removeFirst(s.exposedStart); s.exposedStart = 0 }
         packedQueues[q] = s
     }
@@ -511,9 +531,21 @@ public struct ScheduleGenerator {
             put(.packedUsed(vq: vq, worker: w, slot: s.slot(s.u), id: b.id, len: 0, t: tick()))
             put(.packedUsedFlags(vq: vq, worker: w, slot: s.slot(s.u), flags: .usedMark(wrap: s.wrap(s.u)), t: tick()))
             put(.simple(.serviceEnd, vq: vq, worker: w, t: tick()))
+        case .packedKickMissed:
+            // The device asks to hear about everything (ENABLE); the driver kicks once (so the trace
+            // shows its kicks), makes one more buffer available and never kicks for it.
+            guard s.free >= 1, let id = s.freeIds.last else { return false }
+            put(.eventSuppression(.deviceEvent, vq: vq, PackedRing.EventSuppression(flags: PackedRing.EventFlags.enable.rawValue), t: tick()))
+            put(.simple(.kick, vq: vq, t: tick()))
+            put(.packedDesc(vq: vq, slot: s.slot(s.a), addr: 0x5000, len: 64, id: id, t: tick()))
+            put(.packedFlags(vq: vq, slot: s.slot(s.a), flags: PackedRing.Flags.available(wrap: s.wrap(s.a)).union(s.isRX ? .write : []), t: tick()))
+            faultInjected = true
+            return true
         default:
             return false
         }
+        // What a fault made available is notified (a spurious kick at worst), so the trace breaks only its rule.
+        for p in packedQueues where p.active { put(.simple(.kick, vq: UInt16(p.vq), t: tick())) }
         faultInjected = true
         return true
     }

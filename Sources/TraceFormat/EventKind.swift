@@ -71,6 +71,9 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
     case poll = 0x50
     case ringGap = 0x51
     case usedSlot = 0x52
+    /// A recorder's capture ended here (the connection closed, --duration, a signal, --max-events,
+    /// its first finding, a failure): what the peers did after it is not in the trace.
+    case captureEnd = 0x53
 
     /// Code ranges, so that new kinds land in the right plane: 0x01-0x1F and 0x60-0x7F control,
     /// 0x20-0x2F driver, 0x30-0x3F device, 0x40-0x4F worker, 0x50-0x5F observation.
@@ -149,6 +152,7 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
         case .poll: return "poll"
         case .ringGap: return "ring_gap"
         case .usedSlot: return "used_slot"
+        case .captureEnd: return "capture_end"
         }
     }
 
@@ -170,7 +174,7 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
             return .optional
         case .setFeatures, .setProtocolFeatures, .getQueueNum, .setMemTable,
              .newWorker, .freeWorker, .mqPairsSet, .mqPairsAck, .setStatus, .getStatus, .setBackendReqFd,
-             .memRegion, .getProtocolFeatures, .setLogBase, .resetDevice, .getFeatures:
+             .memRegion, .getProtocolFeatures, .setLogBase, .resetDevice, .getFeatures, .captureEnd:
             return .none
         default:
             return .required
@@ -265,6 +269,7 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
         case .usedSlot: return [Field("slot", .p0, width: 16, note: "used ring slot (0 to N-1)"),
                                 Field("id", .p1, width: 32, note: "id the slot held when the ring's observation began"),
                                 Field("len", .p2, width: 32, note: "len the slot held then")]
+        case .captureEnd: return [Field("reason", .p0, width: 8, note: "why the capture ended: 1 --duration, 2 a signal, 3 --max-events, 4 the first finding (--stop-on-violation), 5 a failure of the recorder, 6 the front-end closed the connection, 7 the back-end closed it")]
         }
     }
 }

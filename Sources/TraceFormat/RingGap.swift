@@ -28,3 +28,28 @@ public enum RingGapReason: UInt8, CaseIterable, Sendable, CustomStringConvertibl
         }
     }
 }
+
+/// Why a recorder's capture ended (`capture_end`). The end of a capture is not a quiescent point
+/// of the session: the trace does not show what the peers did next, so notifications owed there
+/// are not judged.
+public enum CaptureEndReason: UInt8, CaseIterable, Sendable, CustomStringConvertible {
+    case duration = 1
+    case signal = 2
+    case maxEvents = 3
+    case firstFinding = 4
+    case failure = 5
+    case frontendClosed = 6
+    case backendClosed = 7
+
+    public var description: String {
+        switch self {
+        case .duration: return "--duration reached"
+        case .signal: return "interrupted by a signal"
+        case .maxEvents: return "--max-events reached"
+        case .firstFinding: return "stopped at the first finding"
+        case .failure: return "the recorder failed"
+        case .frontendClosed: return "the front-end closed the connection"
+        case .backendClosed: return "the back-end closed the connection"
+        }
+    }
+}

@@ -101,7 +101,6 @@ public struct Requirement: Sendable {
     public static func checked(by rule: RuleID) -> [Requirement] { all.filter { $0.rules.contains(rule) } }
 
     static let packedMultiBufferNote = "which used descriptors make one request (num_buffers) is in the packet's header, which packed traces do not carry yet; the model accepts the first marked last (DPDK's batches) and holds every used descriptor to PACKED-DEVICE-ORDER"
-    static let packedKickNote = "the driver's kicks the Device Event Suppression asks for are modelled (PackedVirtqueue.kickRequired) but not enforced: a driver may batch, and unlike VQ-KICK-MISSED for split rings no rule yet says when a packed kick falls due"
     static let spuriousNote = "a SHOULD NOT whose breach the spec makes harmless (the other side MUST handle spurious notifications); flagging it would fail implementations that notify eagerly, and the flag or event index it depends on may change just after the check"
 
     public static let all: [Requirement] = split + packed + ringFeatures + net + vhostUser + kernel + seed
@@ -312,7 +311,7 @@ public struct Requirement: Sendable {
                     "The device notifies per the driver's event suppression structure (ENABLE, or DESC at the named offset and wrap).",
                     .device, .yes, [.packedInterruptMissed]),
         Requirement("PACKED-23", .packed, "Driver and Device Event Suppression", .implied,
-                    "The driver kicks per the device's event suppression structure.", .driver, .yes, [], unruled: packedKickNote),
+                    "The driver kicks per the device's event suppression structure.", .driver, .yes, [.packedKickMissed]),
         Requirement("PACKED-24", .packed, "In-order use of descriptors", .implied,
                     "With IN_ORDER one used descriptor (last buffer's id) retires a batch; skipped buffers count as used.",
                     .device, .yes, [.packedUsedId]),

@@ -34,7 +34,7 @@ extension RuleID {
             return .device
         // Packed rings: what the driver writes into descriptors, and what the device does with them.
         case .packedSize, .packedDriverOwnership, .packedFlagsLast, .packedChainHeadLast, .packedBufferId,
-             .packedIndirectFlags:
+             .packedIndirectFlags, .packedKickMissed:
             return .driver
         case .packedDeviceOwnership, .packedDeviceOrder, .packedUsedId, .packedInterruptMissed:
             return .device

@@ -76,6 +76,7 @@ public enum RuleID: String, CaseIterable, Sendable, Codable, Comparable {
     case packedIndirectFlags = "PACKED-INDIRECT-FLAGS"
     case packedEventFlags = "PACKED-EVENT-FLAGS"
     case packedInterruptMissed = "PACKED-INTERRUPT-MISSED"
+    case packedKickMissed = "PACKED-KICK-MISSED"
 
     public static func < (a: RuleID, b: RuleID) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
@@ -403,6 +404,11 @@ public struct Rule: Sendable {
              statement: "When the device marks used descriptors the driver's event suppression asks to hear about (flags ENABLE, or DESC naming a position just used, with EVENT_IDX) and the driver does not withdraw the request, the device interrupts before it ends the service pass.",
              proof: "packed-need-event (the position window agrees with the 16-bit off_wrap formula QEMU and DPDK compute)",
              sampling: "not judged: a poller sees no service passes"),
+        Rule(id: .packedKickMissed,
+             specRef: "virtio 1.x packed \"Driver and Device Event Suppression\" (the driver consults the device's structure after making descriptors available), \"Sending Available Buffer Notifications\"; Linux virtqueue_kick_prepare_packed; DPDK virtqueue_kick_prepare_packed",
+             statement: "When the driver makes descriptors available that the device's event suppression asks to hear about (flags ENABLE, or DESC naming a position one flag store just made available, with EVENT_IDX) and the device does not withdraw the request, the driver kicks before an exact trace ends (judged per vq once the trace shows kicks there; a ring stop or reset releases it).",
+             proof: "packed-need-event (the position window, applied to the Device Event Suppression's off_wrap)",
+             sampling: "judged on exact traces only: a recorder does not see the guest's kicks"),
     ]
 
     public static let catalogue: [RuleID: Rule] = Dictionary(uniqueKeysWithValues: all.map { ($0.id, $0) })

@@ -75,6 +75,14 @@ public struct PackedVirtqueue: RingModel {
     public private(set) var deviceEvent = PackedRing.EventSuppression.initial
     /// Used positions [start, end) whose marking obliged an interrupt not yet sent.
     private var owedWindow: (start: UInt64, end: UInt64)?
+    /// The positions [start, end) made available by flag stores the Device Event Suppression asked
+    /// to hear about, not yet notified (the driver's kick owed).
+    private var kickWindow: (start: UInt64, end: UInt64)?
+    public private(set) var kicksSeen = false
+    /// The driver broke an ownership or list rule on this ring: which positions its later stores
+    /// exposed is then the model's reading, not the driver's, so no kick is held owed from there on
+    /// (the finding already made is the cause; a missed kick derived from it would be noise).
+    private var driverBroke = false
     /// The used position when the device last interrupted.
     public private(set) var signalled: UInt64
 
@@ -163,6 +171,7 @@ public struct PackedVirtqueue: RingModel {
         ring[Int(s)].addr = addr
         ring[Int(s)].len = len
         ring[Int(s)].id = id
+        if !out.isEmpty { driverBroke = true }
         return out
     }
 
@@ -173,6 +182,7 @@ public struct PackedVirtqueue: RingModel {
         pristine = false
         if let p = deviceOwned(slot: s) {
             let why = avail - used == UInt64(size) ? "the ring is full: all \(size) descriptors are the device's" : "made available at \(at(p)) and not yet used"
+            driverBroke = true
             return StepResult([Violation(.packedDriverOwnership, "driver stores flags \(f) on descriptor \(s), which the device owns (\(why))")])
         }
         let p = driverPosition(slot: s)!
@@ -186,7 +196,13 @@ public struct PackedVirtqueue: RingModel {
         ring[Int(s)].flags = f
         var r = StepResult(out)
         // A store at the position, or one completing the rest of a list whose head was stored first.
-        if p == avail || (headReported != nil && pendingAvailable(avail)) { expose(into: &r) }
+        if p == avail || (headReported != nil && pendingAvailable(avail)) {
+            let before = avail
+            expose(into: &r)
+            // One store is one publication, which the driver's notification check may cover alone.
+            if avail != before && kickRequired(old: before, new: avail) { kickWindow = (kickWindow?.start ?? before, avail) }
+        }
+        if !r.violations.isEmpty { driverBroke = true }
         return r
     }
 
@@ -243,6 +259,7 @@ public struct PackedVirtqueue: RingModel {
         if grow > 0 && indirectEntries + grow > Self.indirectBudget { forgetIndirectTables() }
         indirectEntries += grow
         indirect[parent] = t
+        if !out.isEmpty { driverBroke = true }
         return out
     }
 
@@ -283,8 +300,8 @@ public struct PackedVirtqueue: RingModel {
     }
 
     /// Whether the driver, having made available positions [old, new), must notify the device,
-    /// given the Device Event Suppression structure. Modelled, not enforced (drivers kick at their
-    /// own batch boundaries, which a trace does not mark), as for split rings.
+    /// given the Device Event Suppression structure (PACKED-KICK-MISSED holds it to that by the end
+    /// of an exact trace: drivers kick at their own batch boundaries, which a trace does not mark).
     public func kickRequired(old: UInt64, new: UInt64) -> Bool {
         PackedRing.notificationRequired(deviceEvent, eventIdx: features.eventIdx, old: old, new: new, size: size)
     }
@@ -421,11 +438,31 @@ public struct PackedVirtqueue: RingModel {
         else if orderStart > 4096 && orderStart * 2 > order.count { order.removeFirst(orderStart); orderStart = 0 }
     }
 
-    /// The Device Event Suppression structure.
+    /// The Device Event Suppression structure. Suppressing before the driver has sent an owed kick
+    /// releases it: the driver reads the structure after making buffers available, so either value
+    /// may be the one it saw.
     public mutating func setDeviceEvent(_ e: PackedRing.EventSuppression) -> [Violation] {
         let v = eventViolations(e, who: "device", structure: "Device Event Suppression")
         deviceEvent = e
+        if let w = kickWindow, !kickRequired(old: w.start, new: w.end) { kickWindow = nil }
         return v
+    }
+
+    public mutating func kick() {
+        kicksSeen = true
+        kickWindow = nil
+    }
+
+    public mutating func releaseKick() { kickWindow = nil }
+
+    public var owedKick: OwedNotification? {
+        guard let w = kickWindow, !driverBroke else { return nil }
+        let reason: String
+        switch deviceEvent.mode {
+        case .desc: reason = "Device Event Suppression DESC names slot \(deviceEvent.offset) wrap \(deviceEvent.wrap ? 1 : 0), which lies in the positions [\(w.start), \(w.end)) made available"
+        default: reason = "Device Event Suppression flags \(deviceEvent.mode) do not suppress kicks"
+        }
+        return OwedNotification(rule: .packedKickMissed, when: "the driver's position reached \(at(w.end))", reason: reason)
     }
 
     /// Each publication is one notification check: the window is what it just marked used.
@@ -440,14 +477,14 @@ public struct PackedVirtqueue: RingModel {
         owedWindow = nil
     }
 
-    public var owedInterrupt: OwedInterrupt? {
+    public var owedInterrupt: OwedNotification? {
         guard let w = owedWindow else { return nil }
         let reason: String
         switch driverEvent.mode {
         case .desc: reason = "Driver Event Suppression DESC names slot \(driverEvent.offset) wrap \(driverEvent.wrap ? 1 : 0), which lies in the positions [\(w.start), \(w.end)) just marked used"
         default: reason = "Driver Event Suppression flags \(driverEvent.mode) do not suppress interrupts"
         }
-        return OwedInterrupt(rule: .packedInterruptMissed, when: "the used position reached \(at(w.end))", reason: reason)
+        return OwedNotification(rule: .packedInterruptMissed, when: "the used position reached \(at(w.end))", reason: reason)
     }
 
     // MARK: entry points for judging observed (polled) rings

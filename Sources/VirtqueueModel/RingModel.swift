@@ -79,9 +79,10 @@ public struct StepResult: Sendable {
     public static let foreignStep = StepResult(foreign: true)
 }
 
-/// A used-buffer notification the device owes and has not sent.
-public struct OwedInterrupt: Equatable, Sendable {
-    /// The rule that holds the device to it (split: VQ-INTERRUPT-MISSED).
+/// A notification owed and not sent: a used-buffer notification (interrupt) the device owes, or an
+/// available-buffer notification (kick) the driver owes.
+public struct OwedNotification: Equatable, Sendable {
+    /// The rule that holds the party to it (split: VQ-INTERRUPT-MISSED, VQ-KICK-MISSED).
     public let rule: RuleID
     /// When it became owed, e.g. "used.idx reached 5".
     public let when: String
@@ -105,7 +106,15 @@ public protocol RingModel: Sendable {
     mutating func apply(_ step: RingStep) -> StepResult
     /// The device notifies the driver (a used buffer notification).
     mutating func interrupt()
-    var owedInterrupt: OwedInterrupt? { get }
+    var owedInterrupt: OwedNotification? { get }
+    /// The driver notifies the device (an available buffer notification).
+    mutating func kick()
+    /// The ring stopped or was rebuilt: nothing the driver published before is owed a kick.
+    mutating func releaseKick()
+    /// Whether the driver has kicked this ring (the kick owed is judged only where kicks are traced).
+    var kicksSeen: Bool { get }
+    /// The kick the driver owes for what it published, judged when an exact trace ends.
+    var owedKick: OwedNotification? { get }
     /// Indirect-table memory this ring holds (`SparseTable.cost` units), and the tables holding it:
     /// the checker's budget over all rings.
     var indirectEntriesHeld: Int { get }

@@ -68,7 +68,7 @@ public struct SplitVirtqueue: Sendable {
     /// Used positions [start, end) whose publication obliged an interrupt not yet sent.
     private var owedWindow: (start: UInt16, end: UInt16)?
     /// Avail positions [start, end) whose publication obliged a kick not yet sent.
-    private var owedKick: (start: UInt16, end: UInt16)?
+    private var kickWindow: (start: UInt16, end: UInt16)?
     /// The trace shows kicks on this ring, so a missing one can be judged (a trace may leave them out).
     public private(set) var kicksSeen = false
 
@@ -220,7 +220,7 @@ public struct SplitVirtqueue: Sendable {
 
     /// Whether publishing avail.idx from `old` to `new` obliges the driver to kick, given what the
     /// device asked for (used.flags NO_NOTIFY, or avail_event with EVENT_IDX). The mirror image of
-    /// `notificationRequired`; no rule enforces it yet (drivers kick at their own batch boundaries).
+    /// `notificationRequired`; VQ-KICK-MISSED holds the driver to it by the end of an exact trace.
     public func kickRequired(old: UInt16, new: UInt16) -> Bool {
         if eventIdx { return SplitRing.needEvent(event: availEvent, new: new, old: old) }
         return usedFlags & SplitRing.usedFlagNoNotify == 0
@@ -361,12 +361,12 @@ public struct SplitVirtqueue: Sendable {
     /// the flags after publishing, so either value may be the one it saw.
     public mutating func setUsedFlags(_ f: UInt16) {
         usedFlags = f
-        if !eventIdx && f & SplitRing.usedFlagNoNotify != 0 { owedKick = nil }
+        if !eventIdx && f & SplitRing.usedFlagNoNotify != 0 { kickWindow = nil }
     }
     /// avail_event. Likewise, a new value outside the owed window releases the kick.
     public mutating func setAvailEvent(_ v: UInt16) {
         availEvent = v
-        if eventIdx, let w = owedKick, !SplitRing.needEvent(event: v, new: w.end, old: w.start) { owedKick = nil }
+        if eventIdx, let w = kickWindow, !SplitRing.needEvent(event: v, new: w.end, old: w.start) { kickWindow = nil }
     }
 
     /// The device interrupts the driver (used buffer notification).
@@ -446,20 +446,27 @@ public struct SplitVirtqueue: Sendable {
     /// notification check may cover alone, so the window is this publication's (as for interrupts).
     public mutating func noteAvailPublished(old: UInt16, new: UInt16) {
         guard old != new, kickRequired(old: old, new: new) else { return }
-        owedKick = (owedKick?.start ?? old, new)
+        kickWindow = (kickWindow?.start ?? old, new)
     }
 
     /// The driver kicked: every owed publication is notified.
     public mutating func kick() {
         kicksSeen = true
-        owedKick = nil
+        kickWindow = nil
     }
 
     /// The ring stopped or was rebuilt: nothing the driver published before is owed a kick here.
-    public mutating func releaseKick() { owedKick = nil }
+    public mutating func releaseKick() { kickWindow = nil }
 
     /// The kick owed, as the avail window it is for.
-    public var kickOwed: (start: UInt16, end: UInt16)? { owedKick }
+    public var kickOwed: (start: UInt16, end: UInt16)? { kickWindow }
+
+    public var owedKick: OwedNotification? {
+        guard let w = kickWindow else { return nil }
+        let why = eventIdx ? "EVENT_IDX: avail_event \(availEvent) lies in the avail positions [\(w.start), \(w.end)) published"
+            : "used.flags \(usedFlags) does not suppress kicks"
+        return OwedNotification(rule: .vqKickMissed, when: "avail.idx reached \(w.end)", reason: why)
+    }
 
     /// Heads of the chains in flight (any order).
     public var inFlightHeadSet: [UInt16] { Array(inFlight.keys) }
@@ -662,11 +669,11 @@ extension SplitVirtqueue: RingModel {
         }
     }
 
-    public var owedInterrupt: OwedInterrupt? {
+    public var owedInterrupt: OwedNotification? {
         guard let owed = interruptOwed else { return nil }
         let reason = eventIdx ? "EVENT_IDX: used_event \(usedEvent) lies in the used positions [\(interruptOwedFrom ?? 0), \(owed)) just published"
             : "avail.flags \(availFlags) does not suppress interrupts"
-        return OwedInterrupt(rule: .vqInterruptMissed, when: "used.idx reached \(owed)", reason: reason)
+        return OwedNotification(rule: .vqInterruptMissed, when: "used.idx reached \(owed)", reason: reason)
     }
 }
 

@@ -103,6 +103,7 @@ import VirtioProtocol
         (.packedIndirectFlags, "packed-indirect", [.packedIndirectDesc]),
         (.packedEventFlags, "packed-event-idx", [.driverEvent, .deviceEvent]),
         (.packedInterruptMissed, "packed-event-idx", [.driverEvent, .interrupt, .serviceEnd]),
+        (.packedKickMissed, "packed-event-idx", [.deviceEvent, .packedFlags, .kick]),
     ]
 
     @Test("every rule has a passing trace that exercises it")

@@ -165,4 +165,21 @@ import VirtioProtocol
         #expect(table == FormatTable.markdown().trimmingCharacters(in: .whitespacesAndNewlines),
                 "regenerate the table with: conformance event-table")
     }
+
+    @Test("conformance_trace.h names every event kind of the codec, with the codec's value")
+    func headerKindsAreTheCodecs() throws {
+        let text = try String(contentsOf: CExampleTests.examples.appendingPathComponent("conformance_trace.h"), encoding: .utf8)
+        guard let start = text.range(of: "enum ct_kind {"), let end = text[start.upperBound...].range(of: "};") else {
+            Issue.record("no ct_kind enum in conformance_trace.h"); return
+        }
+        var header: [String: UInt8] = [:]
+        for item in text[start.upperBound..<end.lowerBound].split(whereSeparator: { $0 == "," || $0.isNewline }) {
+            let parts = item.split(separator: "=").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, parts[1].hasPrefix("0x"), let v = UInt8(parts[1].dropFirst(2), radix: 16) else { continue }
+            header[parts[0]] = v
+        }
+        // The C name is the codec's name in upper case: used_slot is CT_USED_SLOT.
+        let codec = Dictionary(uniqueKeysWithValues: EventKind.allCases.map { ("CT_" + $0.name.uppercased(), $0.rawValue) })
+        #expect(header == codec, "missing in the header: \(codec.keys.filter { header[$0] == nil }.sorted()); not in the codec: \(header.keys.filter { codec[$0] == nil }.sorted())")
+    }
 }

@@ -65,6 +65,16 @@ import TestSupport
         #expect(try Self.run(["check", "--all"] + noMalformed).out == noMalformed.map { try Self.run(["check", "--all", $0]).out }.joined())
     }
 
+    @Test("a packed ring restarted with buffers in flight: conformant, and the report says their ids were not judged (text and json)")
+    func packedRestartListsAreReportedNotJudged() throws {
+        let trace = try Self.binaryTrace("good/packed-polled-restart-in-flight.trace.txt")
+        let text = try Self.run(["check", trace])
+        #expect(text.status == 0, "\(text.out)")
+        #expect(text.out.contains("1 packed buffers in flight at those restarts taken with the ids read (PACKED-BUFFER-ID not judged on them)"), "\(text.out)")
+        let json = try Self.run(["check", "--format", "json", trace])
+        #expect(json.out.contains("\"restart_lists\": 1"), "\(json.out)")
+    }
+
     @Test("exit 2 on usage errors, never ArgumentParser's 64")
     func usageExitsTwo() throws {
         #expect(try Self.run(["check"]).status == 2)

@@ -114,7 +114,7 @@ import VirtioProtocol
         guard case .failed(let why) = r.record.end else { Issue.record("\(r.record.end)"); return }
         #expect(why.contains("front-end stalled") && why.contains("mid-header"), "\(why)")
         #expect(r.exitStatus == CheckExit.usageOrInput)
-        #expect(try h.events().map(\.kind) == [.setOwner])
+        #expect(try h.events().map(\.kind) == [.setOwner, .captureEnd])
     }
 
     @Test func backEndThatStallsMidReplyEndsTheSessionAtTheStallTimeout() throws {
@@ -232,7 +232,7 @@ import VirtioProtocol
         let header = try TraceReader(path: h.tracePath).header
         #expect(header.queueCount == 256)
         // The trace says it too: a device-wide gap, so it never checks as conformant.
-        #expect(try h.events().map(\.kind) == [.setOwner, .ringGap])
+        #expect(try h.events().map(\.kind) == [.setOwner, .ringGap, .captureEnd])
         #expect(CheckRun.check(path: h.tracePath).incomplete)
     }
 

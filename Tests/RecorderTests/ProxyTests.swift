@@ -106,8 +106,9 @@ import VirtioProtocol
         // completion, its quiet close.
         #expect(ev[1].p0 == 1 << 32 | 1 << 30, "get_features: the back-end's answer")
         #expect(ev[4].aux == 0 && ev[4].p0 == base && ev[4].p1 == 0x10000 && ev[4].p2 == base, "mem_region 0: guest, size, user")
-        #expect(Array(kinds.dropFirst(10)) == [.poll, .desc, .desc, .availEntry, .poll, .poll, .usedEntry, .poll, .poll])
-        #expect(ev.dropFirst(10).allSatisfy { $0.isSampled })
+        #expect(Array(kinds.dropFirst(10)) == [.poll, .desc, .desc, .availEntry, .poll, .poll, .usedEntry, .poll, .poll, .captureEnd])
+        #expect(ev.dropFirst(10).dropLast().allSatisfy { $0.isSampled })
+        #expect(ev.last?.p0 == UInt64(CaptureEndReason.failure.rawValue), "capture_end: the session failed (the malformed message)")
         #expect(ev[11].descLen == 64 && ev[12].descFlags == .write)
         #expect(ev[14].p0 == 1 && ev[14].p1 == 0, "poll avail=1 used=0")
         #expect(ev[16].p1 == 0 && ev[16].p2 == 1000)
@@ -138,7 +139,7 @@ import VirtioProtocol
         #expect(h.log.contains { $0.contains("not a memory file") }, "\(h.log)")
         let kinds = try h.events()
         // The table is recorded as declared even though the recorder could not map it.
-        #expect(kinds.map(\.kind) == [.setOwner, .setMemTable, .memRegion])
+        #expect(kinds.map(\.kind) == [.setOwner, .setMemTable, .memRegion, .captureEnd])
     }
 
     @Test func backendDisconnectEndsTheCaptureWithAValidTrace() throws {
@@ -151,7 +152,8 @@ import VirtioProtocol
         #expect(r.record.end == .backendClosed)
         #expect(h.receive(h.frontend, timeoutMs: 2000) == nil)
         let kinds = try h.events()
-        #expect(kinds.map(\.kind) == [.setOwner])
+        #expect(kinds.map(\.kind) == [.setOwner, .captureEnd])
+        #expect(kinds.last?.p0 == UInt64(CaptureEndReason.backendClosed.rawValue))
     }
 
     @Test func truncatedMessageFromTheFrontEndEndsTheCaptureWithAReason() throws {
@@ -166,11 +168,12 @@ import VirtioProtocol
         guard case .failed(let why) = r.record.end else { Issue.record("ended \(r.record.end)"); return }
         #expect(why.contains("truncated"))
         let kinds = try h.events()
-        #expect(kinds.map(\.kind) == [.setOwner])
+        #expect(kinds.map(\.kind) == [.setOwner, .captureEnd])
+        #expect(kinds.last?.p0 == UInt64(CaptureEndReason.failure.rawValue))
     }
 
     @Test func maxEventsEndsTheCaptureAtExactlyThatMany() throws {
-        let h = try ProxyHarness { $0.maxEvents = 2 }
+        let h = try ProxyHarness { $0.maxEvents = 3 }
         defer { h.cleanup() }
         for m in [H.message(3), H.message(2, payload: H.payload([UInt64(1 << 32)])), H.message(16, payload: H.payload([UInt64(1)]))] {
             h.send(h.frontend, m)
@@ -179,7 +182,8 @@ import VirtioProtocol
         let r = try #require(h.finish())
         #expect(r.record.end == .maxEvents)
         let kinds = try h.events()
-        #expect(kinds.count == 2)
+        // The count holds the closing capture_end, which says why the capture ended.
+        #expect(kinds.map(\.kind) == [.setOwner, .setFeatures, .captureEnd] && kinds.last?.p0 == UInt64(CaptureEndReason.maxEvents.rawValue))
     }
 
     @Test func liveCheckStopsAtTheFirstViolationWhenAsked() throws {
@@ -216,7 +220,7 @@ import VirtioProtocol
         let r = try #require(h.finish(timeout: 10))
         #expect(r.record.end == .frontendClosed)
         let kinds = try h.events().map(\.kind)
-        #expect(kinds == [.setOwner, .resetOwner, .setOwner, .resetOwner])
+        #expect(kinds == [.setOwner, .resetOwner, .setOwner, .resetOwner, .captureEnd])
         #expect(CheckRun.check(path: h.tracePath).conformant)
     }
 

@@ -211,7 +211,8 @@ public enum PackedOwnership {
 
 /// The packed event-suppression window (`PackedRing.notificationRequired` with RING_EVENT_FLAGS_DESC)
 /// is the 16-bit formula DPDK (`vhost_vring_call_packed`) and QEMU (`vring_packed_need_event`)
-/// compute, for every N up to 32768: so PACKED-INTERRUPT-MISSED asks for what a correct device sends.
+/// compute, for every N up to 32768: so PACKED-INTERRUPT-MISSED asks for what a correct device sends, and
+/// PACKED-KICK-MISSED (the same window on the avail side) for what a correct driver sends.
 public enum PackedNeedEvent {
     public static let name = "packed-need-event"
     static let source = "virtio 1.x packed \"Driver and Device Event Suppression\" (desc_event_off / desc_event_wrap); DPDK lib/vhost vhost_vring_call_packed; QEMU hw/virtio/virtio.c vring_packed_need_event; Linux virtqueue_kick_prepare_packed"
@@ -259,7 +260,7 @@ public enum PackedNeedEvent {
 
     public static var property: Spec {
         Spec(name: name, kind: .property, source: source,
-             summary: "With RING_EVENT_FLAGS_DESC, the descriptor the driver names (offset, wrap counter) lies in the positions the device just marked used exactly when DPDK's and QEMU's 16-bit formula (offset moved back N when its wrap counter is not the used one's) asks for a notification, for every N <= 32768 and every window of up to N positions: the window PACKED-INTERRUPT-MISSED owes is the one correct devices notify for.",
+             summary: "With RING_EVENT_FLAGS_DESC, the descriptor the driver names (offset, wrap counter) lies in the positions the device just marked used exactly when DPDK's and QEMU's 16-bit formula (offset moved back N when its wrap counter is not the used one's) asks for a notification, for every N <= 32768 and every window of up to N positions: the window PACKED-INTERRUPT-MISSED owes is the one correct devices notify for (and, on the driver's side with the Device Event Suppression, the window PACKED-KICK-MISSED owes is the one Linux and DPDK drivers kick for).",
              prelude: prelude(), goals: [goal])
     }
 
