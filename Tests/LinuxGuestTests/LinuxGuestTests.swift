@@ -51,6 +51,7 @@ import TraceTools
         Variant(name: "interposed-2-pairs", pairs: 2, variants: [], recorder: "interpose"),
         Variant(name: "interposed-4-pairs", pairs: 4, variants: [], recorder: "interpose"),
         Variant(name: "interposed-packed", pairs: 2, variants: ["packed"], recorder: "interpose"),
+        Variant(name: "interposed-packed-4-pairs", pairs: 4, variants: ["packed"], recorder: "interpose"),
     ]
 
     /// LINUX_GUEST_VARIANTS=name,name runs only those (for working on one variant).
