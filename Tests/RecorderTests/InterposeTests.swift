@@ -40,7 +40,27 @@ import VirtioProtocol
             while Date() < end { if ring?.availIdx() == idx { return true }; usleep(1000) }
             return false
         }
+        /// A receive device writes each packet's virtio-net header at the start of the chain's first
+        /// writable buffer: num_buffers 1 (one buffer per packet without MRG_RXBUF), the rest 0.
+        func writeHeader(head: UInt32) {
+            guard let r = ring, var d = r.descriptor(UInt16(truncatingIfNeeded: head)) else { return }
+            var table: GuestRange?
+            if d.isIndirect {
+                table = memory.guest(d.addr, length: UInt64(d.len))
+                guard let t = table, let e = SplitRingView.descriptor(in: t, at: 0) else { return }
+                d = e
+            }
+            var k = 0
+            while d.flags & SplitRing.DescFlags.write.rawValue == 0 && d.flags & SplitRing.DescFlags.next.rawValue != 0 && k < 16 {
+                k += 1
+                guard let n = table.flatMap({ SplitRingView.descriptor(in: $0, at: 16 * Int(d.next)) }) ?? r.descriptor(d.next) else { return }
+                d = n
+            }
+            guard d.flags & SplitRing.DescFlags.write.rawValue != 0, d.len >= 12, let g = memory.guest(d.addr, length: 12) else { return }
+            _ = g.store(UInt16(1), at: NetHeader.numBuffersOffset)
+        }
         func complete(_ elems: [(id: UInt32, len: UInt32)], from pos: UInt16) {
+            for e in elems { writeHeader(head: e.id) }
             for (k, e) in elems.enumerated() {
                 _ = ring!.used.store(UInt64(e.id) | UInt64(e.len) << 32, at: 4 + 8 * Int((pos &+ UInt16(k)) & ring!.mask))
             }
@@ -245,6 +265,58 @@ import VirtioProtocol
         #expect(try cap.events(vq: 0).filter { $0.kind == .availEntry }.count == 2)
     }
 
+    /// Receive rings: the relay reads each packet's header as the device returns it (before the
+    /// front-end can see the element) and writes `rx_header` after the element that starts the
+    /// packet. With MRG_RXBUF a packet of two buffers has one header, the next packet its own.
+    @Test(.timeLimit(.minutes(1)))
+    func receivedPacketHeadersAreRecordedWhereTheyStart() throws {
+        let cap = try Capture(check: true) { $0.interpose = true }
+        defer { cap.cleanup() }
+        let mem = GuestMemory(size: 1 << 16)
+        let ring = SplitRingWriter(memory: mem, size: 8, at: 0)
+        let (dev, kick, call) = try Self.setUp(cap, ring, features: Self.features | FeatureBit.netMrgRxbuf.mask)
+        defer { close(kick); close(call); close(dev.kick); close(dev.call) }
+        for h in 0..<3 { ring.simpleBuffer(h, bufferOffset: 0x8000 + 0x100 * h, len: 64, write: true); ring.availSlot(pos: UInt16(h), head: UInt16(h)) }
+        ring.availIdx(3)
+        #expect(dev.waitAvail(3))
+        // Packet A in buffers 0 and 1 (num_buffers 2, the first used fully), packet B in buffer 2.
+        mem.put(UInt16(2), at: 0x8000 + NetHeader.numBuffersOffset)
+        mem.put(UInt16(0x7777), at: 0x8100 + NetHeader.numBuffersOffset)   // payload, not a header
+        mem.put(UInt16(1), at: 0x8200 + NetHeader.numBuffersOffset)
+        for (k, e) in [(UInt32(0), UInt32(64)), (1, 20), (2, 40)].enumerated() {
+            _ = dev.ring!.used.store(UInt64(e.0) | UInt64(e.1) << 32, at: 4 + 8 * k)
+        }
+        _ = dev.ring!.used.store16Release(3, at: 2)
+        #expect(Self.waitUsed(ring, 3))
+        Self.stop(cap, base: 3)
+        let r = try #require(cap.finish())
+        #expect(r.totalFindings == 0, "\(r.findings.map { "\($0.rule): \($0.message)" })")
+        let headers = try cap.events(vq: 0).filter { $0.kind == .rxHeader }
+        #expect(headers.map(\.p0) == [0, 2] && headers.map(\.p1) == [2, 1], "\(headers.map { TextForm.render(event: $0) })")
+    }
+
+    /// NET-RX-NUM-BUFFERS on a relayed ring: without MRG_RXBUF a device that writes num_buffers 2.
+    @Test(.timeLimit(.minutes(1)))
+    func headerWithAWrongNumBuffersIsNetRxNumBuffers() throws {
+        let cap = try Capture(check: true) { $0.interpose = true }
+        defer { cap.cleanup() }
+        let mem = GuestMemory(size: 1 << 16)
+        let ring = SplitRingWriter(memory: mem, size: 8, at: 0)
+        let (dev, kick, call) = try Self.setUp(cap, ring)
+        defer { close(kick); close(call); close(dev.kick); close(dev.call) }
+        ring.simpleBuffer(0, bufferOffset: 0x8000, len: 64, write: true)
+        ring.availSlot(pos: 0, head: 0); ring.availIdx(1)
+        #expect(dev.waitAvail(1))
+        mem.put(UInt16(2), at: 0x8000 + NetHeader.numBuffersOffset)
+        _ = dev.ring!.used.store(UInt64(0) | UInt64(40) << 32, at: 4)
+        _ = dev.ring!.used.store16Release(1, at: 2)
+        #expect(Self.waitUsed(ring, 1))
+        Self.stop(cap, base: 1)
+        let r = try #require(cap.finish())
+        #expect(r.findings.map(\.rule) == [.netRxNumBuffers], "\(r.findings.map { "\($0.rule): \($0.message)" })")
+        #expect(r.exitStatus == 1)
+    }
+
     /// IN_ORDER: the device completes a batch of three buffers by writing only the last one's
     /// element and moving used.idx by three. The relay tells the two elements it did not write (its
     /// mark is still in them), records and copies only the written one, and the trace checks clean
@@ -261,6 +333,7 @@ import VirtioProtocol
         ring.availIdx(3)
         #expect(dev.waitAvail(3))
         // Only the batch's last element, at its own position; positions 0 and 1 left as they were.
+        for h in 0..<3 { dev.writeHeader(head: UInt32(h)) }
         _ = dev.ring!.used.store(UInt64(2) | UInt64(64) << 32, at: 4 + 8 * 2)
         _ = dev.ring!.used.store16Release(3, at: 2)
         _ = EventNotifier.signal(dev.call)

@@ -203,7 +203,9 @@ final class Interposer {
             stoppedPacked[vq] = nil
             relays[vq] = r
         } else {
-            guard let r = RingRelay(vq: vq, config: config, memory: memory, shadow: shadow, eventIdx: eventIdx) else {
+            // Even vqs are receive rings (RX[k] is vq 2k; front-ends keep the control queue to themselves).
+            let receive = vq % 2 == 0 ? RxHeaderReader(features: features, ringSize: config.size) : nil
+            guard let r = RingRelay(vq: vq, config: config, memory: memory, shadow: shadow, eventIdx: eventIdx, receive: receive) else {
                 return gap(vq, .unmapped, "the front-end's ring is not inside its memory table", t: t, out: &out)
             }
             relays[vq] = r

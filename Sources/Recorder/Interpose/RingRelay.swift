@@ -41,8 +41,10 @@ struct RingRelay {
     private var heads: [UInt16] = [], elems: [UInt64] = []
     private(set) var buffersExposed: UInt64 = 0
     private(set) var buffersUsed: UInt64 = 0
+    /// A receive ring's packet headers, read as the device returns them (nil: not a receive ring).
+    private var receive: RxHeaderReader?
 
-    init?(vq: UInt16, config c: RingConfig, memory: MemoryTable, shadow: ShadowRing, eventIdx: Bool) {
+    init?(vq: UInt16, config c: RingConfig, memory: MemoryTable, shadow: ShadowRing, eventIdx: Bool, receive: RxHeaderReader? = nil) {
         guard let r = SplitRingView(memory: memory, size: c.size, desc: c.desc, avail: c.avail, used: c.used) else { return nil }
         let N = Int(c.size)
         self.vq = vq; n = c.size; config = c; real = r; self.shadow = shadow; self.eventIdx = eventIdx
@@ -57,11 +59,12 @@ struct RingRelay {
         exposed = Array(repeating: [], count: N)
         arena = IndirectArena(shadow: shadow, descriptors: N)
         stamps = Array(repeating: 0, count: N)
+        self.receive = receive
     }
 
     /// The real ring's parts re-resolved in a new memory table (SET_MEM_TABLE while relaying).
     func remapped(config c: RingConfig, memory: MemoryTable) -> RingRelay? {
-        guard var r = RingRelay(vq: vq, config: c, memory: memory, shadow: shadow, eventIdx: eventIdx) else { return nil }
+        guard var r = RingRelay(vq: vq, config: c, memory: memory, shadow: shadow, eventIdx: eventIdx, receive: receive) else { return nil }
         r.lastAvail = lastAvail; r.lastUsed = lastUsed
         r.availFlags = availFlags; r.usedEvent = usedEvent; r.usedFlags = usedFlags; r.availEvent = availEvent
         r.exposed = exposed; r.stored = stored; r.uncompared = uncompared; r.arena = arena
@@ -211,12 +214,15 @@ struct RingRelay {
         guard shadowView.usedElems(from: from, count: count, into: &elems) else { throw .fault("reading the shadow used ring faulted") }
         for (j, raw) in elems.enumerated() {
             let pos = from &+ UInt16(truncatingIfNeeded: j)
-            guard raw != Self.unwritten else { continue }
+            guard raw != Self.unwritten else { receive?.skipped(); continue }
             // Copied: the slot is the relay's mark again until the device writes it next lap.
             guard shadow.used.store(Self.unwritten, at: 4 + 8 * Int(pos & real.mask)) else { throw .fault("writing the shadow used ring faulted") }
             let id = UInt32(truncatingIfNeeded: raw), len = UInt32(truncatingIfNeeded: raw >> 32)
+            // The header is read from the buffers the chain was exposed with, before they are forgotten.
+            let header = id < n ? receive?.header(vq: vq, pos: pos, len: len, chain: exposed[Int(id)], memory: memory, t: t) : nil
             if id < n { rewritesOf(head: Int(id), memory: memory, t: t, out: &out) }
             out.append(TraceEvent(.usedEntry, vq: vq, timestamp: t, p0: UInt64(pos), p1: UInt64(id), p2: UInt64(len)))
+            if let h = header { out.append(h) }
             guard real.used.store(raw, at: 4 + 8 * Int(pos & real.mask)) else { throw .fault("writing the front-end's used ring faulted") }
         }
         out.append(TraceEvent(.usedIdx, vq: vq, timestamp: t, p0: UInt64(U)))
