@@ -130,6 +130,7 @@ extension Recorder {
             guard let s = m.decode(VringState.self) else { return short(m) }
             guard let vq = vring(UInt64(s.index), in: m) else { return }
             rings[vq]!.config.base = UInt16(truncatingIfNeeded: s.num)
+            rings[vq]!.config.baseUsed = UInt16(truncatingIfNeeded: s.num >> 16)
             emitControl(.control(.setVringBase, vq: vq, value: UInt64(s.num & 0xffff), t: t))
         case .getVringBase:
             guard let s = m.decode(VringState.self) else { return short(m) }

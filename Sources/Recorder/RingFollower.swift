@@ -11,6 +11,9 @@ struct RingConfig: Equatable {
     var used: UInt64 = 0
     var addrSet = false
     var base: UInt16 = 0
+    /// Bits 16-31 of SET_VRING_BASE's num: for packed rings QEMU sends its used position there
+    /// (index, wrap counter in bit 31), DPDK virtio-user nothing.
+    var baseUsed: UInt16 = 0
 }
 
 /// What a poll needs from the capture: the time stamp, the write-ahead bound, the stop condition.

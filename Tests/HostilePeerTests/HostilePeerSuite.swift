@@ -120,7 +120,7 @@ import TraceFormat
         t.baseArgs += ["--interpose"]
         return t
     }
-    static let attacks = AttackCatalogue.all.filter { !$0.args.contains("--relay-notifications") }
+    static let attacks = AttackCatalogue.all.filter { !$0.args.contains("--relay-notifications") } + AttackCatalogue.packedRings
 
     @Test(.timeLimit(.minutes(1)), arguments: attacks)
     func relayMeetsTheAttackWithoutCrashHangOrGarbage(attack: Attack) throws {

@@ -466,6 +466,70 @@ public enum AttackCatalogue {
 
     /// Every class, front-end attacks first.
     public static let all: [Attack] = framing + disconnects + fds + memoryTables + ringAddresses + indices + floods + rewrites + stalls + backEnd
+
+    /// Handshake with VIRTIO_F_RING_PACKED, one packed ring of `size` at offset 0 started (NUM,
+    /// BASE 0x8000, ADDR with the two event suppression structures after the ring, ENABLE, KICK).
+    static func onPackedRing(size: Int = 64, _ then: @escaping @Sendable (HostileFrontEnd, PackedRingWriter) -> Void) -> @Sendable (HostileFrontEnd) -> Void {
+        { fe in
+            let ring = PackedRingWriter(memory: fe.memory, size: size, at: 0)
+            fe.handshake(features: HostileFrontEnd.defaultFeatures | FeatureBit.ringPacked.mask)
+            fe.send(Message(.setVringNum, payload: VringState(index: fe.ringVq, num: UInt32(size))))
+            fe.send(Message(.setVringBase, payload: VringState(index: fe.ringVq, num: 0x8000)))
+            fe.send(Message(.setVringAddr, payload: VringAddress(index: fe.ringVq, desc: ring.descAddr, used: ring.deviceEventAddr, avail: ring.driverEventAddr)))
+            fe.send(Message(.setVringEnable, payload: VringState(index: fe.ringVq, num: 1)))
+            fe.kick(fe.ringVq)
+            fe.pause(0.05)
+            then(fe, ring)
+            fe.pause(0.1)
+        }
+    }
+
+    /// Packed-ring front-ends, run against `record --interpose` (`HostilePeerInterposeTests`): the
+    /// packed relay reads the front-end's descriptor ring, its indirect tables and its Driver Event
+    /// Suppression whatever they hold, while the memory may shrink under it. Not in `all` (the
+    /// passive recorder's and serve's expectations are not written for them).
+    public static let packedRings: [Attack] = [
+        Attack("packed-ring-rewritten-at-random", .rewrites, expect: E(exit: [0, 1, 3]), run: onPackedRing { fe, ring in
+            var rng = SeededRandom(seed: 11)
+            let span = 16 * ring.size + 8
+            let end = Date().addingTimeInterval(1)
+            while Date() < end {
+                for _ in 0..<64 { fe.memory.put(UInt8(truncatingIfNeeded: rng.next()), at: Int(rng.next() % UInt64(span))) }
+                // Flags that make descriptors available in either lap, with NEXT and INDIRECT.
+                for _ in 0..<8 {
+                    let f: UInt16 = [0x80, 0x8000, 0x81, 0x8001, 0x84, 0x85, 0x82][Int(rng.next() % 7)]
+                    fe.memory.publish(f, at: 16 * Int(rng.next() % UInt64(ring.size)) + 14)
+                }
+                usleep(100)
+            }
+        }),
+        Attack("packed-ring-and-file-size-rewritten-at-random", .rewrites, expect: E(exit: [0, 1, 3]), run: onPackedRing { fe, ring in
+            var rng = SeededRandom(seed: 12)
+            let span = 16 * ring.size + 8
+            let end = Date().addingTimeInterval(1)
+            while Date() < end {
+                fe.memory.truncate(to: rng.next() % 4 == 0 ? Int(rng.next() % UInt64(span)) : 1 << 16)
+                for _ in 0..<64 { fe.memory.put(UInt8(truncatingIfNeeded: rng.next()), at: Int(rng.next() % UInt64(span))) }
+                fe.memory.publish(0x81, at: 16 * Int(rng.next() % UInt64(ring.size)) + 14)
+                usleep(200)
+            }
+            fe.memory.restore()
+        }),
+        Attack("packed-lists-without-end-and-huge-indirect-tables", .rewrites, expect: E(exit: [0, 1, 3]), run: onPackedRing(size: 16) { fe, ring in
+            // Every slot available with NEXT: a list that never ends.
+            for p in 0..<16 { ring.body(p, addr: fe.memory.guest(0x8000), len: 64, id: 0) }
+            for p in (1..<16) + [0] { ring.storeFlags(p, [.avail, .next]) }
+            fe.pause(0.1)
+            // Then indirect tables of up to 4 GiB pointing anywhere, in every slot, made available
+            // in the next lap's sense too.
+            var rng = SeededRandom(seed: 13)
+            for k in 0..<400 {
+                let p = k % 16
+                ring.body(p, addr: fe.memory.guest(Int(rng.next() % 0x10000)), len: UInt32(truncatingIfNeeded: rng.next()), id: UInt16(k % 20))
+                ring.storeFlags(p, k % 2 == 0 ? [.avail, .indirect] : [.used, .indirect])
+            }
+        }),
+    ]
 }
 
 /// SplitMix64: the attacks that write random bytes are the same on every run.

@@ -51,6 +51,9 @@ import TraceTools
         Variant(name: "interposed-2-pairs", pairs: 2, variants: [], recorder: "interpose"),
         Variant(name: "interposed-4-pairs", pairs: 4, variants: [], recorder: "interpose"),
         Variant(name: "interposed-packed", pairs: 2, variants: ["packed"], recorder: "interpose"),
+        Variant(name: "interposed-packed-4-pairs", pairs: 4, variants: ["packed"], recorder: "interpose"),
+        // Packed without indirect descriptors (the guest still puts each packet in one descriptor).
+        Variant(name: "interposed-packed-indirect-off", pairs: 2, variants: ["packed", "indirect-off"], recorder: "interpose"),
     ]
 
     /// LINUX_GUEST_VARIANTS=name,name runs only those (for working on one variant).
@@ -59,7 +62,7 @@ import TraceTools
             // 2 pairs plainly is in every 2-pair variant; through --interpose the relayed runs are
             // 2 pairs split and packed.
             let inCombined: Set = ["2-pairs", "event-idx-off", "indirect-off", "channels-1-and-back", "4-GiB-two-regions"]
-            return LiveMatrix.cases(allVariants) { $0.interposed ? $0.pairs == 2 : !inCombined.contains($0.name) }
+            return LiveMatrix.cases(allVariants) { $0.interposed ? $0.pairs == 2 && $0.variants.count <= 1 : !inCombined.contains($0.name) }
         }
         return allVariants.filter { only.contains($0.name) }
     }()

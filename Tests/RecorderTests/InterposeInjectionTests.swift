@@ -65,4 +65,58 @@ import VirtioProtocol
         print("injected driver violations against dpdk-testpmd:\n" + lines.joined(separator: "\n"))
         print("recall: through --interpose \(caught[true]!.count)/\(n), passive recorder \(caught[false]!.count)/\(n)")
     }
+
+    /// The same with packed rings (`PackedRingInjection.all`): through the relay every one is
+    /// reported with its rule (the passive recorder's recall printed beside it).
+    @Test(.enabled(if: DPDKPairTests.testpmd != nil, "dpdk-testpmd not found: install dpdk-dev to run the live-pair tests"),
+          .timeLimit(.minutes(5)))
+    func everyInjectedPackedDriverViolationIsReportedWithItsRuleThroughTheRelay() throws {
+        let dir = NSTemporaryDirectory() + "rec-pinj-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let tag = "pinj\(getpid())"
+        var procs: [Child] = []
+        defer {
+            for p in procs { p.stop() }
+            try? FileManager.default.removeItem(atPath: "/var/run/dpdk/\(tag)be")
+            if ProcessInfo.processInfo.environment["KEEP_DPDK_LOGS"] == nil { try? FileManager.default.removeItem(atPath: dir) }
+        }
+        let be = try DPDKPairTests.testpmd(["--file-prefix=\(tag)be", "--vdev", "net_vhost0,iface=\(dir)/be.sock,queues=1"],
+                                           pairs: 1, log: dir + "/be.log")
+        procs.append(be)
+        try DPDKPairTests.waitFor(dir + "/be.sock")
+
+        var caught: [Bool: [String]] = [true: [], false: []]
+        var lines: [String] = []
+        for inj in PackedRingInjection.all {
+            var row = "\(inj.name) (\(inj.rule.rawValue)):"
+            for interpose in [true, false] {
+                let name = "\(inj.name)-\(interpose ? "interposed" : "passive")"
+                var o = RecordOptions(listenPath: "\(dir)/\(name).sock", connectPath: dir + "/be.sock", outputPath: "\(dir)/\(name).trace")
+                o.handleSignals = false
+                o.progressInterval = 0
+                o.duration = 20
+                o.acceptTimeout = 10
+                o.interpose = interpose
+                let rec = RecorderThread(o)
+                try DPDKPairTests.waitFor(o.listenPath)
+                let served = inj.run(socket: o.listenPath)
+                let r = rec.result(timeout: 15)
+                #expect(served, "\(name): testpmd did not serve the warm-up packet")
+                #expect(r != nil, "\(name): the recorder did not end")
+                let report = CheckRun.check(path: o.outputPath)
+                let rules = Set(report.findings.map(\.rule))
+                if rules.contains(inj.rule) { caught[interpose]!.append(inj.name) }
+                if interpose {
+                    #expect(rules.contains(inj.rule), "\(name): reported \(rules.map(\.rawValue).sorted()), not \(inj.rule.rawValue)")
+                    #expect(r.map { !$0.record.incomplete } == true, "\(name): \(r?.record.ringProblems ?? [])")
+                }
+                row += " \(interpose ? "interposed" : "passive") \(rules.contains(inj.rule) ? "caught" : "missed") \(rules.map(\.rawValue).sorted())"
+                unlink(o.listenPath)
+            }
+            lines.append(row)
+        }
+        let n = PackedRingInjection.all.count
+        print("injected packed driver violations against dpdk-testpmd:\n" + lines.joined(separator: "\n"))
+        print("packed recall: through --interpose \(caught[true]!.count)/\(n), passive recorder \(caught[false]!.count)/\(n)")
+    }
 }

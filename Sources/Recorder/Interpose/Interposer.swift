@@ -189,6 +189,12 @@ final class Interposer {
             guard let p = packedStart(vq, config) else {
                 return gap(vq, .formatNotFollowed, "the packed base \(config.base) names a slot beyond the ring of \(config.size)", t: t, out: &out)
             }
+            // A used position other than the avail one: buffers in flight across a restart. The
+            // trace's set_vring_base carries one position, so the checker could not place the
+            // device's used descriptors before it: not relayed (the ring stalls, INCOMPLETE).
+            if !p.resume && config.baseUsed != 0 && config.baseUsed != config.base {
+                return gap(vq, .formatNotFollowed, "the packed base names used position 0x\(String(config.baseUsed, radix: 16)) and avail position 0x\(String(config.base, radix: 16)): a start with buffers in flight, which the relay does not take up", t: t, out: &out)
+            }
             let resumed = p.resume ? stoppedPacked[vq]?.remapped(config: config, memory: memory) : nil
             guard let r = resumed ?? PackedRingRelay(vq: vq, config: config, memory: memory, shadow: shadow, eventIdx: eventIdx,
                                                      inOrder: features & FeatureBit.inOrder.mask != 0, start: (p.a, p.u)) else {
