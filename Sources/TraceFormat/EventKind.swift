@@ -265,11 +265,11 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
                                 Field("len", .p1, width: 32, note: "bytes marked: every 4 KiB page overlapping [addr, addr+len) is dirty")]
         case .poll: return [Field("avail", .p0, width: 16, note: "avail.idx read at the start of this poll of the ring (packed: the driver's position the poll reached, wrap counter in bit 15)"),
                             Field("used", .p1, width: 16, note: "used.idx read after every avail-side read of this poll (packed: the first device position the poll found not yet used, wrap counter in bit 15)")]
-        case .ringGap: return [Field("reason", .p0, width: 8, note: "why the ring's observations break here: 1 lap, 2 unmapped, 3 format not followed, 4 memory fault, 5 work bound, 6 a vring beyond the header's queue count (vq 0xFFFF)")]
+        case .ringGap: return [Field("reason", .p0, width: 8, note: "why the ring's observations break here: \(RingGapReason.codeList) (that last with vq 0xFFFF)")]
         case .usedSlot: return [Field("slot", .p0, width: 16, note: "used ring slot (0 to N-1)"),
                                 Field("id", .p1, width: 32, note: "id the slot held when the ring's observation began"),
                                 Field("len", .p2, width: 32, note: "len the slot held then")]
-        case .captureEnd: return [Field("reason", .p0, width: 8, note: "why the capture ended: 1 --duration, 2 a signal, 3 --max-events, 4 the first finding (--stop-on-violation), 5 a failure of the recorder, 6 the front-end closed the connection, 7 the back-end closed it")]
+        case .captureEnd: return [Field("reason", .p0, width: 8, note: "why the capture ended: \(CaptureEndReason.codeList)")]
         }
     }
 }

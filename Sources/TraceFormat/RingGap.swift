@@ -46,10 +46,18 @@ public enum CaptureEndReason: UInt8, CaseIterable, Sendable, CustomStringConvert
         case .duration: return "--duration reached"
         case .signal: return "interrupted by a signal"
         case .maxEvents: return "--max-events reached"
-        case .firstFinding: return "stopped at the first finding"
+        case .firstFinding: return "stopped at the first finding (--stop-on-violation)"
         case .failure: return "the recorder failed"
         case .frontendClosed: return "the front-end closed the connection"
         case .backendClosed: return "the back-end closed the connection"
         }
+    }
+}
+
+extension CaseIterable where Self: RawRepresentable & CustomStringConvertible, Self.RawValue == UInt8 {
+    /// Every code with its meaning, "1 …, 2 …", for the event table's field notes: the list is
+    /// written once, here in the enum, and the docs are generated from it.
+    public static var codeList: String {
+        allCases.map { "\($0.rawValue) \($0.description)" }.joined(separator: ", ")
     }
 }
