@@ -80,7 +80,7 @@ let package = Package(
         .testTarget(name: "HostilePeerTests", dependencies: ["HostilePeers", "TestSupport", "Checker", "TraceFormat"]),
         .testTarget(name: "ServeTests", dependencies: ["Serve", "HostilePeers", "Checker", "TraceFormat", "TraceTools", "VhostUser", "CSupport", "VirtioProtocol", "TestSupport"]),
         .testTarget(name: "HostileTraceTests", dependencies: ["Checker", "TraceFormat", "TraceTools", "VirtqueueModel", "VirtioProtocol"]),
-        .testTarget(name: "RecorderTests", dependencies: ["Recorder", "LiveCheck", "Checker", "TraceFormat", "TraceTools", "VhostUser", "CSupport", "HostilePeers", "TestSupport"]),
+        .testTarget(name: "RecorderTests", dependencies: ["Recorder", "LiveCheck", "Checker", "TraceFormat", "TraceTools", "VhostUser", "CSupport", "HostilePeers", "TestSupport", "RingLoad", "Drive"]),
         // drive against a broken test back-end (fault switches) and against DPDK testpmd.
         .testTarget(name: "DriveTests", dependencies: ["Drive", "HostilePeers", "TestSupport", "Checker", "TraceFormat", "VhostUser", "CSupport", "VirtioProtocol"]),
         // Real QEMU + Linux guest captures through the recorder to testpmd (scripts/guest/).
