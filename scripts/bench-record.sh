@@ -19,11 +19,14 @@
 # real-time FIFO policy at its lowest priority (chrt -f 1) when allowed (PRIO=normal to run without):
 # the kernel's RT throttling still leaves other jobs 5 % of each core, and a step lasts SECONDS.
 # Prints the load average before and after. Exit 0 when both targets hold.
-# Usage: scripts/bench-record.sh [SECONDS]   (default 2; env PRIO=rt|normal, TRACE=file|null)
+# A step that loses a ring is run again, up to TRIES times (default 2): a rate counts as followed
+# when one of its tries was.
+# Usage: scripts/bench-record.sh [SECONDS]   (default 2; env PRIO=rt|normal, TRACE=file|null, TRIES=n)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-2}
 prio=${PRIO:-rt}
+tries=${TRIES:-2}
 swift build -c release --product conformance >/dev/null || exit 2
 swift build -c release --product conformance-ringload >/dev/null || exit 2
 bindir=$(swift build -c release --show-bin-path)
@@ -59,7 +62,8 @@ step() {
   made=$(grep -o 'made=[0-9]*' "$s/load.out" | tr -dc 0-9)
   buffers=$(grep -o 'buffers=[0-9]*' "$s/load.out" | tr -dc 0-9)
   events=$(grep -o 'record: [0-9]* events' "$s/rec.out" | tr -dc 0-9)
-  cpu=$(awk -v b="${buffers:-0}" '{ if (b > 0) printf "%.0f", ($1 + $2) * 1e9 / b; else print "-" }' "$s/time")
+  # (time writes "Command exited with non-zero status N" first when the recorder failed)
+  cpu=$(tail -n 1 "$s/time" | awk -v b="${buffers:-0}" '{ if (b > 0) printf "%.0f", ($1 + $2) * 1e9 / b; else print "-" }')
   if [ "$lrc" -ne 0 ] || [ -z "$made" ]; then
     echo "gen - generator failed: $(cat "$s/load.err")"; return
   fi
@@ -73,13 +77,26 @@ step() {
   fi
 }
 
+# try PAIRS RINGS RATE -> the step's verdict line; a gap is tried again, up to TRIES times in all:
+# on a shared machine one step can lose a ring to another job's burst, which says nothing about
+# the recorder's rate (the sweep would stop at the first such accident). The tries are logged.
+try() {
+  local n=0 line
+  while :; do
+    n=$((n + 1))
+    line=$(step "$@")
+    case "$line" in gap*) [ "$n" -lt "$tries" ] && { printf '  %9d/s per ring: try %d: %s\n' "$3" "$n" "$line" >&2; continue; } ;; esac
+    echo "$line"; return
+  done
+}
+
 # sweep NAME PAIRS RINGS -> sets best (the highest rate per ring followed, 0: none) and best_cpu;
 # steps logged on stderr
 sweep() {
   local name=$1 pairs=$2 rings=$3
   local rate=125000 good=0 bad=0 good_cpu=-
   while [ "$rate" -le 16000000 ]; do
-    step "$pairs" "$rings" "$rate" >"$dir/verdict"; read -r verdict cpu detail <"$dir/verdict"
+    try "$pairs" "$rings" "$rate" >"$dir/verdict"; read -r verdict cpu detail <"$dir/verdict"
     printf '  %-9s %9d/s per ring: %-3s %s\n' "$name" "$rate" "$verdict" "$detail" >&2
     if [ "$verdict" = ok ]; then good=$rate; good_cpu=$cpu; rate=$((rate * 2))
     else bad=$rate; [ "$verdict" = gen ] && bad=-1; break; fi
@@ -87,7 +104,7 @@ sweep() {
   if [ "$bad" -gt 0 ] && [ "$good" -gt 0 ]; then
     for _ in 1 2; do
       local mid=$(((good + bad) / 2))
-      step "$pairs" "$rings" "$mid" >"$dir/verdict"; read -r verdict cpu detail <"$dir/verdict"
+      try "$pairs" "$rings" "$mid" >"$dir/verdict"; read -r verdict cpu detail <"$dir/verdict"
       printf '  %-9s %9d/s per ring: %-3s %s\n' "$name" "$mid" "$verdict" "$detail" >&2
       if [ "$verdict" = ok ]; then good=$mid; good_cpu=$cpu; elif [ "$verdict" = gen ]; then break; else bad=$mid; fi
     done
@@ -99,8 +116,8 @@ echo "steps (${secs} s each; recorder on core 0, generator on core 1, scheduling
 sweep "one ring" 1 1; one=$best one_cpu=$best_cpu
 sweep "8 rings" 4 8; all=$best all_cpu=$best_cpu
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
-awk -v one="$one" -v all="$all" -v oc="$one_cpu" -v ac="$all_cpu" -v l0="$load0" -v l1="$load1" -v secs="$secs" -v prio="$prio" 'BEGIN {
-  printf "load average before %s, after %s (%d s per step, scheduling %s)\n", l0, l1, secs, prio
+awk -v one="$one" -v all="$all" -v oc="$one_cpu" -v ac="$all_cpu" -v l0="$load0" -v l1="$load1" -v secs="$secs" -v tries="$tries" -v prio="$prio" 'BEGIN {
+  printf "load average before %s, after %s (%d s per step, up to %d tries, scheduling %s)\n", l0, l1, secs, tries, prio
   printf "%-10s %6s %16s %16s %18s\n", "rings", "count", "per ring /s", "all rings /s", "recorder CPU/buffer"
   printf "%-10s %6d %16d %16d %15s ns\n", "one ring", 1, one, one, oc
   printf "%-10s %6d %16d %16d %15s ns\n", "all rings", 8, all, 8 * all, ac
