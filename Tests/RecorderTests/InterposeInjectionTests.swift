@@ -17,53 +17,9 @@ import VirtioProtocol
     @Test(.enabled(if: DPDKPairTests.testpmd != nil, "dpdk-testpmd not found: install dpdk-dev to run the live-pair tests"),
           .timeLimit(.minutes(5)))
     func everyInjectedDriverViolationIsReportedWithItsRuleThroughTheRelay() throws {
-        let dir = NSTemporaryDirectory() + "rec-inj-\(getpid())"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let tag = "inj\(getpid())"
-        var procs: [Child] = []
-        defer {
-            for p in procs { p.stop() }
-            try? FileManager.default.removeItem(atPath: "/var/run/dpdk/\(tag)be")
-            if ProcessInfo.processInfo.environment["KEEP_DPDK_LOGS"] == nil { try? FileManager.default.removeItem(atPath: dir) }
-        }
-        let be = try DPDKPairTests.testpmd(["--file-prefix=\(tag)be", "--vdev", "net_vhost0,iface=\(dir)/be.sock,queues=1"],
-                                           pairs: 1, log: dir + "/be.log")
-        procs.append(be)
-        try DPDKPairTests.waitFor(dir + "/be.sock")
-
-        var caught: [Bool: [String]] = [true: [], false: []]
-        var lines: [String] = []
-        for inj in RingInjection.all {
-            var row = "\(inj.name) (\(inj.rule.rawValue)):"
-            for interpose in [true, false] {
-                let name = "\(inj.name)-\(interpose ? "interposed" : "passive")"
-                var o = RecordOptions(listenPath: "\(dir)/\(name).sock", connectPath: dir + "/be.sock", outputPath: "\(dir)/\(name).trace")
-                o.handleSignals = false
-                o.progressInterval = 0
-                o.duration = 20
-                o.acceptTimeout = 10
-                o.interpose = interpose
-                let rec = RecorderThread(o)
-                try DPDKPairTests.waitFor(o.listenPath)
-                let (served, _) = inj.run(socket: o.listenPath)
-                let r = rec.result(timeout: 15)
-                #expect(served, "\(name): testpmd did not serve the warm-up packet")
-                #expect(r != nil, "\(name): the recorder did not end")
-                let report = CheckRun.check(path: o.outputPath)
-                let rules = Set(report.findings.map(\.rule))
-                if rules.contains(inj.rule) { caught[interpose]!.append(inj.name) }
-                if interpose {
-                    #expect(rules.contains(inj.rule), "\(name): reported \(rules.map(\.rawValue).sorted()), not \(inj.rule.rawValue)")
-                    #expect(r.map { !$0.record.incomplete } == true, "\(name): \(r?.record.ringProblems ?? [])")
-                }
-                row += " \(interpose ? "interposed" : "passive") \(rules.contains(inj.rule) ? "caught" : "missed") \(rules.map(\.rawValue).sorted())"
-                unlink(o.listenPath)
-            }
-            lines.append(row)
-        }
-        let n = RingInjection.all.count
-        print("injected driver violations against dpdk-testpmd:\n" + lines.joined(separator: "\n"))
-        print("recall: through --interpose \(caught[true]!.count)/\(n), passive recorder \(caught[false]!.count)/\(n)")
+        try injectEach("driver violations", tag: "inj", RingInjection.all.map { inj in
+            Injection(name: inj.name, rule: inj.rule) { inj.run(socket: $0).0 }
+        })
     }
 
     /// The same with packed rings (`PackedRingInjection.all`): through the relay every one is
@@ -71,9 +27,25 @@ import VirtioProtocol
     @Test(.enabled(if: DPDKPairTests.testpmd != nil, "dpdk-testpmd not found: install dpdk-dev to run the live-pair tests"),
           .timeLimit(.minutes(5)))
     func everyInjectedPackedDriverViolationIsReportedWithItsRuleThroughTheRelay() throws {
-        let dir = NSTemporaryDirectory() + "rec-pinj-\(getpid())"
+        try injectEach("packed driver violations", tag: "pinj", PackedRingInjection.all.map { inj in
+            Injection(name: inj.name, rule: inj.rule) { inj.run(socket: $0) }
+        })
+    }
+
+    /// One violation a hostile front-end commits: `run` drives it through the socket given and
+    /// says whether testpmd served the warm-up packet first.
+    struct Injection {
+        let name: String
+        let rule: RuleID
+        let run: (String) -> Bool
+    }
+
+    /// Runs every injection against one dpdk-testpmd back-end, through the relay and through the
+    /// passive recorder; the relay must report each with its rule and follow every ring.
+    private func injectEach(_ what: String, tag prefix: String, _ injections: [Injection]) throws {
+        let dir = NSTemporaryDirectory() + "rec-\(prefix)-\(getpid())"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let tag = "pinj\(getpid())"
+        let tag = "\(prefix)\(getpid())"
         var procs: [Child] = []
         defer {
             for p in procs { p.stop() }
@@ -87,7 +59,7 @@ import VirtioProtocol
 
         var caught: [Bool: [String]] = [true: [], false: []]
         var lines: [String] = []
-        for inj in PackedRingInjection.all {
+        for inj in injections {
             var row = "\(inj.name) (\(inj.rule.rawValue)):"
             for interpose in [true, false] {
                 let name = "\(inj.name)-\(interpose ? "interposed" : "passive")"
@@ -99,7 +71,7 @@ import VirtioProtocol
                 o.interpose = interpose
                 let rec = RecorderThread(o)
                 try DPDKPairTests.waitFor(o.listenPath)
-                let served = inj.run(socket: o.listenPath)
+                let served = inj.run(o.listenPath)
                 let r = rec.result(timeout: 15)
                 #expect(served, "\(name): testpmd did not serve the warm-up packet")
                 #expect(r != nil, "\(name): the recorder did not end")
@@ -115,8 +87,8 @@ import VirtioProtocol
             }
             lines.append(row)
         }
-        let n = PackedRingInjection.all.count
-        print("injected packed driver violations against dpdk-testpmd:\n" + lines.joined(separator: "\n"))
-        print("packed recall: through --interpose \(caught[true]!.count)/\(n), passive recorder \(caught[false]!.count)/\(n)")
+        let n = injections.count
+        print("injected \(what) against dpdk-testpmd:\n" + lines.joined(separator: "\n"))
+        print("recall (\(what)): through --interpose \(caught[true]!.count)/\(n), passive recorder \(caught[false]!.count)/\(n)")
     }
 }
