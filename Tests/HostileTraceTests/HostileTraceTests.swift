@@ -171,6 +171,26 @@ import Checker
         #expect(dense.cost == 100 && dense.described == 100)
     }
 
+    /// A hostile driver's single avail.idx store exposes a whole ring of looping chains at once.
+    /// Two costs were quadratic here: joining each chain's findings by copying (a hostile
+    /// interposed capture once took 20 minutes), and walking each looping chain's buffers to N
+    /// steps (8.7 s for this event in a release build). The time limit is a hang guard, not a
+    /// speed target: judged linearly the event takes a fraction of a second.
+    @Test("one publication exposing 32768 looping chains reports every one, in linear time",
+          .timeLimit(.minutes(1)))
+    func onePublicationExposingAWholeRingOfBadChains() {
+        let n = 32768
+        let header = TraceHeader(profile: .vhostUser, flags: [.preset], features: 0, queueSizes: [UInt16(n), UInt16(n)])
+        var c = Checker(header: header)
+        var i: UInt64 = 0
+        func feed(_ e: TraceEvent) -> [Finding] { defer { i += 1 }; return c.process(e, index: i, offset: 40 * i) }
+        for h in 0..<n { _ = feed(.desc(vq: 1, index: UInt16(h), addr: 0x1000, len: 64, flags: .next, next: UInt16(h))) }
+        for h in 0..<n { _ = feed(.availEntry(vq: 1, pos: UInt16(h), head: UInt16(h))) }
+        let found = feed(.availIdx(vq: 1, idx: UInt16(n)))
+        #expect(found.count == n && found.allSatisfy { $0.rule == .vqChainLoop },
+                "\(found.count) findings, rules \(Set(found.map(\.rule.rawValue)).sorted())")
+    }
+
     @Test("tables the device owns past the budget over all rings are refused (exit 2 at that event), never half-judged")
     func indirectBudgetRefuses() {
         let header = TraceHeader(profile: .vhostUser, flags: [.preset], features: FeatureBit.indirectDesc.mask, queueSizes: [64, 64])
