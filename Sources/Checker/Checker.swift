@@ -699,7 +699,8 @@ public struct Checker {
 }
 
 struct Recent {
-    let index: UInt64
+    // `var` for `History`'s count entries only.
+    var index: UInt64
     let offset: UInt64
     let event: TraceEvent
 }
@@ -709,25 +710,28 @@ struct Recent {
 /// only when a finding needs them.
 struct History {
     private static let depth = Checker.contextDepth
+    /// Ring `r` is entries `r * stride ..< (r + 1) * stride`: its count, then its `depth` events.
+    private static let stride = depth + 1
+    /// The events and, in the `index` of each ring's first entry, the events pushed so far (only
+    /// whether it reached `depth` matters beyond that). One array rather than a second one for the
+    /// counts: a push checks one buffer's uniqueness, not two (a few percent of `check`).
     private var slots: [Recent]
-    /// Per ring: events pushed so far (only whether it reached `depth` matters beyond that).
-    private var pushed: [UInt32]
     init(rings: Int) {
-        slots = Array(repeating: Recent(index: 0, offset: 0, event: TraceEvent(.kick)), count: rings * Self.depth)
-        pushed = Array(repeating: 0, count: rings)
+        slots = Array(repeating: Recent(index: 0, offset: 0, event: TraceEvent(.kick)), count: rings * Self.stride)
     }
     mutating func push(_ r: Int, _ e: Recent) {
-        let n = pushed[r]
-        slots[r * Self.depth + Int(n % UInt32(Self.depth))] = e
+        let base = r * Self.stride, d = UInt64(Self.depth)
+        let n = slots[base].index
+        slots[base + 1 + Int(n % d)] = e
         // Past `depth` only the position in the ring matters: wrap within a multiple of it.
-        pushed[r] = n + 1 < 2 * UInt32(Self.depth) ? n + 1 : UInt32(Self.depth) + (n + 1) % UInt32(Self.depth)
+        slots[base].index = n + 1 < 2 * d ? n + 1 : d + (n + 1) % d
     }
     /// Ring `r`'s events, oldest first.
     func events(_ r: Int) -> [ContextEvent] {
-        let n = Int(pushed[r]), d = Self.depth
+        let n = Int(slots[r * Self.stride].index), d = Self.depth
         let order = n < d ? Array(0..<n) : (0..<d).map { (n + $0) % d }
         return order.map { i in
-            let e = slots[r * d + i]
+            let e = slots[r * Self.stride + 1 + i]
             return ContextEvent(index: e.index, offset: e.offset, text: TextForm.render(event: e.event))
         }
     }
