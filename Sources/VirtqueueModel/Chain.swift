@@ -224,10 +224,10 @@ public enum ChainWalker {
         var i = Int(head)
         var steps = 0
         // A chain that comes back to a descriptor loops for ever, so it is malformed: Brent's
-        // cycle check (`saved` is moved to the walker at steps 1, 2, 4, ...) finds the loop within
-        // twice the chain's length, where walking to N steps made a ring of looping chains cost
-        // N steps per chain (quadratic in the queue size for one publication). Same answers: a
-        // walk of N steps without coming back is impossible in a table of N.
+        // cycle check (`saved` catches up with the walker after 1, 2, 4, ... steps) finds the loop
+        // within twice the chain's length, where walking to N steps made a ring of looping chains
+        // cost N steps per chain (quadratic in the queue size for one publication). Same answers
+        // (ChainBuffersLoopTests): a walk of N steps without coming back is impossible in a table of N.
         var saved = -1, sinceSaved = 0, period = 1
         while true {
             guard i < n, steps < n, i != saved else { return false }

@@ -155,3 +155,42 @@ typealias SplitMix = SplitMix64
         #expect(q.owner[0] == .used && q.owner[1] == .used && q.owner[2] == .used)
     }
 }
+
+/// `ChainWalker.buffers` finds a looping chain by a cycle check instead of walking to N steps.
+/// Exhaustively on every table of up to 5 descriptors (each ending, or NEXT to any index or one
+/// past the table) and every head, it gives the answer of the plain walk bounded by N steps.
+@Suite struct ChainBuffersLoopTests {
+    /// The walk as it was: at most N steps, false when the chain has not ended by then.
+    static func boundedWalk(head: Int, _ t: [Descriptor]) -> [UInt64]? {
+        var out: [UInt64] = [], i = head, steps = 0
+        while true {
+            guard i < t.count, steps < t.count else { return nil }
+            steps += 1
+            out.append(t[i].addr)
+            guard t[i].flags.contains(.next) else { return out }
+            i = Int(t[i].next)
+        }
+    }
+
+    @Test("every table of 1 to 5 descriptors, every head: the same buffers, or the same refusal", arguments: 1...5)
+    func sameAnswersAsTheBoundedWalk(_ n: Int) {
+        let choices = n + 2   // 0: ends; k >= 1: NEXT to k - 1 (k - 1 == n: outside the table)
+        var combos = 1
+        for _ in 0..<n { combos *= choices }
+        var loops = 0
+        for code in 0..<combos {
+            var c = code
+            let table: [Descriptor] = (0..<n).map { k in
+                let v = c % choices; c /= choices
+                return Descriptor(addr: UInt64(k), len: 64, flags: v == 0 ? [] : .next, next: UInt16(max(0, v - 1)))
+            }
+            for head in 0..<n {
+                let want = Self.boundedWalk(head: head, table)
+                let got = ChainWalker.buffers(head: UInt16(head), table: table) { _ in nil }
+                if want == nil { loops += 1 }
+                #expect(got?.buffers.map(\.addr) == want, "table \(table.map { $0.flags.contains(.next) ? Int($0.next) : -1 }) head \(head)")
+            }
+        }
+        #expect(loops > 0)
+    }
+}
