@@ -26,7 +26,7 @@ import TraceFormat
         var load = LoadOptions(frontendSocket: o.listenPath, backendSocket: o.connectPath)
         load.pairs = 2
         load.rings = 4
-        load.rate = 2_000      // a 256-entry ring laps in 128 ms: followed however loaded the machine
+        load.rate = 2_000      // a 256-entry ring laps in 128 ms: a recorder would have to sleep that long to lose it
         load.batch = 8
         load.seconds = 0.4
         // As scripts/bench-record.sh runs them: the generator's back-end listens first, the recorder
