@@ -74,7 +74,7 @@ let package = Package(
                     swiftSettings: [.unsafeFlags(["-O"])]),
         .testTarget(name: "VhostModelTests", dependencies: ["VhostModel"]),
         .testTarget(name: "TraceFormatTests", dependencies: ["TraceFormat", "Simulator"]),
-        .testTarget(name: "CheckerTests", dependencies: ["Checker", "TraceFormat", "VirtqueueModel", "Simulator", "TestSupport", "Drive"]),
+        .testTarget(name: "CheckerTests", dependencies: ["Checker", "TraceFormat", "TraceTools", "VirtqueueModel", "Simulator", "TestSupport", "Drive"]),
         .testTarget(name: "ProofsTests", dependencies: ["Proofs", "Checker", "TraceFormat", "TestSupport"]),
         .testTarget(name: "VhostUserTests", dependencies: ["VhostUser", "CSupport", "VirtioProtocol"]),
         .testTarget(name: "HostilePeerTests", dependencies: ["HostilePeers", "TestSupport", "Checker", "TraceFormat"]),

@@ -68,6 +68,14 @@ public enum CheckRun {
         return check(reader: reader, path: path, profile: profile, all: all, retainAll: retainAll, onFinding: onFinding)
     }
 
+    /// `check(path:)` on up to `jobs` cores: the trace split by vq where the rules allow
+    /// (`SplitRun`), the same report either way.
+    public static func check(path: String, profile: Profile? = nil, all: Bool = false, retainAll: Bool? = nil, jobs: Int,
+                             onFinding: (Finding) -> Void = { _ in }) -> CheckReport {
+        SplitRun.check(open: { try TraceReader(path: path) }, path: path, profile: profile, all: all, retainAll: retainAll,
+                       jobs: jobs, onFinding: onFinding)
+    }
+
     /// Checks what `reader` reads; `path` only names it in the report.
     public static func check(reader: TraceReader, path: String, profile: Profile? = nil, all: Bool = false, retainAll: Bool? = nil,
                              onFinding: (Finding) -> Void = { _ in }) -> CheckReport {
@@ -116,13 +124,21 @@ extension Checker {
     /// The loop lives here, in a method of the checker, so that the checker is not a variable
     /// captured by a closure: that made every event pay dynamic exclusivity checks.
     public mutating func run(_ reader: TraceReader, found: (Finding) -> Bool) throws -> (String, UInt64)? {
+        try run(reader) { f, _ in found(f) }
+    }
+
+    /// `run`, telling with each finding where it falls in the serial run's order when this checker
+    /// judges a `share` of a split run (nil otherwise).
+    mutating func run(_ reader: TraceReader, ordered found: (Finding, OrderKey?) -> Bool) throws -> (String, UInt64)? {
         var stop: (String, UInt64)?
         var fs: [Finding] = []
         try reader.forEach { e, index, off in
             process(e, index: index, offset: off, into: &fs)
             if !fs.isEmpty {
-                for f in fs where found(f) { suppressed.insert(f.rule) }
+                let keyed = share != nil
+                for (n, f) in fs.enumerated() where found(f, keyed ? orderKeys[n] : nil) { suppressed.insert(f.rule) }
                 fs.removeAll(keepingCapacity: true)
+                orderKeys.removeAll(keepingCapacity: true)
             }
             if let f = fatal { stop = (f, off); return false }
             return true

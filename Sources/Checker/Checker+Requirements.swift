@@ -151,7 +151,9 @@ extension Checker {
         req.lastTime = e.timestamp
         guard req.drain.anyPending else { return [] }
         var v: [Violation] = []
+        if share != nil { tickedVqs.removeAll(keepingCapacity: true) }
         for (q, h, since) in req.drain.overdue(now: e.timestamp) {
+            if share != nil { tickedVqs.append(UInt32(q)) }
             v.append(Violation(.vhostUserDisabledTxDrain, "head \(h) on TX ring vq \(q), started and disabled, has waited \(e.timestamp - since) ns since t=\(since) without being used (bound \(DisabledTxDrain.bound) ns): a disabled TX ring must still be processed and its packets discarded"))
         }
         return v
@@ -644,7 +646,7 @@ extension Checker {
         for q in queues.indices {
             guard let owed = queues.owedKick(q) else { continue }
             if let why = cut {
-                noteNotJudged("vq \(q): the capture ended (\(why)) while the kick the device asked for when \(owed.when) was owed; it may have come after")
+                noteNotJudged("vq \(q): the capture ended (\(why)) while the kick the device asked for when \(owed.when) was owed; it may have come after", atEnd: (.kicks, q))
                 continue
             }
             out.append((q, Violation(owed.rule, "trace ends without the kick the device asked for when \(owed.when) (\(owed.reason))")))

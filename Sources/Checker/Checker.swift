@@ -103,6 +103,27 @@ public struct Checker {
     /// Events kept per vq for a finding's context.
     public static let contextDepth = 6
 
+    /// In a split run (`SplitRun`), the part of the trace this checker judges; nil: all of it.
+    public var share: Share? {
+        didSet {
+            judgedVqs = share?.owns ?? Array(repeating: true, count: queues.count)
+            judgesDeviceWide = share?.deviceWide ?? true
+        }
+    }
+    /// `share` as the event loop reads it (a stored array, so that no copy of the share is made per event).
+    private var judgedVqs: [Bool]
+    private var judgesDeviceWide = true
+    /// Whether this checker judges vq `q`'s data plane and reports its findings (nil: what concerns no vq).
+    func judges(_ q: Int?) -> Bool { q.map { judgedVqs[$0] } ?? judgesDeviceWide }
+    /// With a `share`: where each finding `process` or `finish` made falls in the serial run's
+    /// order, one key per finding (the run loop takes them).
+    var orderKeys: [OrderKey] = []
+    /// With a `share`: the vqs of the drain findings `tick` just made, in their order.
+    var tickedVqs: [UInt32] = []
+    /// With a `share`: where each note was first made, beside `notes`.
+    private var noteKeys: [OrderKey] = []
+    private var resyncKeys: [OrderKey] = []
+
     public init(header: TraceHeader, profile: Profile? = nil, indirectBudget: Int = Checker.indirectBudget) {
         self.header = header
         self.indirectBudget = indirectBudget
@@ -123,6 +144,7 @@ public struct Checker {
         req = RequirementState(header: header)
         drainClock = !header.flags.contains(.sampled) && self.profile == .vhostUser
         roles = (0..<n).map { header.layout.role(of: $0, queueCount: n) }
+        judgedVqs = Array(repeating: true, count: n)
         for q in 0..<n where sizes[q] != 0 {
             if !format.isValidQueueSize(sizes[q]) {
                 let why = format == .split ? "which is not a power of two in 1...32768" : "but \(format.sizeRequirement)"
@@ -240,7 +262,7 @@ public struct Checker {
         currentIndex = index
         lastOffset = offset + UInt64(TraceEvent.size)
         if fatal != nil { return }
-        if !pendingHeaderFindings.isEmpty { findings += pendingHeaderFindings; pendingHeaderFindings = [] }
+        if !pendingHeaderFindings.isEmpty { emitHeaderFindings(at: index, into: &findings) }
         let vq: Int? = (e.kind.vqUse != .none && e.vq != TraceEvent.none && Int(e.vq) < queues.count) ? Int(e.vq) : nil
         // The reader rejects such events; an API caller building events in code gets them ignored.
         if e.kind.vqUse == .required && vq == nil { return }
@@ -248,28 +270,45 @@ public struct Checker {
 
         // The drain clock runs on exact vhost-user traces only: elsewhere `tick` is not even called.
         var violations: [Violation] = drainClock ? tick(e) : []
-        apply(e, vq: vq, into: &violations)
+        let ticked = violations.count
+        // A share skips the data plane of the vqs it does not judge, and drops what the control
+        // events it replays for their state find about another share's rings (Specs/performance.md).
+        let mine = judges(vq)
+        if mine || vq == nil || e.kind.plane == .control { apply(e, vq: vq, into: &violations) }
+        if !mine && violations.count > ticked { violations.removeSubrange(ticked...) }
         if violations.isEmpty && polledOut.isEmpty { return }
         let located = violations.map { (index, offset, $0) }
             + polledOut.map { ($0.ref, UInt64(header.encodedSize) + $0.ref * UInt64(TraceEvent.size), $0.violation) }
         polledOut = []
-        for (i, off, v) in located {
+        for (n, (i, off, v)) in located.enumerated() {
             // Rules already reported are only counted: a systematic bug in a long trace must not
             // cost a rendered finding per event.
             if suppressed.contains(v.rule) { suppressedCount += 1; continue }
             findings.append(Finding(rule: v.rule, eventIndex: i, offset: off, vq: vq.map(UInt16.init), message: v.message,
                                     context: history.events(vq ?? queues.count)))
+            if share != nil {
+                orderKeys.append(n < ticked ? OrderKey(index, .drain, tickedVqs[n]) : OrderKey(index, .event, UInt32(n)))
+            }
         }
+    }
+
+    /// The header's findings, at the first event (or the end of an empty trace); a split run's
+    /// device-wide share reports them.
+    private mutating func emitHeaderFindings(at index: UInt64, into findings: inout [Finding]) {
+        defer { pendingHeaderFindings = [] }
+        guard judgesDeviceWide else { return }
+        if share != nil { orderKeys += pendingHeaderFindings.indices.map { OrderKey(index, .header, UInt32($0)) } }
+        findings += pendingHeaderFindings
     }
 
     /// Ends the trace: reports obligations nobody met (an interrupt still owed).
     public mutating func finish() -> [Finding] {
-        var findings = pendingHeaderFindings
-        pendingHeaderFindings = []
-        for (_, g) in openGaps.sorted(by: { $0.key < $1.key }) { noteNotJudged(g) }
+        var findings: [Finding] = []
+        emitHeaderFindings(at: .max, into: &findings)
+        for (q, g) in openGaps.sorted(by: { $0.key < $1.key }) { noteNotJudged(g, atEnd: (.gaps, q)) }
         openGaps = [:]
-        for q in packedUnobserved.sorted() {
-            noteNotJudged("vq \(q): a packed ring was started but the recorder never observed it (no poll): its data plane was not judged")
+        for q in packedUnobserved.sorted() where judges(q) {
+            noteNotJudged("vq \(q): a packed ring was started but the recorder never observed it (no poll): its data plane was not judged", atEnd: (.unobserved, q))
         }
         packedUnobserved = []
         var closed: [Violation] = []
@@ -277,28 +316,31 @@ public struct Checker {
         let atEnd = closed.map { (nil as UInt64?, lastOffset, $0) }
             + polledOut.map { (Optional($0.ref), UInt64(header.encodedSize) + $0.ref * UInt64(TraceEvent.size), $0.violation) }
         polledOut = []
-        for (i, off, v) in atEnd {
+        for (n, (i, off, v)) in atEnd.enumerated() {
             if suppressed.contains(v.rule) { suppressedCount += 1; continue }
             findings.append(Finding(rule: v.rule, eventIndex: i, offset: off, vq: nil, message: v.message))
+            if share != nil { orderKeys.append(OrderKey(.max, .legacyAtEnd, UInt32(n))) }
         }
         // A recorder's trace can end mid-pass, so only exact traces are held to this at the end;
         // and not inside an open pass (its deadline never came), nor where the ring has no call fd.
         if !header.flags.contains(.sampled) {
             for q in queues.indices {
-                if let owed = queues.owedInterrupt(q), device.ring(q).canInterrupt, device.servicingWorker(q) == nil {
+                if judges(q), let owed = queues.owedInterrupt(q), device.ring(q).canInterrupt, device.servicingWorker(q) == nil {
                     if let why = cut {
-                        noteNotJudged("vq \(q): the capture ended (\(why)) while the interrupt the driver asked for when \(owed.when) was owed; it may have come after")
+                        noteNotJudged("vq \(q): the capture ended (\(why)) while the interrupt the driver asked for when \(owed.when) was owed; it may have come after", atEnd: (.interrupts, q))
                         continue
                     }
                     findings.append(Finding(rule: owed.rule, eventIndex: nil, offset: lastOffset, vq: UInt16(q),
                         message: "trace ends without the interrupt the driver asked for when \(owed.when) (\(owed.reason))",
                         context: history.events(q)))
+                    if share != nil { orderKeys.append(OrderKey(.max, .interrupts, UInt32(q))) }
                 }
             }
         }
-        for (q, v) in finishChecks() {
+        for (q, v) in finishChecks() where judges(q) {
             findings.append(Finding(rule: v.rule, eventIndex: nil, offset: lastOffset, vq: q.map(UInt16.init), message: v.message,
                                     context: history.events(q ?? queues.count)))
+            if share != nil { orderKeys.append(OrderKey(.max, .kicks, q.map(UInt32.init) ?? .max)) }
         }
         return findings
     }
@@ -412,6 +454,7 @@ public struct Checker {
         }
         if let r = outcome.resynchronized, resyncNotes.count < Self.maxNotes {
             resyncNotes.append("vq \(q): \(r)")
+            if share != nil { resyncKeys.append(OrderKey(currentIndex, .event, 0)) }
         }
         let ring = device.ring(q)
         let disabledThroughout = disabledAtLastPoll[q] && !ring.enabled
@@ -446,9 +489,20 @@ public struct Checker {
 
     /// Callers note each thing once (per ring, per format), so the list is bounded by the queue
     /// count; only the first `notJudgedListed` are kept as text.
-    mutating func noteNotJudged(_ s: String) {
+    /// `atEnd`: made by `finish`, in the part of it named, about vq `q` (where a split run's merge
+    /// places it).
+    mutating func noteNotJudged(_ s: String, atEnd: (OrderKey.Stage, Int)? = nil) {
         guard !noteSet.contains(s) else { return }
-        if notes.count < Self.notJudgedListed { notes.append(s); noteSet.insert(s) } else { unlistedNotes += 1 }
+        if notes.count < Self.notJudgedListed { notes.append(s); noteSet.insert(s) } else { unlistedNotes += 1; return }
+        if share != nil {
+            noteKeys.append(atEnd.map { OrderKey(.max, $0.0, UInt32($0.1)) } ?? OrderKey(currentIndex, .event, 0))
+        }
+    }
+
+    /// With a `share`: its notes and resynchronization notes, each with where it was made, and
+    /// whether notes went unlisted (beyond `notJudgedListed`).
+    var sharedNotes: (notes: [(OrderKey, String)], unlisted: Int, resync: [(OrderKey, String)]) {
+        (Array(zip(noteKeys, notes)), unlistedNotes, Array(zip(resyncKeys, resyncNotes)))
     }
 
     /// Where vq `q` starts: its SET_VRING_BASE, or index 0 (packed: with wrap counter 1).
@@ -532,7 +586,8 @@ public struct Checker {
             if ok && header.flags.contains(.sampled) {
                 drop(vq!)
                 endPolledRing(vq!)
-                if format == .packed { packedUnobserved.insert(vq!) }
+                // Only the share that follows the ring can see it observed.
+                if format == .packed, judges(vq) { packedUnobserved.insert(vq!) }
             }
             // "No fd": the back-end polls the ring, which is then started at once (vhost-user.rst).
             let polls = Self.noFd(e.p0, profile: profile)

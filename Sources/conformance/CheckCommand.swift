@@ -29,6 +29,9 @@ struct Check: ParsableCommand {
     @Flag(help: "Report every finding, not only the first of each rule.")
     var all = false
 
+    @Option(help: "Cores to use (default: every core). Files are checked side by side; with fewer files than cores a trace is split by vq where the rules allow (the same report). 1: one file after another, each in one piece.")
+    var jobs: Int?
+
     @Option(help: "Check against this profile instead of the one in the trace header.")
     var profile: ProfileOption?
 
@@ -54,6 +57,7 @@ struct Check: ParsableCommand {
             return
         }
         if files.isEmpty { throw ValidationError("give at least one trace file, e.g. conformance check Traces/good/*.trace") }
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
     }
 
     func run() throws {
@@ -87,16 +91,22 @@ extension Check {
         }
     }
 
-    /// Every file on a core of its own (as many at once as there are cores), each report printed
+    /// Every file on a core of its own (as many at once as `--jobs`), each report printed
     /// in argument order as soon as the ones before it are: the same output and exit status as one
     /// file after another. A file's findings (the first of each rule) are kept until it is printed.
     func checkInParallel() -> [CheckReport] {
         let results = Results(count: files.count)
         let files = files, profile = profile?.value, all = all, text = format == .text
+        let cores = jobs ?? ProcessInfo.processInfo.activeProcessorCount
+        // Cores the files leave idle go to splitting each trace.
+        let perFile = max(1, cores / files.count)
+        let slots = DispatchSemaphore(value: cores)
         DispatchQueue.global().async {
             DispatchQueue.concurrentPerform(iterations: files.count) { i in
+                slots.wait()
+                defer { slots.signal() }
                 var out = ""
-                let r = CheckRun.check(path: files[i], profile: profile, all: all, retainAll: all) { f in
+                let r = CheckRun.check(path: files[i], profile: profile, all: all, retainAll: all, jobs: perFile) { f in
                     if text { out += Reporting.text(f, path: files[i]) }
                 }
                 results.put(i, r, out)
