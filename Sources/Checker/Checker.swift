@@ -108,8 +108,15 @@ public struct Checker {
         didSet {
             judgedVqs = share?.owns ?? Array(repeating: true, count: queues.count)
             judgesDeviceWide = share?.deviceWide ?? true
+            sharing = share != nil
+            coupling = Coupling(header)
         }
     }
+    private var sharing = false
+    /// With a `share`: what couples the vqs, watched on every event; met, it stops the share (the
+    /// trace is then checked in one piece).
+    private var coupling: Coupling
+    public private(set) var coupled: SplitPlan.Serial?
     /// `share` as the event loop reads it (a stored array, so that no copy of the share is made per event).
     private var judgedVqs: [Bool]
     private var judgesDeviceWide = true
@@ -144,6 +151,7 @@ public struct Checker {
         req = RequirementState(header: header)
         drainClock = !header.flags.contains(.sampled) && self.profile == .vhostUser
         roles = (0..<n).map { header.layout.role(of: $0, queueCount: n) }
+        coupling = Coupling(header)
         judgedVqs = Array(repeating: true, count: n)
         for q in 0..<n where sizes[q] != 0 {
             if !format.isValidQueueSize(sizes[q]) {
@@ -263,6 +271,13 @@ public struct Checker {
         lastOffset = offset + UInt64(TraceEvent.size)
         if fatal != nil { return }
         if !pendingHeaderFindings.isEmpty { emitHeaderFindings(at: index, into: &findings) }
+        if sharing {
+            if let why = coupling.see(e) { coupled = why; fatal = "split run stopped: \(why)"; return }
+            // Another share judges this event. Only the drain clock could report at it (and then
+            // its context is needed), so elsewhere it is skipped whole.
+            if !drainClock, e.kind.vqUse != .none, e.kind.plane != .control, e.vq != TraceEvent.none, Int(e.vq) < queues.count,
+               !judgedVqs[Int(e.vq)] { return }
+        }
         let vq: Int? = (e.kind.vqUse != .none && e.vq != TraceEvent.none && Int(e.vq) < queues.count) ? Int(e.vq) : nil
         // The reader rejects such events; an API caller building events in code gets them ignored.
         if e.kind.vqUse == .required && vq == nil { return }

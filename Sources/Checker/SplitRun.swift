@@ -72,37 +72,29 @@ public struct SplitPlan: Sendable {
         }
     }
 
-    /// What an indirect descriptor event can add to `Checker.indirectBudget` at most: an entry
-    /// described out of order (2) and the table it opens (`Checker.indirectTableCost`).
-    static let indirectCostBound = 2 + Checker.indirectTableCost
+    /// Events the plan reads to weigh the vqs (a share finds the couplings further on).
+    public static let sample = 1 << 16
 
-    /// Reads `reader` through once. Traces the budgets or the dirty log couple are not split, nor
-    /// are ones with fewer than two busy vqs; the others get up to `jobs` shares, vqs placed by
-    /// their data-plane event counts (largest first, onto the least loaded share).
-    public static func make(_ reader: TraceReader, jobs: Int) -> Result<SplitPlan, Serial> {
+    /// Reads the first `sample` events of `reader` (1 MiB of trace) to place the vqs on at most
+    /// `jobs` shares by their data-plane event counts (largest first, onto the least loaded share;
+    /// vqs idle in the sample after them, one share after another). Traces with fewer than two busy
+    /// vqs there, or a coupling (`Coupling`) there, are checked in one piece; a share that meets a
+    /// coupling later stops, and the trace is checked in one piece then.
+    public static func make(_ reader: TraceReader, jobs: Int, sample: Int = SplitPlan.sample) -> Result<SplitPlan, Serial> {
         let n = reader.header.queueCount
         var load = [Int](repeating: 0, count: n)
-        // A ring's slots are at most its largest size (the model holds it once exactly and once polled).
-        var largest = reader.header.queueSizes.map { Int($0) }
-        var indirect = 0
+        var coupling = Coupling(reader.header)
         var serial: Serial?
+        var left = sample
         do {
             try reader.forEach { e, _, _ in
-                let q = e.vq != TraceEvent.none && Int(e.vq) < n ? Int(e.vq) : nil
-                switch e.kind {
-                case .setLogBase, .logDirty: serial = .dirtyLog; return false
-                case .availIdx, .usedIdx: if e.isSampled { serial = .legacyPolls; return false }
-                case .indirectDesc, .packedIndirectDesc: indirect += 1
-                case .setVringNum: if let q { largest[q] = max(largest[q], Int(min(UInt64(1 << 16), e.p0))) }
-                default: break
-                }
-                if let q, e.kind.plane != .control { load[q] += 1 }
-                return true
+                if let why = coupling.see(e) { serial = why; return false }
+                if e.vq != TraceEvent.none, Int(e.vq) < n, e.kind.plane != .control { load[Int(e.vq)] += 1 }
+                left -= 1
+                return left > 0
             }
         } catch { return .failure(.unreadable) }
         if let serial { return .failure(serial) }
-        if indirect * indirectCostBound > Checker.indirectBudget { return .failure(.indirectBudget) }
-        if 2 * largest.reduce(0, +) > Checker.slotBudget { return .failure(.slotBudget) }
         let busy = (0..<n).filter { load[$0] > 0 }.sorted { (load[$0], $1) > (load[$1], $0) }
         let k = min(jobs, busy.count)
         guard k >= 2 else { return .failure(.oneVq) }
@@ -113,7 +105,47 @@ public struct SplitPlan: Sendable {
             owns[s][q] = true
             weight[s] += load[q]
         }
+        for (i, q) in (0..<n).filter({ load[$0] == 0 }).enumerated() { owns[i % k][q] = true }
         return .success(SplitPlan(shares: owns.indices.map { Checker.Share(owns: owns[$0], deviceWide: $0 == 0) }))
+    }
+}
+
+/// What makes the rules share state between vqs, so that no share sees all of it: found event by
+/// event, by the plan in its sample and by every share in the whole trace (each reads every event).
+/// One definition for both.
+public struct Coupling: Sendable {
+    /// What an indirect descriptor event can add to `Checker.indirectBudget` at most: an entry
+    /// described out of order (2) and the table it opens (`Checker.indirectTableCost`).
+    static let indirectCostBound = 2 + Checker.indirectTableCost
+    private let queueCount: Int
+    private var indirect = 0
+    /// Per vq, the largest size it had: a ring holds at most that many slots, once exact and once polled.
+    private var largest: [Int]
+    private var slotBound: Int
+
+    public init(_ header: TraceHeader) {
+        queueCount = header.queueCount
+        largest = header.queueSizes.map { Int($0) }
+        slotBound = 2 * largest.reduce(0, +)
+    }
+
+    /// Whether `e` couples the vqs (from here on, the run's budgets over all rings could be reached).
+    public mutating func see(_ e: TraceEvent) -> SplitPlan.Serial? {
+        switch e.kind {
+        case .setLogBase, .logDirty: return .dirtyLog
+        case .availIdx, .usedIdx: return e.isSampled ? .legacyPolls : nil
+        case .indirectDesc, .packedIndirectDesc:
+            indirect += 1
+            return indirect * Self.indirectCostBound > Checker.indirectBudget ? .indirectBudget : nil
+        case .setVringNum:
+            guard e.vq != TraceEvent.none, Int(e.vq) < queueCount else { return nil }
+            let q = Int(e.vq), size = Int(min(UInt64(1 << 16), e.p0))
+            guard size > largest[q] else { return nil }
+            slotBound += 2 * (size - largest[q])
+            largest[q] = size
+            return slotBound > Checker.slotBudget ? .slotBudget : nil
+        default: return nil
+        }
     }
 }
 
@@ -135,6 +167,8 @@ public enum SplitRun {
         var unlisted = 0
         var resync: [(OrderKey, String)] = []
         var coverage = PolledCoverage()
+        /// The share met a coupling (`Coupling`) and stopped.
+        var coupled = false
     }
 
     /// - Parameter open: opens the trace afresh (each share reads it on its own).
@@ -192,6 +226,7 @@ public enum SplitRun {
         } catch {
             out.error = TraceError(offset: reader.offset, "\(error)")
         }
+        out.coupled = checker.coupled != nil
         out.events = reader.index
         out.counted += checker.suppressedCount
         (out.notes, out.unlisted, out.resync) = checker.sharedNotes
@@ -203,7 +238,7 @@ public enum SplitRun {
     static func merge(_ runs: [ShareResult], path: String, profile: Profile, all: Bool, retain: Bool,
                       onFinding: (Finding) -> Void) -> CheckReport? {
         // Notes beyond the listed ones are counted, not kept: their union cannot be recounted.
-        guard runs.allSatisfy({ $0.unlisted == 0 }), runs.allSatisfy({ $0.error == runs[0].error && $0.events == runs[0].events })
+        guard runs.allSatisfy({ $0.unlisted == 0 && !$0.coupled }), runs.allSatisfy({ $0.error == runs[0].error && $0.events == runs[0].events })
         else { return nil }
         var report = CheckReport(path: path, profile: profile)
         report.error = runs[0].error

@@ -11,15 +11,15 @@ import VirtioProtocol
 /// real and regression trace, on generated traces with every injected fault, and on every mutation
 /// of the real captures.
 @Suite struct SplitRunTests {
-    /// The serial report and the split ones (`jobs` shares), first-per-rule and `--all`, as JSON.
+    /// The serial report and the split one, as JSON: `--all` on `jobs[0]` shares, first-per-rule on the last of `jobs`.
     static func compare(_ bytes: [UInt8], name: String, jobs: [Int] = [2]) -> (split: Bool, differences: [String]) {
         var out: [String] = []
         let split = (try? TraceReader(bytes: bytes)).map { if case .success = SplitPlan.make($0, jobs: 2) { true } else { false } } ?? false
         for all in [false, true] {
             let serial = (try? TraceReader(bytes: bytes)).map { CheckRun.check(reader: $0, path: name, all: all) }
             let want = serial.map { Reporting.json([$0]) } ?? "unreadable"
-            // `--all` differs from first-per-rule in the merge only: one share count covers it.
-            for jobs in all ? [jobs[0]] : jobs {
+            // `--all` differs from first-per-rule in the merge only: each mode takes one share count.
+            for jobs in [all ? jobs[0] : jobs[jobs.count - 1]] {
                 let r = SplitRun.check(open: { try TraceReader(bytes: bytes) }, path: name, all: all, jobs: jobs)
                 let got = Reporting.json([r])
                 if got != want { out.append("\(name) all=\(all) jobs=\(jobs):\n  serial: \(want.prefix(600))\n  split:  \(got.prefix(600))") }
@@ -65,11 +65,11 @@ import VirtioProtocol
 
     @Test("a split run reports what the serial run does, on generated traces with each injected fault", arguments: Fault.allCases)
     func injectedFaultSplitsAsSerial(_ f: Fault) {
-        for seed: UInt64 in 1...3 {
+        for seed: UInt64 in 1...2 {
             let base = ScheduleConfig(profile: Profile.allCases[Int(seed) % Profile.allCases.count], pairs: 2 + Int(seed % 3),
                                       queueSize: f.packed ? [3, 16, 250][Int(seed) % 3] : [4, 16, 256][Int(seed) % 3], eventIdx: seed % 2 == 0,
                                       startIndex: 65530, seed: seed, inOrder: seed % 3 == 1)
-            let r = Self.compare(Self.generate(f.adapt(base), events: 5_000), name: "\(f)-\(seed)")
+            let r = Self.compare(Self.generate(f.adapt(base), events: 3_000), name: "\(f)-\(seed)")
             #expect(r.split)
             #expect(r.differences.isEmpty, "\(r.differences.joined(separator: "\n"))")
         }
@@ -81,7 +81,7 @@ import VirtioProtocol
             for packed in [false, true] {
                 let c = ScheduleConfig(profile: p, pairs: 3, queueSize: packed ? 250 : 256, indirect: i % 2 == 0, eventIdx: i % 3 == 0,
                                        startIndex: 65000, seed: UInt64(40 + i), packed: packed)
-                let r = Self.compare(Self.generate(c, events: 8_000), name: "\(p)-packed=\(packed)")
+                let r = Self.compare(Self.generate(c, events: 5_000), name: "\(p)-packed=\(packed)")
                 #expect(r.split)
                 #expect(r.differences.isEmpty, "\(r.differences.joined(separator: "\n"))")
             }
@@ -91,7 +91,9 @@ import VirtioProtocol
     @Test("a split run reports what the serial run does, on every mutation of the real captures")
     func mutatedCapturesSplitAsSerial() throws {
         let repo = TraceCorpus.root
-        let sources = ["real/testpmd-vhost-2q.trace", "real/linux-2q.trace", "real/exact/testpmd-vhost-2q-interposed.trace"]
+        // The DPDK captures, polled and interposed (the Linux guest's are four times longer: the
+        // bundled-trace test covers them).
+        let sources = ["real/testpmd-vhost-2q.trace", "real/exact/testpmd-vhost-2q-interposed.trace"]
         var mutated = 0
         for s in sources {
             let (h, located) = try TraceBytes.decode([UInt8](try Data(contentsOf: repo.appendingPathComponent(s))))
@@ -102,7 +104,7 @@ import VirtioProtocol
                 #expect(r.differences.isEmpty, "\(r.differences.joined(separator: "\n"))")
             }
         }
-        #expect(mutated > 20)
+        #expect(mutated > 15)
     }
 
     // MARK: the plan
@@ -132,6 +134,22 @@ import VirtioProtocol
         let legacy = try [UInt8](Data(contentsOf: TraceCorpus.root.appendingPathComponent("real/legacy").appendingPathComponent(
             FileManager.default.contentsOfDirectory(atPath: TraceCorpus.root.appendingPathComponent("real/legacy").path).sorted().first { $0.hasSuffix(".trace") }!)))
         #expect(SplitPlan.make(try TraceReader(bytes: legacy), jobs: 2).failure == .legacyPolls)
+    }
+
+    @Test("a share that meets a coupling after the plan's sample stops, and the trace is checked in one piece")
+    func couplingAfterTheSampleFallsBackToSerial() throws {
+        let c = ScheduleConfig(profile: .vhostUser, pairs: 2, queueSize: 16, startIndex: 0, seed: 9)
+        var events: [TraceEvent] = []
+        var gen = ScheduleGenerator(config: c) { events.append($0) }
+        gen.run(events: 3_000)
+        events.insert(TraceEvent(.setLogBase), at: 2_000)
+        let bytes = TraceBytes.encode(header: gen.header, events: events)
+        let open: @Sendable () throws -> TraceReader = { try TraceReader(bytes: bytes) }
+        guard case .success(let plan) = SplitPlan.make(try open(), jobs: 2, sample: 1_000) else { Issue.record("not split"); return }
+        #expect(SplitRun.check(open: open, path: "t", plan: plan) == nil)
+        #expect(SplitPlan.make(try open(), jobs: 2).failure == .dirtyLog)
+        let serial = CheckRun.check(reader: try open(), path: "t", all: true)
+        #expect(Reporting.json([SplitRun.check(open: open, path: "t", all: true, jobs: 2)]) == Reporting.json([serial]))
     }
 
     @Test("the comparison is not vacuous: shares that both report device-wide findings give another report")
