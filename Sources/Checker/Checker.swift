@@ -334,10 +334,9 @@ public struct Checker {
             driver(e, vq: vq!, into: &v)
             afterDriver(e, vq: vq!, pre, into: &v)
         case .device:
-            let pre = beforeDevice(e, vq: vq!)
-            v += pre.violations
+            let usedBefore = beforeDevice(e, vq: vq!, into: &v)
             deviceAction(e, vq: vq!, into: &v)
-            afterDevice(e, vq: vq!, pre.usedBefore, into: &v)
+            afterDevice(e, vq: vq!, usedBefore, into: &v)
         case .worker: worker(e, vq: vq!, into: &v)
         case .observation: return
         }
@@ -590,19 +589,19 @@ public struct Checker {
 
     private mutating func driver(_ e: TraceEvent, vq q: Int, into v: inout [Violation]) {
         guard queue(q), let step = RingStep(event: e) else { return } // size unknown: nothing the model can follow yet
-        let r: StepResult
+        let r: StepEffect
         switch step {
         case .writeIndirect, .writePackedIndirect:
             // An indirect entry: account for it, and enforce `indirectBudget`.
             let before = queues.indirectCost(q)
-            r = queues.apply(q, step)
+            r = queues.apply(q, step, into: &v)
             indirectHeld += queues.indirectCost(q) - before
             enforceIndirectBudget()
         default:
-            r = queues.apply(q, step)
+            // The model appends its findings to `v` in place (a foreign step appends none).
+            r = queues.apply(q, step, into: &v)
         }
         if r.foreign { noteForeign(e, vq: q); return }
-        v += r.violations
         if r.exposed > 0, case .tx(let k) = role(q), let why = inactiveReason(tx: k, vq: q) {
             v.append(Violation(.netTxqInactive, "driver makes \(r.exposed) buffer(s) available on TX[\(k)] (vq \(q)), \(why)"))
         }
@@ -620,16 +619,15 @@ public struct Checker {
             v.append(Violation(.vhostRingNotReady, "device \(e.kind.name) on vq \(q) before the ring was set up (missing: \(missing.joined(separator: ", ")))"))
         }
         // Sending an interrupt consumes nothing: a notifier thread may send it (issue 10, false positive 2).
-        if e.worker != TraceEvent.none && e.kind != .interrupt { v += device.checkDeviceWork(vq: q, worker: Int(e.worker)) }
+        if e.worker != TraceEvent.none && e.kind != .interrupt { device.checkDeviceWork(vq: q, worker: Int(e.worker), into: &v) }
         guard queues.has(q) else { return }
         if e.kind == .interrupt {
             queues.interrupt(q)
             return
         }
         guard let step = RingStep(event: e) else { return }
-        let r = queues.apply(q, step)
+        let r = queues.apply(q, step, into: &v)
         if r.foreign { noteForeign(e, vq: q); return }
-        v += r.violations
         if r.completed > 0, case .rx(let k) = role(q), let why = inactiveReason(rx: k, vq: q) {
             v.append(Violation(.netRxqInactive, "device completes receive buffers on RX[\(k)] (vq \(q)), \(why)"))
         }
@@ -646,7 +644,7 @@ public struct Checker {
         switch e.kind {
         case .serviceBegin:
             guard e.worker != TraceEvent.none else { return }
-            v += device.serviceBegin(vq: q, worker: w)
+            device.serviceBegin(vq: q, worker: w, into: &v)
         case .serviceEnd:
             // The pass deadline is kernel vhost's (vhost_notify runs in the pass that published);
             // vhost-user sets no deadline but the trace end (issue 10, false positive 4).

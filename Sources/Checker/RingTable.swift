@@ -93,9 +93,13 @@ extension FormatTable where Split == SplitVirtqueue, Packed == PackedVirtqueue {
     mutating func indirectCost(_ q: Int) -> Int {
         with(q, split: { Checker.indirectCost($0) }, packed: { Checker.indirectCost($0) }) ?? 0
     }
-    mutating func apply(_ q: Int, _ step: RingStep) -> StepResult {
-        guard let r = with(q, split: { $0.apply(step) }, packed: { $0.apply(step) }) else { preconditionFailure("vq \(q) has no ring model") }
-        return r
+    /// Applies `step` to vq `q`'s model, its findings appended to `v` in place.
+    @inline(__always) mutating func apply(_ q: Int, _ step: RingStep, into v: inout [Violation]) -> StepEffect {
+        switch kind[q] {
+        case .none: preconditionFailure("vq \(q) has no ring model")
+        case .split: return split[q].apply(step, into: &v)
+        case .packed: return packed[q].apply(step, into: &v)
+        }
     }
     mutating func interrupt(_ q: Int) { _ = with(q, split: { $0.interrupt() }, packed: { $0.interrupt() }) }
     mutating func owedInterrupt(_ q: Int) -> OwedNotification? { with(q, split: { $0.owedInterrupt }, packed: { $0.owedInterrupt }) ?? nil }
