@@ -134,8 +134,12 @@ public struct Checker {
     }
 
     /// The ring state of vq `q`, allocated on first use (a header may declare many idle rings).
-    mutating func queue(_ q: Int) -> Bool {
-        if queues.has(q) { return true }
+    // The test inlined, the allocation not: asked on every data-plane event.
+    @inline(__always) mutating func queue(_ q: Int) -> Bool {
+        queues.has(q) || makeQueue(q)
+    }
+
+    private mutating func makeQueue(_ q: Int) -> Bool {
         guard format.isValidQueueSize(sizes[q]), fatal == nil, !baseOutsideRing(q), budget(q) else { return false }
         guard let r = format.makeModel(size: sizes[q], base: base(q), features: RingFeatures(features)) else { return false }
         slots += Int(sizes[q])
