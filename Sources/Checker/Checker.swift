@@ -148,8 +148,12 @@ public struct Checker {
     }
 
     /// The polled-ring state of vq `q`, allocated on its first observation (same budget as `queue`).
-    private mutating func polledRing(_ q: Int) -> Bool {
-        if polled.has(q) { return true }
+    // As `queue`: the test inlined (every polled observation asks), the allocation out of line.
+    @inline(__always) private mutating func polledRing(_ q: Int) -> Bool {
+        polled.has(q) || makePolledRing(q)
+    }
+
+    private mutating func makePolledRing(_ q: Int) -> Bool {
         guard format.isValidQueueSize(sizes[q]), fatal == nil, !baseOutsideRing(q), budget(q) else { return false }
         guard let r = format.makePolledModel(size: sizes[q], base: base(q), features: RingFeatures(features)) else {
             noteNotJudged("vq \(q): \(format) rings observed by polling are not judged")
@@ -212,8 +216,12 @@ public struct Checker {
         polled.indirectCost(q)
     }
 
-    private mutating func enforceIndirectBudget() {
-        guard indirectHeld > indirectBudget else { return }
+    /// The test inlined (every polled observation and indirect write asks), the pass out of line.
+    @inline(__always) private mutating func enforceIndirectBudget() {
+        if indirectHeld > indirectBudget { forgetOrRefuseIndirectTables() }
+    }
+
+    private mutating func forgetOrRefuseIndirectTables() {
         // Forgetting idle tables everywhere brings the sum down to what the device owns; refusing
         // above half the budget keeps this pass rare (amortised constant work per event).
         indirectHeld = 0

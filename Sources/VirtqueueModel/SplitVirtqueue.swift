@@ -616,7 +616,8 @@ extension SplitVirtqueue {
             return unknown > 0 && taken([head]) + unknown > table.count ? noRoom : nil
         }
         let stamp = nextWalkStamp()
-        let owner = self.owner
+        // `owners` (above) serves the walk too: a second copy was a second retain and release.
+        let owner = owners
         // The walk list `expose` reuses: this runs for every exposure a poll shows, and a list of
         // its own was an allocation per exposure.
         walked.removeAll(keepingCapacity: true)
