@@ -317,7 +317,8 @@ public struct Checker {
 
     // MARK: dispatch
 
-    private mutating func apply(_ e: TraceEvent, vq: Int?, into v: inout [Violation]) {
+    // Marked for inlining into `process`; the optimiser still keeps it a call (measured).
+    @inline(__always) private mutating func apply(_ e: TraceEvent, vq: Int?, into v: inout [Violation]) {
         let plane = e.kind.plane
         if let q = vq, plane == .observation || (e.isSampled && (plane == .driver || plane == .device)) {
             polledEvent(e, vq: q, into: &v)
@@ -729,7 +730,8 @@ struct History {
     init(rings: Int) {
         slots = Array(repeating: Recent(index: 0, offset: 0, event: TraceEvent(.kick)), count: rings * Self.stride)
     }
-    mutating func push(_ r: Int, _ e: Recent) {
+    // Inlined into `process`, which pushes every event.
+    @inline(__always) mutating func push(_ r: Int, _ e: Recent) {
         let base = r * Self.stride, d = UInt64(Self.depth)
         let n = slots[base].index
         slots[base + 1 + Int(n % d)] = e

@@ -314,7 +314,7 @@ public struct VhostDevice: Sendable {
     }
 
     /// `checkWorker`, appending to `v` (the event path: no array returned per event).
-    public mutating func checkWorker(_ worker: Int, vq: Int, into v: inout [Violation]) {
+    @inline(__always) public mutating func checkWorker(_ worker: Int, vq: Int, into v: inout [Violation]) {
         // vhost-net devices have only RX and TX vqs: the virtio-net control queue is the VMM's.
         if profile == .linuxUpstream && queueCount % 2 == 1 && vq == queueCount - 1 {
             v.append(Violation(.vhostMapping, "worker \(worker) serves vq \(vq), the control queue, which no vhost-net device has (the VMM handles it)"))
