@@ -81,12 +81,6 @@ struct ExposedChain: ChainBufferSink {
     }
 }
 
-/// What a device event's hook saw before the model took the event.
-struct DevicePre {
-    var violations: [Violation] = []
-    var usedBefore: UInt16?
-}
-
 extension Checker {
     /// Split ring `q`'s exact model, if it has one: the rules added for the requirements table are
     /// split-ring rules (packed rings have their own, judged by `PackedVirtqueue`).
@@ -435,16 +429,16 @@ extension Checker {
 
     // MARK: device
 
-    mutating func beforeDevice(_ e: TraceEvent, vq q: Int) -> DevicePre {
-        var pre = DevicePre()
-        guard e.kind == .usedIdx, let old = withSplit(q, { $0.cursor.used }) else { return pre }
-        pre.usedBefore = old
-        guard exact else { return pre }
+    /// The used index before the event, for the publication window; the checks made before the
+    /// model moves are appended to `v`.
+    mutating func beforeDevice(_ e: TraceEvent, vq q: Int, into v: inout [Violation]) -> UInt16? {
+        guard e.kind == .usedIdx, let old = withSplit(q, { $0.cursor.used }) else { return nil }
+        guard exact else { return old }
         let new = UInt16(truncatingIfNeeded: e.p0)
-        guard UInt32(SplitRing.distance(from: old, to: new)) <= queues.size(q)! else { return pre }
-        if req.log.active { pre.violations += logChecks(q, old: old, new: new) }
-        if case .rx(let k) = role(q) { pre.violations += rxPublishChecks(q, k: k, old: old, new: new) }
-        return pre
+        guard UInt32(SplitRing.distance(from: old, to: new)) <= queues.size(q)! else { return old }
+        if req.log.active { v += logChecks(q, old: old, new: new) }
+        if case .rx(let k) = role(q) { v += rxPublishChecks(q, k: k, old: old, new: new) }
+        return old
     }
 
     mutating func afterDevice(_ e: TraceEvent, vq q: Int, _ usedBefore: UInt16?, into v: inout [Violation]) {
@@ -471,7 +465,7 @@ extension Checker {
             // A completion of a head not in flight is VQ-USED-ID's; nothing more is judged of it.
             guard live else { break }
             if req.usedElems[q].count < Int(size) || req.usedElems[q][pos] != nil { req.usedElems[q][pos] = (id, len, w) }
-            if case .rx(let k) = role(q) { v += rxElementChecks(q, k: k, pos: pos) }
+            if case .rx(let k) = role(q) { rxElementChecks(q, k: k, pos: pos, into: &v) }
         case .usedIdx:
             guard let old = usedBefore, let used = withSplit(q, { $0.cursor.used }) else { break }
             var p = old
@@ -539,25 +533,23 @@ extension Checker {
     /// A used element written on an RX ring: without MRG_RXBUF every element starts a packet.
     // Mutating although it changes nothing: a non-mutating call from the event path copies the whole
     // checker first (a memcpy of ~2 KB and a retain and release of each of its arrays).
-    mutating func rxElementChecks(_ q: Int, k: Int, pos: UInt16) -> [Violation] {
-        guard let el = req.usedElems[q][pos] else { return [] }
-        var v: [Violation] = []
+    mutating func rxElementChecks(_ q: Int, k: Int, pos: UInt16, into v: inout [Violation]) {
+        guard let el = req.usedElems[q][pos] else { return }
         let starts = !features.has(.netMrgRxbuf) || req.rxPackets[q][pos] != nil
         if starts && el.len < hdrSize() {
             v.append(Violation(.netRxUsedLen, "RX[\(k)] (vq \(q)) used element at \(pos) (head \(el.id)) has len \(el.len), shorter than the \(hdrSize())-byte virtio-net header that starts every received packet"))
         }
-        v += rxInteriorCheck(q, k: k, pos: pos)
-        return v
+        rxInteriorCheck(q, k: k, pos: pos, into: &v)
     }
 
     /// With MRG_RXBUF, every buffer of a packet but the last is used to its full length.
     // Mutating although it changes nothing: a non-mutating call from the event path copies the whole
     // checker first (a memcpy of ~2 KB and a retain and release of each of its arrays).
-    mutating func rxInteriorCheck(_ q: Int, k: Int, pos: UInt16) -> [Violation] {
+    mutating func rxInteriorCheck(_ q: Int, k: Int, pos: UInt16, into v: inout [Violation]) {
         guard features.has(.netMrgRxbuf), let el = req.usedElems[q][pos], let w = el.writable,
-              let (start, n) = req.rxInterior[q][pos] else { return [] }
-        guard UInt64(el.len) != w else { return [] }
-        return [Violation(.netRxNumBuffers, "RX[\(k)] (vq \(q)): buffer \(SplitRing.distance(from: start, to: pos) + 1) of the \(n) the packet at \(start) spans (head \(el.id)) is used for \(el.len) of its \(w) bytes; all but the last must be used completely")]
+              let (start, n) = req.rxInterior[q][pos] else { return }
+        guard UInt64(el.len) != w else { return }
+        v.append(Violation(.netRxNumBuffers, "RX[\(k)] (vq \(q)): buffer \(SplitRing.distance(from: start, to: pos) + 1) of the \(n) the packet at \(start) spans (head \(el.id)) is used for \(el.len) of its \(w) bytes; all but the last must be used completely"))
     }
 
     mutating func rxHeader(_ q: Int, k: Int, _ e: TraceEvent) -> [Violation] {
@@ -591,7 +583,7 @@ extension Checker {
                 v.append(Violation(.netRxUsedLen, "RX[\(k)] (vq \(q)) used element at \(pos) (head \(el.id)) starts a packet but has len \(el.len), shorter than the \(hdrSize())-byte header"))
             }
             var p = pos
-            for _ in 0..<max(0, Int(n) - 1) { v += rxInteriorCheck(q, k: k, pos: p); p = p &+ 1 }
+            for _ in 0..<max(0, Int(n) - 1) { rxInteriorCheck(q, k: k, pos: p, into: &v); p = p &+ 1 }
         }
         v += rxOffload(q, k: k, flags: UInt8(truncatingIfNeeded: e.p2), gso: e.aux, pos: pos)
         return v

@@ -164,8 +164,12 @@ public struct Checker {
     }
 
     /// The ring state of vq `q`, allocated on first use (a header may declare many idle rings).
-    mutating func queue(_ q: Int) -> Bool {
-        if queues.has(q) { return true }
+    // The test inlined, the allocation not: asked on every data-plane event.
+    @inline(__always) mutating func queue(_ q: Int) -> Bool {
+        queues.has(q) || makeQueue(q)
+    }
+
+    private mutating func makeQueue(_ q: Int) -> Bool {
         guard format.isValidQueueSize(sizes[q]), fatal == nil, !baseOutsideRing(q), budget(q) else { return false }
         guard let r = format.makeModel(size: sizes[q], base: base(q), features: RingFeatures(features)) else { return false }
         slots += Int(sizes[q])
@@ -174,8 +178,12 @@ public struct Checker {
     }
 
     /// The polled-ring state of vq `q`, allocated on its first observation (same budget as `queue`).
-    private mutating func polledRing(_ q: Int) -> Bool {
-        if polled.has(q) { return true }
+    // As `queue`: the test inlined (every polled observation asks), the allocation out of line.
+    @inline(__always) private mutating func polledRing(_ q: Int) -> Bool {
+        polled.has(q) || makePolledRing(q)
+    }
+
+    private mutating func makePolledRing(_ q: Int) -> Bool {
         guard format.isValidQueueSize(sizes[q]), fatal == nil, !baseOutsideRing(q), budget(q) else { return false }
         guard let r = format.makePolledModel(size: sizes[q], base: base(q), features: RingFeatures(features)) else {
             noteNotJudged("vq \(q): \(format) rings observed by polling are not judged")
@@ -238,8 +246,12 @@ public struct Checker {
         polled.indirectCost(q)
     }
 
-    private mutating func enforceIndirectBudget() {
-        guard indirectHeld > indirectBudget else { return }
+    /// The test inlined (every polled observation and indirect write asks), the pass out of line.
+    @inline(__always) private mutating func enforceIndirectBudget() {
+        if indirectHeld > indirectBudget { forgetOrRefuseIndirectTables() }
+    }
+
+    private mutating func forgetOrRefuseIndirectTables() {
         // Forgetting idle tables everywhere brings the sum down to what the device owns; refusing
         // above half the budget keeps this pass rare (amortised constant work per event).
         indirectHeld = 0
@@ -362,7 +374,8 @@ public struct Checker {
 
     // MARK: dispatch
 
-    private mutating func apply(_ e: TraceEvent, vq: Int?, into v: inout [Violation]) {
+    // Marked for inlining into `process`; the optimiser still keeps it a call (measured).
+    @inline(__always) private mutating func apply(_ e: TraceEvent, vq: Int?, into v: inout [Violation]) {
         let plane = e.kind.plane
         if let q = vq, plane == .observation || (e.isSampled && (plane == .driver || plane == .device)) {
             polledEvent(e, vq: q, into: &v)
@@ -391,10 +404,9 @@ public struct Checker {
             driver(e, vq: vq!, into: &v)
             afterDriver(e, vq: vq!, pre, into: &v)
         case .device:
-            let pre = beforeDevice(e, vq: vq!)
-            v += pre.violations
+            let usedBefore = beforeDevice(e, vq: vq!, into: &v)
             deviceAction(e, vq: vq!, into: &v)
-            afterDevice(e, vq: vq!, pre.usedBefore, into: &v)
+            afterDevice(e, vq: vq!, usedBefore, into: &v)
         case .worker: worker(e, vq: vq!, into: &v)
         case .observation: return
         }
@@ -660,19 +672,19 @@ public struct Checker {
 
     private mutating func driver(_ e: TraceEvent, vq q: Int, into v: inout [Violation]) {
         guard queue(q), let step = RingStep(event: e) else { return } // size unknown: nothing the model can follow yet
-        let r: StepResult
+        let r: StepEffect
         switch step {
         case .writeIndirect, .writePackedIndirect:
             // An indirect entry: account for it, and enforce `indirectBudget`.
             let before = queues.indirectCost(q)
-            r = queues.apply(q, step)
+            r = queues.apply(q, step, into: &v)
             indirectHeld += queues.indirectCost(q) - before
             enforceIndirectBudget()
         default:
-            r = queues.apply(q, step)
+            // The model appends its findings to `v` in place (a foreign step appends none).
+            r = queues.apply(q, step, into: &v)
         }
         if r.foreign { noteForeign(e, vq: q); return }
-        v += r.violations
         if r.exposed > 0, case .tx(let k) = role(q), let why = inactiveReason(tx: k, vq: q) {
             v.append(Violation(.netTxqInactive, "driver makes \(r.exposed) buffer(s) available on TX[\(k)] (vq \(q)), \(why)"))
         }
@@ -690,16 +702,15 @@ public struct Checker {
             v.append(Violation(.vhostRingNotReady, "device \(e.kind.name) on vq \(q) before the ring was set up (missing: \(missing.joined(separator: ", ")))"))
         }
         // Sending an interrupt consumes nothing: a notifier thread may send it (issue 10, false positive 2).
-        if e.worker != TraceEvent.none && e.kind != .interrupt { v += device.checkDeviceWork(vq: q, worker: Int(e.worker)) }
+        if e.worker != TraceEvent.none && e.kind != .interrupt { device.checkDeviceWork(vq: q, worker: Int(e.worker), into: &v) }
         guard queues.has(q) else { return }
         if e.kind == .interrupt {
             queues.interrupt(q)
             return
         }
         guard let step = RingStep(event: e) else { return }
-        let r = queues.apply(q, step)
+        let r = queues.apply(q, step, into: &v)
         if r.foreign { noteForeign(e, vq: q); return }
-        v += r.violations
         if r.completed > 0, case .rx(let k) = role(q), let why = inactiveReason(rx: k, vq: q) {
             v.append(Violation(.netRxqInactive, "device completes receive buffers on RX[\(k)] (vq \(q)), \(why)"))
         }
@@ -716,7 +727,7 @@ public struct Checker {
         switch e.kind {
         case .serviceBegin:
             guard e.worker != TraceEvent.none else { return }
-            v += device.serviceBegin(vq: q, worker: w)
+            device.serviceBegin(vq: q, worker: w, into: &v)
         case .serviceEnd:
             // The pass deadline is kernel vhost's (vhost_notify runs in the pass that published);
             // vhost-user sets no deadline but the trace end (issue 10, false positive 4).
@@ -789,7 +800,8 @@ struct History {
     init(rings: Int) {
         slots = Array(repeating: Recent(index: 0, offset: 0, event: TraceEvent(.kick)), count: rings * Self.stride)
     }
-    mutating func push(_ r: Int, _ e: Recent) {
+    // Inlined into `process`, which pushes every event.
+    @inline(__always) mutating func push(_ r: Int, _ e: Recent) {
         let base = r * Self.stride, d = UInt64(Self.depth)
         let n = slots[base].index
         slots[base + 1 + Int(n % d)] = e

@@ -483,10 +483,10 @@ public struct PolledRing: PolledRingModel {
         // A forced completion whose slot still holds the last lap's element was published without
         // one (with IN_ORDER a forced completion is one that had to be a batch's written end).
         if written && !(forced && c.sameAsLastLap && !inOrder) {
-            v += model.writeUsed(pos: pos, id: c.id, len: c.len)
+            model.writeUsed(pos: pos, id: c.id, len: c.len, into: &v)
         }
-        v += model.publishUsed(pos &+ 1)
-        return v.map { PolledViolation(ref: c.ref, violation: $0) }
+        model.publishUsed(pos &+ 1, into: &v)
+        return v.isEmpty ? [] : v.map { PolledViolation(ref: c.ref, violation: $0) }
     }
 
     /// Whether the poll that saw exposure `e` read its chain while the device certainly owned it:
@@ -537,19 +537,20 @@ public struct PolledRing: PolledRingModel {
             for r in reads(of: e) {
                 switch r.place {
                 case .table(let i):
-                    if Int(i) < Int(size) && model.owner[Int(i)] != .device { v += model.writeDescriptor(i, r.descriptor) }
+                    if Int(i) < Int(size) && model.owner[Int(i)] != .device { model.writeDescriptor(i, r.descriptor, into: &v) }
                 case .indirect(let p, let k):
-                    if Int(p) < Int(size) && model.owner[Int(p)] != .device { v += model.writeIndirectEntry(parent: p, entry: k, r.descriptor) }
+                    if Int(p) < Int(size) && model.owner[Int(p)] != .device { model.writeIndirectEntry(parent: p, entry: k, r.descriptor, into: &v) }
                 }
             }
+            // Each step appends to `v` in place (no array returned per step).
             let pos = model.cursor.avail
-            v += model.writeAvailEntry(pos: pos, head: e.head)
-            v += model.publishAvail(pos &+ 1).violations
+            model.writeAvailEntry(pos: pos, head: e.head, into: &v)
+            _ = model.publishAvail(pos &+ 1, into: &v)
         } else {
             v += model.exposeOpaque(head: e.head)
         }
         if forced, v.isEmpty, let b = blocker { v.append(Violation(.vqDriverOwnership, "driver makes head \(e.head) available at position \(e.pos), but \(b)")) }
-        return v.map { PolledViolation(ref: e.ref, violation: $0) }
+        return v.isEmpty ? [] : v.map { PolledViolation(ref: e.ref, violation: $0) }
     }
 
     /// Reads of descriptors that a chain in flight, exposed with known content and not completed by

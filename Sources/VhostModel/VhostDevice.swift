@@ -75,8 +75,9 @@ public struct VhostDevice: Sendable {
     // MARK: per-vq state
 
     /// The setup and run state of vq `q`.
-    // Inlinable: the checker asks on most events, and a call from its module copied the device first.
-    @inlinable public func ring(_ q: Int) -> RingLifecycle {
+    // Inlinable: the checker asks on most events, and a call from its module copied the device first
+    // (always inlined: left to the optimiser it was still a call, with a memcpy of the device).
+    @inlinable @inline(__always) public func ring(_ q: Int) -> RingLifecycle {
         var r = ringStamp[q] == ringGen ? ringStore[q] : RingLifecycle()
         if !r.enableSent {
             let resetAt = max(ringResetAt[q], wholeResetAt)
@@ -307,31 +308,43 @@ public struct VhostDevice: Sendable {
     /// Checks that `worker` may do device work on `vq` now: mapping and backward compatibility.
     /// `mutating` for the reason `checkDeviceWork` gives (called from it on most device events).
     public mutating func checkWorker(_ worker: Int, vq: Int) -> [Violation] {
+        var v: [Violation] = []
+        checkWorker(worker, vq: vq, into: &v)
+        return v
+    }
+
+    /// `checkWorker`, appending to `v` (the event path: no array returned per event).
+    @inline(__always) public mutating func checkWorker(_ worker: Int, vq: Int, into v: inout [Violation]) {
         // vhost-net devices have only RX and TX vqs: the virtio-net control queue is the VMM's.
         if profile == .linuxUpstream && queueCount % 2 == 1 && vq == queueCount - 1 {
-            return [Violation(.vhostMapping, "worker \(worker) serves vq \(vq), the control queue, which no vhost-net device has (the VMM handles it)")]
+            v.append(Violation(.vhostMapping, "worker \(worker) serves vq \(vq), the control queue, which no vhost-net device has (the VMM handles it)"))
+            return
         }
         // A worker beyond the count SET_OWNER should have produced is a compatibility break only
         // when the request was the legacy form or was clamped; otherwise it is a wrong mapping.
         if profile == .seedRFC1 || profile == .seedRFC2, workers > 0, worker >= workers, legacyOwner || requestedWorkers > workers {
             let why = legacyOwner ? "SET_OWNER without an argument (legacy) must give exactly one worker"
                 : "SET_OWNER(\(requestedWorkers)) gives \(workers) worker(s) under \(profile)"
-            return [Violation(.vhostOwnerCompat, "worker \(worker) serves vq \(vq), but \(why)")]
+            v.append(Violation(.vhostOwnerCompat, "worker \(worker) serves vq \(vq), but \(why)"))
+            return
         }
         if let want = expectedWorker(vq: vq), want != worker {
-            return [Violation(.vhostMapping, "worker \(worker) serves vq \(vq), but \(profile) assigns it to worker \(want)")]
+            v.append(Violation(.vhostMapping, "worker \(worker) serves vq \(vq), but \(profile) assigns it to worker \(want)"))
         }
-        return []
     }
 
     public mutating func serviceBegin(vq: Int, worker: Int) -> [Violation] {
         var v: [Violation] = []
+        serviceBegin(vq: vq, worker: worker, into: &v)
+        return v
+    }
+
+    public mutating func serviceBegin(vq: Int, worker: Int, into v: inout [Violation]) {
         if let other = servicingWorker(vq), other != worker {
             v.append(Violation(.vhostSingleConsumer, "worker \(worker) starts servicing vq \(vq) while worker \(other) is still servicing it"))
         }
-        v += checkWorker(worker, vq: vq)
+        checkWorker(worker, vq: vq, into: &v)
         setServicing(vq, worker)
-        return v
     }
 
     public mutating func serviceEnd(vq: Int, worker: Int) {
@@ -343,10 +356,18 @@ public struct VhostDevice: Sendable {
     /// non-mutating call from another module first copied the whole device (a memcpy and a retain
     /// and release of each of its arrays); a mutating one is passed the device's address.
     public mutating func checkDeviceWork(vq: Int, worker: Int) -> [Violation] {
+        var v: [Violation] = []
+        checkDeviceWork(vq: vq, worker: worker, into: &v)
+        return v
+    }
+
+    /// `checkDeviceWork`, appending to `v` (the event path: no array returned per event).
+    public mutating func checkDeviceWork(vq: Int, worker: Int, into v: inout [Violation]) {
         if let other = servicingWorker(vq), other != worker {
-            return [Violation(.vhostSingleConsumer, "worker \(worker) works on vq \(vq) while worker \(other) is servicing it")]
+            v.append(Violation(.vhostSingleConsumer, "worker \(worker) works on vq \(vq) while worker \(other) is servicing it"))
+            return
         }
-        return checkWorker(worker, vq: vq)
+        checkWorker(worker, vq: vq, into: &v)
     }
 }
 

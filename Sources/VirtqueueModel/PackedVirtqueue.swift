@@ -130,6 +130,13 @@ public struct PackedVirtqueue: RingModel {
         }
     }
 
+    /// `apply`, appending the findings to `out` (the checker's event path).
+    public mutating func apply(_ step: RingStep, into out: inout [Violation]) -> StepEffect {
+        let r = apply(step)
+        out += r.violations
+        return StepEffect(exposed: r.exposed, completed: r.completed, foreign: r.foreign)
+    }
+
     public mutating func apply(_ step: RingStep) -> StepResult {
         switch step {
         case .writePacked(let s, let addr, let len, let id): return StepResult(writeDescriptor(slot: s, addr: addr, len: len, id: id))

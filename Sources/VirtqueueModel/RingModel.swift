@@ -79,6 +79,21 @@ public struct StepResult: Sendable {
     public static let foreignStep = StepResult(foreign: true)
 }
 
+/// `StepResult` without the findings: what `apply(_:into:)` returns, the findings going to the
+/// caller's array in place. Returning an array from every step through several layers paid a
+/// retain and release of the (empty) array per layer per event.
+public struct StepEffect: Sendable {
+    public var exposed: Int
+    public var completed: Int
+    public var foreign: Bool
+
+    @inlinable public init(exposed: Int = 0, completed: Int = 0, foreign: Bool = false) {
+        self.exposed = exposed; self.completed = completed; self.foreign = foreign
+    }
+
+    public static let foreignStep = StepEffect(foreign: true)
+}
+
 /// A notification owed and not sent: a used-buffer notification (interrupt) the device owes, or an
 /// available-buffer notification (kick) the driver owes.
 public struct OwedNotification: Equatable, Sendable {

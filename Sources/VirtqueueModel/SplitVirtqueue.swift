@@ -131,31 +131,45 @@ public struct SplitVirtqueue: Sendable {
 
     /// The driver writes main-table descriptor `index`.
     public mutating func writeDescriptor(_ index: UInt16, _ d: Descriptor) -> [Violation] {
+        var out: [Violation] = []
+        writeDescriptor(index, d, into: &out)
+        return out
+    }
+
+    /// `writeDescriptor`, appending to `out` (the event path: no array returned per step).
+    public mutating func writeDescriptor(_ index: UInt16, _ d: Descriptor, into out: inout [Violation]) {
         guard Int(index) < table.count else {
-            return [Violation(.vqDescIndex, "driver writes descriptor \(index), outside the table (queue size \(size))")]
+            out.append(Violation(.vqDescIndex, "driver writes descriptor \(index), outside the table (queue size \(size))"))
+            return
         }
         pristine = false
-        let out = driverTouches(index, what: "descriptor \(index)")
+        driverTouches(index, what: "descriptor \(index)", into: &out)
         if owner[Int(index)] != .device { owner[Int(index)] = .driver }
         table[Int(index)] = d
-        return out
     }
 
     /// The driver changes main-table descriptor `index` (or the indirect table it points to):
     /// a violation while the device owns it.
     // `what` is rendered only for a finding: text built per descriptor write cost more than the rule.
-    private func driverTouches(_ index: UInt16, what: @autoclosure () -> String) -> [Violation] {
-        guard owner[Int(index)] == .device else { return [] }
-        return [Violation(.vqDriverOwnership, "driver changes \(what()) while the device owns it (exposed and not yet used)")]
+    private func driverTouches(_ index: UInt16, what: @autoclosure () -> String, into out: inout [Violation]) {
+        guard owner[Int(index)] == .device else { return }
+        out.append(Violation(.vqDriverOwnership, "driver changes \(what()) while the device owns it (exposed and not yet used)"))
     }
 
     /// The driver writes entry `entry` of the indirect table that main-table descriptor `parent` points to.
     public mutating func writeIndirectEntry(parent: UInt16, entry: UInt16, _ d: Descriptor) -> [Violation] {
+        var out: [Violation] = []
+        writeIndirectEntry(parent: parent, entry: entry, d, into: &out)
+        return out
+    }
+
+    public mutating func writeIndirectEntry(parent: UInt16, entry: UInt16, _ d: Descriptor, into out: inout [Violation]) {
         guard Int(parent) < table.count else {
-            return [Violation(.vqDescIndex, "indirect table parent \(parent) is outside the descriptor table (queue size \(size))")]
+            out.append(Violation(.vqDescIndex, "indirect table parent \(parent) is outside the descriptor table (queue size \(size))"))
+            return
         }
         pristine = false
-        let out = driverTouches(parent, what: "entry \(entry) of the indirect table of descriptor \(parent)")
+        driverTouches(parent, what: "entry \(entry) of the indirect table of descriptor \(parent)", into: &out)
         var t = indirect.removeValue(forKey: parent) ?? IndirectTable()
         let before = t.cost
         t.set(entry, d)
@@ -163,26 +177,35 @@ public struct SplitVirtqueue: Sendable {
         if grow > 0 && indirectEntries + grow > Self.indirectBudget { forgetIndirectTables() }
         indirectEntries += grow
         indirect[parent] = t
-        return out
     }
 
     /// The driver writes `head` into the avail ring at free-running position `pos`.
     public mutating func writeAvailEntry(pos: UInt16, head: UInt16) -> [Violation] {
-        pristine = false
         var out: [Violation] = []
+        writeAvailEntry(pos: pos, head: head, into: &out)
+        return out
+    }
+
+    public mutating func writeAvailEntry(pos: UInt16, head: UInt16, into out: inout [Violation]) {
+        pristine = false
         let d = UInt32(SplitRing.distance(from: cursor.used, to: pos))
         // The slot of `pos` still holds a published, unreturned entry: the device may be reading it.
         if d % size < cursor.inFlight {
             out.append(Violation(.vqDriverOwnership, "driver overwrites avail slot \(cursor.slot(pos)) (position \(pos)) while it still holds a published entry the device owns"))
         }
         availRing[cursor.slot(pos)] = Int32(head)
-        return out
     }
 
     /// The driver publishes avail.idx = `idx`. Returns the violations and the heads it exposed.
     public mutating func publishAvail(_ idx: UInt16) -> (violations: [Violation], exposed: Int) {
-        pristine = false
         var out: [Violation] = []
+        let exposed = publishAvail(idx, into: &out)
+        return (out, exposed)
+    }
+
+    /// `publishAvail`, appending to `out`; returns the number of heads it exposed.
+    public mutating func publishAvail(_ idx: UInt16, into out: inout [Violation]) -> Int {
+        pristine = false
         let old = cursor.avail
         let k = SplitRing.distance(from: old, to: idx)
         // Entries past the in-flight bound reuse slots of live entries; exposing them would only
@@ -200,9 +223,9 @@ public struct SplitVirtqueue: Sendable {
             p = p &+ 1
             guard h >= 0 else { continue }
             exposed += 1
-            out += expose(head: UInt16(h))
+            expose(head: UInt16(h), into: &out)
         }
-        return (out, exposed)
+        return exposed
     }
 
     /// avail.flags. Suppressing interrupts before the device has sent an owed one releases it:
@@ -230,6 +253,12 @@ public struct SplitVirtqueue: Sendable {
 
     /// The device reads the avail entry at free-running position `pos` and finds `head`.
     public mutating func deviceRead(pos: UInt16, head: UInt16) -> [Violation] {
+        var out: [Violation] = []
+        deviceRead(pos: pos, head: head, into: &out)
+        return out
+    }
+
+    public mutating func deviceRead(pos: UInt16, head: UInt16, into out: inout [Violation]) {
         pristine = false
         if !deviceReadsVisible { deviceReadsVisible = true; cursor.next = cursor.used }
         let readAhead = SplitRing.distance(from: cursor.used, to: cursor.next)
@@ -237,35 +266,45 @@ public struct SplitVirtqueue: Sendable {
             // Reading again an entry it read and has not returned: vhost_discard_vq_desc puts
             // entries back (backpressure in vhost-net) and the device reads them again.
             cursor.next = pos &+ 1
-            return checkHead(pos: pos, head: head)
+            checkHead(pos: pos, head: head, into: &out)
+            return
         }
         if !cursor.allows(.consume) || SplitRing.distance(from: cursor.next, to: pos) >= UInt16(truncatingIfNeeded: cursor.pending) {
-            return [Violation(.vqAvailRead, "device reads avail position \(pos) but the driver has published avail.idx \(cursor.avail) (next unread position \(cursor.next)): at or past the avail index")]
+            out.append(Violation(.vqAvailRead, "device reads avail position \(pos) but the driver has published avail.idx \(cursor.avail) (next unread position \(cursor.next)): at or past the avail index"))
+            return
         }
         if pos != cursor.next {
-            return [Violation(.vqAvailRead, "device reads avail position \(pos) out of order: the next unread position is \(cursor.next)")]
+            out.append(Violation(.vqAvailRead, "device reads avail position \(pos) out of order: the next unread position is \(cursor.next)"))
+            return
         }
         cursor = cursor.applying(.consume)!
-        return checkHead(pos: pos, head: head)
+        checkHead(pos: pos, head: head, into: &out)
     }
 
-    private func checkHead(pos: UInt16, head: UInt16) -> [Violation] {
+    private func checkHead(pos: UInt16, head: UInt16, into out: inout [Violation]) {
         let written = availRing[cursor.slot(pos)]
         if written >= 0 && UInt16(written) != head {
-            return [Violation(.vqAvailRead, "device reads head \(head) at avail position \(pos), but the driver wrote head \(written) there")]
+            out.append(Violation(.vqAvailRead, "device reads head \(head) at avail position \(pos), but the driver wrote head \(written) there"))
         }
-        return []
     }
 
     /// The device writes used element {id, len} at free-running used position `pos`.
     public mutating func writeUsed(pos: UInt16, id: UInt32, len: UInt32) -> [Violation] {
+        var out: [Violation] = []
+        writeUsed(pos: pos, id: id, len: len, into: &out)
+        return out
+    }
+
+    public mutating func writeUsed(pos: UInt16, id: UInt32, len: UInt32, into out: inout [Violation]) {
         pristine = false
         let d = SplitRing.distance(from: cursor.used, to: pos)
         guard UInt32(d) < size else {
-            return [Violation(.vqUsedIdx, "device writes a used element at position \(pos), outside the window [\(cursor.used), \(cursor.used &+ UInt16(truncatingIfNeeded: size))) of unpublished used slots")]
+            out.append(Violation(.vqUsedIdx, "device writes a used element at position \(pos), outside the window [\(cursor.used), \(cursor.used &+ UInt16(truncatingIfNeeded: size))) of unpublished used slots"))
+            return
         }
         guard id < size else {
-            return [Violation(.vqUsedId, "used element id \(id) is outside the descriptor table (queue size \(size))")]
+            out.append(Violation(.vqUsedId, "used element id \(id) is outside the descriptor table (queue size \(size))"))
+            return
         }
         let head = UInt16(id)
         guard let c = inFlight[head], !c.completing else {
@@ -275,26 +314,31 @@ public struct SplitVirtqueue: Sendable {
             else if owner[Int(id)] == .device { why = "is not the head of a chain the device owns (it is inside another chain)" }
             else if owner[Int(id)] == .used { why = "was already returned and not made available again (double completion)" }
             else { why = "was never made available" }
-            return [Violation(.vqUsedId, "used element names head \(id), which \(why)")]
+            out.append(Violation(.vqUsedId, "used element names head \(id), which \(why)"))
+            return
         }
-        var out: [Violation] = []
         if let w = c.writableBytes, UInt64(len) > w {
             out.append(Violation(.vqUsedLen, "used element for head \(id) has len \(len), more than the chain's \(w) device-writable bytes"))
         }
         inFlight.update(head) { $0.completing = true }
         usedWritten[pos] = UsedElement(id: id, len: len)
-        return out
     }
 
     /// The device publishes used.idx = `idx`. Returns the violations; afterwards `interruptOwed`
     /// says whether the driver asked to be interrupted for what was just published.
     public mutating func publishUsed(_ idx: UInt16) -> [Violation] {
-        pristine = false
         var out: [Violation] = []
+        publishUsed(idx, into: &out)
+        return out
+    }
+
+    public mutating func publishUsed(_ idx: UInt16, into out: inout [Violation]) {
+        pristine = false
         let old = cursor.used
         let k = SplitRing.distance(from: old, to: idx)
         if UInt32(k) > size {
-            return [Violation(.vqUsedIdx, "used.idx moves \(old) -> \(idx): \(k) entries at once, more than the queue size \(size)")]
+            out.append(Violation(.vqUsedIdx, "used.idx moves \(old) -> \(idx): \(k) entries at once, more than the queue size \(size)"))
+            return
         }
         let rejected = (0..<k).contains { usedWritten[old &+ $0]?.rejected == true }
         if !rejected && !inOrder && deviceReadsVisible && !cursor.allows(.complete(k)) {
@@ -326,7 +370,6 @@ public struct SplitVirtqueue: Sendable {
         // cursor stays within its invariant.
         if !deviceReadsVisible { cursor.next = idx }
         notePublication(old: old, new: idx)
-        return out
     }
 
     /// Each publication is one notification check (vhost_notify): the window is what it just
@@ -390,7 +433,7 @@ public struct SplitVirtqueue: Sendable {
         return walkStamp
     }
 
-    private mutating func expose(head: UInt16) -> [Violation] {
+    private mutating func expose(head: UInt16, into out: inout [Violation]) {
         let stamp = nextWalkStamp()
         let owner = self.owner
         let indirect = self.indirect
@@ -398,15 +441,14 @@ public struct SplitVirtqueue: Sendable {
         let chain = ChainWalker.walk(head: head, table: table, indirectAllowed: indirectAllowed, inOrder: inOrder,
                                      stopAt: { owner[Int($0)] == .device }, seen: &walkMarks, stamp: stamp,
                                      indirectTables: { indirect[$0] }, descriptors: &walked)
-        var out = chain.violations
+        out += chain.violations
         // A head outside the table exposes nothing the device could own.
-        guard Int(head) < table.count else { return out }
+        guard Int(head) < table.count else { return }
         if let busy = chain.busy {
             out.append(Violation(.vqDriverOwnership, "driver re-exposes descriptor \(busy) (chain head \(head)) while the device still owns it"))
-            return out
+            return
         }
         adopt(head: head, descriptors: walked, writableBytes: chain.writableBytes)
-        return out
     }
 
     /// `descriptors` starts with `head`; none of them is the device's (see `chainLink`).
@@ -574,7 +616,8 @@ extension SplitVirtqueue {
             return unknown > 0 && taken([head]) + unknown > table.count ? noRoom : nil
         }
         let stamp = nextWalkStamp()
-        let owner = self.owner
+        // `owners` (above) serves the walk too: a second copy was a second retain and release.
+        let owner = owners
         // The walk list `expose` reuses: this runs for every exposure a poll shows, and a list of
         // its own was an allocation per exposure.
         walked.removeAll(keepingCapacity: true)
@@ -649,27 +692,32 @@ extension SplitVirtqueue: RingModel {
     public mutating func setBase(_ base: RingBase) { setBase(base.index) }
 
     public mutating func apply(_ step: RingStep) -> StepResult {
+        var out: [Violation] = []
+        let effect = apply(step, into: &out)
+        return StepResult(out, exposed: effect.exposed, completed: effect.completed, foreign: effect.foreign)
+    }
+
+    public mutating func apply(_ step: RingStep, into out: inout [Violation]) -> StepEffect {
         switch step {
-        case .writeDescriptor(let i, let d): return StepResult(writeDescriptor(i, d))
-        case .writeIndirect(let p, let e, let d): return StepResult(writeIndirectEntry(parent: p, entry: e, d))
-        case .writeAvailEntry(let pos, let head): return StepResult(writeAvailEntry(pos: pos, head: head))
-        case .publishAvail(let idx):
-            let (v, exposed) = publishAvail(idx)
-            return StepResult(v, exposed: exposed)
-        case .setAvailFlags(let f): setAvailFlags(f); return StepResult()
-        case .setUsedEvent(let v): setUsedEvent(v); return StepResult()
-        case .readAvail(let pos, let head): return StepResult(deviceRead(pos: pos, head: head))
-        case .writeUsed(let pos, let id, let len): return StepResult(writeUsed(pos: pos, id: id, len: len))
+        case .writeDescriptor(let i, let d): writeDescriptor(i, d, into: &out)
+        case .writeIndirect(let p, let e, let d): writeIndirectEntry(parent: p, entry: e, d, into: &out)
+        case .writeAvailEntry(let pos, let head): writeAvailEntry(pos: pos, head: head, into: &out)
+        case .publishAvail(let idx): return StepEffect(exposed: publishAvail(idx, into: &out))
+        case .setAvailFlags(let f): setAvailFlags(f)
+        case .setUsedEvent(let v): setUsedEvent(v)
+        case .readAvail(let pos, let head): deviceRead(pos: pos, head: head, into: &out)
+        case .writeUsed(let pos, let id, let len): writeUsed(pos: pos, id: id, len: len, into: &out)
         case .publishUsed(let idx):
             let before = cursor.used
-            let v = publishUsed(idx)
-            return StepResult(v, completed: Int(SplitRing.distance(from: before, to: cursor.used)))
-        case .setUsedFlags(let f): setUsedFlags(f); return StepResult()
-        case .setAvailEvent(let v): setAvailEvent(v); return StepResult()
+            publishUsed(idx, into: &out)
+            return StepEffect(completed: Int(SplitRing.distance(from: before, to: cursor.used)))
+        case .setUsedFlags(let f): setUsedFlags(f)
+        case .setAvailEvent(let v): setAvailEvent(v)
         case .writePacked, .storeAvailFlags, .writePackedIndirect, .setDriverEvent,
              .readPacked, .writePackedUsed, .storeUsedFlags, .setDeviceEvent:
             return .foreignStep
         }
+        return StepEffect()
     }
 
     public var owedInterrupt: OwedNotification? {
