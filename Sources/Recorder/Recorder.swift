@@ -42,7 +42,7 @@ public final class Recorder {
     private var waitReady: [UInt8] = []
     private var readyRelays: [Bool] = []
     /// The last pass over the rings wrote something (news, or the quiet poll that closes it).
-    private var busy = false
+    var busy = false
     /// Lines logged per kind of repeated peer misbehaviour; past `repeatLimit` they are only counted,
     /// so a flood costs neither stderr nor memory.
     var repeats: [String: Int] = [:]
@@ -52,9 +52,6 @@ public final class Recorder {
     static let maxPeerErrors = 16
     static let maxOutstandingKinds = 64
     static let maxAwaitingVringBase = 4096
-    /// How long after a pass with news the loop keeps polling instead of sleeping (at most the
-    /// poll interval): a ring that had news is likely to have more before a sleep would end.
-    static let maxSpinWindow = 20_000
 
     let t0 = cs_now_ns()
     var now: UInt64 { cs_now_ns() - t0 }
@@ -216,22 +213,21 @@ public final class Recorder {
     private func session() {
         var nextProgress = now + UInt64(options.progressInterval * 1e9)
         let interval = max(0, options.pollIntervalMicros) * 1000
-        // When the sockets and relays were last looked at, and when a pass last wrote something (0: never).
-        var lastLook: UInt64 = 0, lastNews: UInt64 = 0
-        let spinWindow = UInt64(min(interval, Recorder.maxSpinWindow))
+        // When the sockets and relays were last looked at (0: never).
+        var lastLook: UInt64 = 0
         while stopReason == nil {
             if stopRequested { stopReason = .signal; break }
             let t0 = cs_now_ns()
             if t0 >= deadline { stopReason = .duration; break }
             if sink.stopRequested { stopReason = .sinkStopped; break }
             if let f = sink.failure { result.traceFailure = f; stopReason = .failed(f); break }
-            // After a pass that wrote something, and for `spinWindow` after it, the rings are
-            // polled again at once: the wait is for quiet rings. A sleep of 20 µs costs a context
-            // switch and a timer and often lasts several times that, which a ring turning at millions of buffers a second
-            // does not leave (256 entries are 128 µs at 2 M/s, a batch of 32 every 16 µs). Such a
-            // pass, and with --busy-poll every pass, looks at the sockets and relays only once a
-            // poll interval: a ppoll that finds nothing cost more than the ring's news between two.
-            let spinning = options.busyPoll || busy || (lastNews != 0 && t0 &- lastNews < spinWindow)
+            // A pass that found something new is followed at once: the wait is for quiet rings. A
+            // sleep of 20 µs costs a context switch and often lasts several times that, which a
+            // ring turning at millions of buffers a second does not leave (256 entries are 128 µs
+            // at 2 M/s). Such a pass, and with --busy-poll every pass, looks at the sockets and
+            // relays only once a poll interval: a ppoll that finds nothing cost more than the
+            // ring's news it came between.
+            let spinning = busy || options.busyPoll
             if !spinning || lastLook == 0 || t0 &- lastLook >= UInt64(interval) {
                 lastLook = t0
                 let anyPolled = rings.anyPolled || (interposer?.relayedCount ?? 0) > 0
@@ -243,7 +239,6 @@ public final class Recorder {
                 serviceRelays(readyRelays)
             }
             pollRings()
-            if busy { lastNews = t0 }
             let t = now
             if t &- lastFlush >= 500_000_000 { sink.flush(); lastFlush = t }
             if options.progressInterval > 0 && t >= nextProgress {
