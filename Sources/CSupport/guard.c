@@ -13,6 +13,8 @@ static __thread const char *volatile guard_hi __attribute__((tls_model("initial-
 
 static struct sigaction prev_bus, prev_segv;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
+/// Set once the handler is in place: the guarded operations test it before calling pthread_once.
+static int installed;
 static volatile uint64_t recovered;
 
 static void handler(int sig, siginfo_t *si, void *uc) {
@@ -45,6 +47,7 @@ static void install(void) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGBUS, &sa, &prev_bus);
     sigaction(SIGSEGV, &sa, &prev_segv);
+    __atomic_store_n(&installed, 1, __ATOMIC_RELEASE);
 }
 
 void cs_guard_install(void) { pthread_once(&once, install); }
@@ -57,7 +60,8 @@ uint64_t cs_guard_recovered(void) { return __atomic_load_n(&recovered, __ATOMIC_
 #define GUARDED(lo, len, body)                                   \
     do {                                                         \
         sigjmp_buf env;                                          \
-        cs_guard_install();                                      \
+        if (!__atomic_load_n(&installed, __ATOMIC_ACQUIRE))      \
+            cs_guard_install();                                  \
         guard_lo = (const char *)(lo);                           \
         guard_hi = (const char *)(lo) + (len);                   \
         if (sigsetjmp(env, 0)) {                                 \
@@ -77,6 +81,10 @@ uint64_t cs_guard_recovered(void) { return __atomic_load_n(&recovered, __ATOMIC_
 // concurrent writer gives any reader) and is fast even in debug builds, where this file is -O0.
 int cs_guarded_read(void *dst, const void *src, size_t len) {
     GUARDED(src, len, { memcpy(dst, src, len); });
+}
+
+int cs_guarded_read16(void *dst, const void *src) {
+    GUARDED(src, 16, { memcpy(dst, src, 16); });
 }
 
 int cs_guarded_write(void *dst, const void *src, size_t len) {

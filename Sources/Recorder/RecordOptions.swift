@@ -18,6 +18,11 @@ public struct RecordOptions: Sendable {
     /// Pause between two polls of the rings. Shorter polls see more intermediate states and
     /// cost more CPU; the peers never wait for the recorder either way.
     public var pollIntervalMicros: Int = 20
+    /// `--busy-poll`: never sleep between polls; the recorder spins on its core, polling the rings
+    /// back to back and looking at the sockets once a poll interval. For a core of its own: it
+    /// reacts within one pass instead of one wake-up (a sleep of 20 µs often lasts several times
+    /// that), and uses the whole core even when the rings are quiet.
+    public var busyPoll = false
     /// W of the lap guard: entries a driver or device may have written beyond the index it
     /// published (Linux writes 1 ahead, DPDK at most a burst of 32).
     public var writeAhead: Int = 32

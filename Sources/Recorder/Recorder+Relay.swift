@@ -69,7 +69,7 @@ extension Recorder {
             return nil
         }
         let vq = UInt16(index)
-        if rings[vq] == nil { rings[vq] = RingFollower(vq: vq) }
+        rings.add(vq)
         return vq
     }
 
@@ -88,7 +88,7 @@ extension Recorder {
         case .setOwner:
             emitControl(.control(.setOwner, t: t))
         case .resetOwner:
-            for k in rings.keys { rings[k]!.stop() }
+            rings.stopAll()
             interposer?.stopAll()
             emitControl(.control(.resetOwner, t: t))
         case .setFeatures:
@@ -118,19 +118,19 @@ extension Recorder {
         case .setVringNum:
             guard let s = m.decode(VringState.self) else { return short(m) }
             guard let vq = vring(UInt64(s.index), in: m) else { return }
-            rings[vq]!.config.size = s.num
+            rings[vq].config.size = s.num
             emitControl(.control(.setVringNum, vq: vq, value: UInt64(s.num), t: t))
         case .setVringAddr:
             guard let a = m.decode(VringAddress.self) else { return short(m) }
             guard let vq = vring(UInt64(a.index), in: m) else { return }
-            rings[vq]!.config.desc = a.desc; rings[vq]!.config.used = a.used; rings[vq]!.config.avail = a.avail
-            rings[vq]!.config.addrSet = true
+            rings[vq].config.desc = a.desc; rings[vq].config.used = a.used; rings[vq].config.avail = a.avail
+            rings[vq].config.addrSet = true
             emitControl(TraceEvent(.setVringAddr, vq: vq, timestamp: t, p0: a.desc, p1: a.avail, p2: a.used))
         case .setVringBase:
             guard let s = m.decode(VringState.self) else { return short(m) }
             guard let vq = vring(UInt64(s.index), in: m) else { return }
-            rings[vq]!.config.base = UInt16(truncatingIfNeeded: s.num)
-            rings[vq]!.config.baseUsed = UInt16(truncatingIfNeeded: s.num >> 16)
+            rings[vq].config.base = UInt16(truncatingIfNeeded: s.num)
+            rings[vq].config.baseUsed = UInt16(truncatingIfNeeded: s.num >> 16)
             emitControl(.control(.setVringBase, vq: vq, value: UInt64(s.num & 0xffff), t: t))
         case .getVringBase:
             guard let s = m.decode(VringState.self) else { return short(m) }
@@ -193,11 +193,11 @@ extension Recorder {
             write(scratch)
             return
         }
-        for vq in rings.keys.sorted() {
+        for i in rings.indices {
             scratch.removeAll(keepingCapacity: true)
-            rings[vq]!.memoryChanged(memory, t: now, out: &scratch)
+            rings[at: i].memoryChanged(memory, t: now, out: &scratch)
             write(scratch)
-            logNewProblem(vq)
+            logNewProblem(rings[at: i].vq)
         }
     }
 
@@ -224,7 +224,7 @@ extension Recorder {
             let vq = awaitingVringBase.removeFirst()
             // Everything the device published before it stopped is recorded before the stop.
             pollRing(vq)
-            rings[vq]?.stop()
+            if rings.contains(vq) { rings[vq].stop() }
             interposer?.stop(vq)
             emitControl(.control(.getVringBase, vq: vq, value: UInt64(s.num & 0xffff), t: t))
         case .getStatus?:
@@ -240,16 +240,16 @@ extension Recorder {
     /// Starts following a ring once the message that starts it has gone to the back-end.
     func afterForward(_ m: Message) {
         guard m.request == .setVringKick, let f = m.decode(VringFile.self), Int(f.index) < header.queueCount,
-              rings[UInt16(f.index)] != nil else { return }
+              rings.contains(UInt16(f.index)) else { return }
         let vq = UInt16(f.index)
         flushHeld(vq: vq)
         scratch.removeAll(keepingCapacity: true)
         if let ip = interposer {
-            ip.start(vq, config: rings[vq]!.config, memory: memory, features: features, t: now, out: &scratch)
+            ip.start(vq, config: rings[vq].config, memory: memory, features: features, t: now, out: &scratch)
             write(scratch)
             return
         }
-        rings[vq]!.start(memory: memory, packed: features & FeatureBit.ringPacked.mask != 0, inOrder: features & FeatureBit.inOrder.mask != 0, t: now, out: &scratch)
+        rings[vq].start(memory: memory, packed: features & FeatureBit.ringPacked.mask != 0, inOrder: features & FeatureBit.inOrder.mask != 0, t: now, out: &scratch)
         write(scratch)
         logNewProblem(vq)
     }
@@ -285,7 +285,7 @@ extension Recorder {
             let vq = relays[i].vq
             // Only rings being followed: a notification outside that window is relayed but not
             // recorded, since the trace could not place it against the ring's state.
-            guard rings[vq]?.isPolled == true else { continue }
+            guard rings.isPolled(vq) else { continue }
             if relays[i].kick { pollRing(vq) }   // the exposure the kick announces comes first
             write([TraceEvent(relays[i].kick ? .kick : .interrupt, vq: vq, timestamp: now)])
         }

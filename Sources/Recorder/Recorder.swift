@@ -19,7 +19,7 @@ public final class Recorder {
     let memory: MemoryTable
     /// `--interpose`: the ring relay (nil for the passive recorder).
     let interposer: Interposer?
-    var rings: [UInt16: RingFollower] = [:]
+    var rings = RingTable()
     var header: TraceHeader
     var eventCount: UInt64 = 0
     /// --max-events refused a group: nothing more is written.
@@ -36,6 +36,11 @@ public final class Recorder {
     var protocolFeatures: UInt64 = 0
     var reportedVrings = Set<UInt64>()
     var scratch: [TraceEvent] = []
+    /// The fds and readiness of a wait, and which relays have a notification to pass on: kept
+    /// between passes, so that a wait allocates nothing.
+    private var waitFds: [Int32] = []
+    private var waitReady: [UInt8] = []
+    private var readyRelays: [Bool] = []
     /// The last pass over the rings wrote something (news, or the quiet poll that closes it).
     var busy = false
     /// Lines logged per kind of repeated peer misbehaviour; past `repeatLimit` they are only counted,
@@ -53,10 +58,17 @@ public final class Recorder {
     /// Absolute CLOCK_MONOTONIC deadline of the capture (`duration`), or `.max`.
     let deadline: UInt64
     private var lastFlush: UInt64 = 0
+    /// A poll's stop condition: SIGINT/SIGTERM, or half a second past the capture's deadline (made
+    /// once; a closure per poll was an allocation per ring per pass).
+    private let pollStop: () -> Bool
 
     public init(options: RecordOptions, sink: TraceSink, log: @escaping (String) -> Void) {
         self.options = options; self.sink = sink; self.log = log
-        deadline = options.duration.map { cs_now_ns() &+ UInt64(max(0, $0) * 1e9) } ?? .max
+        let end = options.duration.map { cs_now_ns() &+ UInt64(max(0, $0) * 1e9) } ?? .max
+        deadline = end
+        let handle = options.handleSignals
+        let hard = end == .max ? UInt64.max : end &+ 500_000_000
+        pollStop = { (handle && cs_stop_requested() != 0) || cs_now_ns() > hard }
         header = TraceHeader(profile: .vhostUser, layout: .mq, flags: options.interpose ? [] : .sampled, features: 0, workers: 1,
                              queueSizes: Array(repeating: 0, count: max(1, min(options.queues, TraceHeader.maxQueueCount))))
         // The relay writes the front-end's used ring; the passive recorder only reads.
@@ -165,7 +177,7 @@ public final class Recorder {
 
     /// A disconnect resets the back-end's device; the next session starts from SET_OWNER.
     private func endSession() {
-        for k in rings.keys { rings[k]!.stop() }
+        rings.stopAll()
         memory.clear()
         awaitingVringBase = []
         outstanding = [:]
@@ -191,9 +203,9 @@ public final class Recorder {
                 }
             }
         }
-        for vq in rings.keys.sorted() {
-            for p in rings[vq]!.problems {
-                result.ringProblems.append("vq \(vq): ring_gap reason=\(p.reason.rawValue) (\(p.reason)) \(p.count)×, last: \(p.detail)")
+        for r in rings.followers {
+            for p in r.problems {
+                result.ringProblems.append("vq \(r.vq): ring_gap reason=\(p.reason.rawValue) (\(p.reason)) \(p.count)×, last: \(p.detail)")
             }
         }
     }
@@ -201,22 +213,31 @@ public final class Recorder {
     private func session() {
         var nextProgress = now + UInt64(options.progressInterval * 1e9)
         let interval = max(0, options.pollIntervalMicros) * 1000
+        // When the sockets and relays were last looked at (0: never).
+        var lastLook: UInt64 = 0
         while stopReason == nil {
             if stopRequested { stopReason = .signal; break }
-            if cs_now_ns() >= deadline { stopReason = .duration; break }
+            let t0 = cs_now_ns()
+            if t0 >= deadline { stopReason = .duration; break }
             if sink.stopRequested { stopReason = .sinkStopped; break }
             if let f = sink.failure { result.traceFailure = f; stopReason = .failed(f); break }
-            let anyPolled = rings.values.contains { $0.isPolled } || (interposer?.relayedCount ?? 0) > 0
-            // A pass that found something new is followed at once (the sockets still looked at):
-            // the wait is for quiet rings. A sleep of 20 µs costs a context switch and often
-            // lasts several times that, which a ring turning at millions of buffers a second
-            // does not leave (256 entries are 128 µs at 2 M/s).
-            let ready = wait(timeout: !anyPolled ? 50_000_000 : busy ? 0 : interval)
-            if ready.frontend { relay(fromFrontend: true) }
-            if stopReason != nil { break }
-            if ready.backend { relay(fromFrontend: false) }
-            if stopReason != nil { break }
-            serviceRelays(ready.relays)
+            // A pass that found something new is followed at once: the wait is for quiet rings. A
+            // sleep of 20 µs costs a context switch and often lasts several times that, which a
+            // ring turning at millions of buffers a second does not leave (256 entries are 128 µs
+            // at 2 M/s). Such a pass, and with --busy-poll every pass, looks at the sockets and
+            // relays only once a poll interval: a ppoll that finds nothing cost more than the
+            // ring's news it came between.
+            let spinning = busy || options.busyPoll
+            if !spinning || lastLook == 0 || t0 &- lastLook >= UInt64(interval) {
+                lastLook = t0
+                let anyPolled = rings.anyPolled || (interposer?.relayedCount ?? 0) > 0
+                let ready = wait(timeout: !anyPolled ? 50_000_000 : spinning ? 0 : interval)
+                if ready.frontend { relay(fromFrontend: true) }
+                if stopReason != nil { break }
+                if ready.backend { relay(fromFrontend: false) }
+                if stopReason != nil { break }
+                serviceRelays(readyRelays)
+            }
             pollRings()
             let t = now
             if t &- lastFlush >= 500_000_000 { sink.flush(); lastFlush = t }
@@ -246,15 +267,24 @@ public final class Recorder {
     }
 
     /// Waits for a message from either peer or a notification to relay, at most `timeout` ns.
-    private func wait(timeout: Int) -> (frontend: Bool, backend: Bool, relays: [Bool]) {
-        guard let f = frontend, let b = backend else { return (false, false, []) }
-        let fds = [f.fd, b.fd] + relays.map(\.readFd) + (interposer?.waitFds ?? [])
-        var ready = [UInt8](repeating: 0, count: fds.count)
-        let left = deadline > cs_now_ns() ? Int(min(UInt64(Int.max), deadline - cs_now_ns())) : 0
-        let n = cs_wait_many(fds, Int32(fds.count), min(timeout, left), &ready)
+    /// Which relays have something to pass on is left in `readyRelays`.
+    private func wait(timeout: Int) -> (frontend: Bool, backend: Bool) {
+        readyRelays.removeAll(keepingCapacity: true)
+        guard let f = frontend, let b = backend else { return (false, false) }
+        waitFds.removeAll(keepingCapacity: true)
+        waitFds.append(f.fd)
+        waitFds.append(b.fd)
+        for r in relays { waitFds.append(r.readFd) }
+        if let ip = interposer { waitFds.append(contentsOf: ip.waitFds) }
+        waitReady.removeAll(keepingCapacity: true)
+        waitReady.append(contentsOf: repeatElement(0, count: waitFds.count))
+        let t = cs_now_ns()
+        let left = deadline > t ? Int(min(UInt64(Int.max), deadline - t)) : 0
+        let n = cs_wait_many(waitFds, Int32(waitFds.count), min(timeout, left), &waitReady)
         if n < 0 { stopReason = .failed("poll failed: \(String(cString: strerror(errno)))") }
-        // Relays with notifications still pending are retried on every pass.
-        return (ready[0] != 0, ready[1] != 0, relays.indices.map { ready[$0 + 2] != 0 || relays[$0].pending > 0 })
+        // Relays with notifications still pending are retried at every look.
+        for (k, r) in relays.enumerated() { readyRelays.append(waitReady[k + 2] != 0 || r.pending > 0) }
+        return (waitReady[0] != 0, waitReady[1] != 0)
     }
 
     /// Logs `line` unless `kind` was already logged `repeatLimit` times.
@@ -266,8 +296,8 @@ public final class Recorder {
     }
 
     private func progress(_ t: UInt64) {
-        let followed = rings.values.filter(\.isPolled).count + (interposer?.relayedCount ?? 0)
-        let used = rings.values.reduce(UInt64(0)) { $0 + $1.buffersUsed } + (interposer?.buffersUsed ?? 0)
+        let followed = rings.followers.lazy.filter(\.isPolled).count + (interposer?.relayedCount ?? 0)
+        let used = rings.followers.reduce(UInt64(0)) { $0 + $1.buffersUsed } + (interposer?.buffersUsed ?? 0)
         log("record: \(String(format1: Double(t) / 1e9)) s, \(eventCount) events, \(followed) ring(s) followed, \(used) buffers used")
     }
 
@@ -280,30 +310,36 @@ public final class Recorder {
             for vq in ip.relays.keys.sorted() { relayRing(vq) }
             return
         }
-        for vq in rings.keys.sorted() where rings[vq]!.isPolled { pollRing(vq) }
+        for i in rings.indices where rings[at: i].isPolled { pollRing(at: i) }
     }
 
     /// The one way a ring is read: rings that are stopped, not followed (packed) or unmapped are
     /// never polled, whatever path asks (a kick, a held disable, GET_VRING_BASE, the end).
     func pollRing(_ vq: UInt16) {
         if interposer != nil { return relayRing(vq) }
-        guard rings[vq]?.isPolled == true else { return }
-        let handle = options.handleSignals
-        let hard = deadline == .max ? UInt64.max : deadline &+ 500_000_000
+        guard let i = rings.index(of: vq) else { return }
+        pollRing(at: i)
+    }
+
+    private func pollRing(at i: Int) {
+        guard rings[at: i].isPolled else { return }
         let ctx = PollContext(t: now, writeAhead: options.writeAhead, driverWriteAhead: options.driverWriteAhead ?? options.writeAhead,
-                              stop: { (handle && cs_stop_requested() != 0) || cs_now_ns() > hard })
+                              stop: pollStop)
+        let gaps = rings[at: i].gapCount
         scratch.removeAll(keepingCapacity: true)
-        rings[vq]!.poll(memory: memory, ctx, out: &scratch)
+        rings[at: i].poll(memory: memory, ctx, out: &scratch)
         write(scratch)
-        logNewProblem(vq)
+        // (Every gap is logged at once, here or where the ring started or was remapped.)
+        if rings[at: i].gapCount != gaps { logNewProblem(rings[at: i].vq) }
     }
 
     /// Says why a ring's observations broke, for gaps written since the last call (the first few
     /// per ring in full, the rest counted).
     func logNewProblem(_ vq: UInt16) {
-        let r = rings[vq]!
-        guard r.gapCount > gapsLogged[vq, default: 0], let g = r.lastGap else { return }
-        gapsLogged[vq] = r.gapCount
+        guard rings.contains(vq) else { return }
+        let count = rings[vq].gapCount
+        guard count > gapsLogged[vq, default: 0], let g = rings[vq].lastGap else { return }
+        gapsLogged[vq] = count
         note("ring_gap vq \(vq)", "record: vq \(vq): \(g.detail) (ring_gap reason=\(g.reason.rawValue))")
     }
 

@@ -60,7 +60,6 @@ struct RingFollower {
     private var walker = ChainWalker()
     private var heads: [UInt16] = []
     private var elems: [UInt64] = []
-    private var entries: [TraceEvent] = []
 
     /// Why this ring was not (fully) followed, one line per reason with how often; for the summary.
     private(set) var problems: [(reason: RingGapReason, detail: String, count: Int)] = []
@@ -259,7 +258,8 @@ struct RingFollower {
 
     /// One poll from (lastAvail, lastUsed), the steps of `Specs/recorder.md` "Sampling".
     private mutating func snapshot(_ v: SplitRingView, memory: MemoryTable, force: Bool, _ ctx: PollContext, out: inout [TraceEvent]) {
-        entries.removeAll(keepingCapacity: true)
+        // The poll's events go straight after what `out` holds; a discarded poll takes them back.
+        let mark = out.count
         let n = Int(v.size), w = ctx.writeAhead
         var budget = WorkBudget(workBound, stop: ctx.stop)
         do throws(Discard) {
@@ -274,7 +274,7 @@ struct RingFollower {
                 for (k, head) in heads.enumerated() {
                     do { try budget.spend() } catch { throw error == .stopped ? .stopped : .gap(.workBound, workMessage(n)) }
                     do {
-                        try walker.walk(head: head, ring: v, memory: memory, vq: vq, t: ctx.t, budget: &budget, into: &entries)
+                        try walker.walk(head: head, ring: v, memory: memory, vq: vq, t: ctx.t, budget: &budget, into: &out)
                     } catch {
                         switch error {
                         case .fault: throw .fault("reading a descriptor faulted")
@@ -284,7 +284,7 @@ struct RingFollower {
                         case .budget(.bound): throw .gap(.workBound, workMessage(n))
                         }
                     }
-                    entries.append(TraceEvent(.availEntry, vq: vq, aux: head, timestamp: ctx.t, p0: UInt64(lastAvail &+ UInt16(k)), flags: .sampled))
+                    out.append(TraceEvent(.availEntry, vq: vq, aux: head, timestamp: ctx.t, p0: UInt64(lastAvail &+ UInt16(k)), flags: .sampled))
                 }
             }
             guard let a2 = v.availIdx() else { throw .fault("reading avail.idx faulted") }
@@ -297,7 +297,7 @@ struct RingFollower {
             if c > 0 {
                 guard v.usedElems(from: lastUsed, count: c, into: &elems) else { throw .fault("reading the used ring faulted") }
                 for (k, raw) in elems.enumerated() {
-                    entries.append(TraceEvent(.usedEntry, vq: vq, timestamp: ctx.t, p0: UInt64(lastUsed &+ UInt16(k)),
+                    out.append(TraceEvent(.usedEntry, vq: vq, timestamp: ctx.t, p0: UInt64(lastUsed &+ UInt16(k)),
                                               p1: raw & 0xFFFF_FFFF, p2: raw >> 32, flags: .sampled))
                 }
             }
@@ -311,10 +311,10 @@ struct RingFollower {
             if SnapshotGuard.usedSideAtRisk(prevUsed: lastUsed, used: u, usedAgain: u2, availAfter: a3, size: UInt32(n), writeAhead: UInt32(w)) {
                 throw .gap(.lap, "\(c) used elements read while the device published \(Int(u2 &- u)) more (queue size \(n), write-ahead \(w))")
             }
-            // 4. Written only when something was new, plus the first quiet poll after that.
+            // 4. Written only when something was new (the entries are in `out` already), plus the
+            //    first quiet poll after that.
             let news = m > 0 || c > 0
             if news || force || quietOwed {
-                out.append(contentsOf: entries)
                 out.append(TraceEvent(.poll, vq: vq, timestamp: ctx.t, p0: UInt64(a), p1: UInt64(u), flags: .sampled))
                 inGap = false
             }
@@ -324,7 +324,7 @@ struct RingFollower {
             buffersExposed += UInt64(m)
             buffersUsed += UInt64(c)
         } catch {
-            entries.removeAll(keepingCapacity: true)
+            out.removeSubrange(mark...)
             switch error {
             case .stopped:
                 return   // the capture is ending; nothing of this poll is written

@@ -52,9 +52,7 @@ struct SplitRingView {
     func descriptor(_ i: UInt16) -> RawDescriptor? { SplitRingView.descriptor(in: desc, at: Int(i) * 16) }
 
     static func descriptor(in r: GuestRange, at offset: Int) -> RawDescriptor? {
-        var raw = (UInt64(0), UInt64(0))
-        let ok = withUnsafeMutableBytes(of: &raw) { r.read(at: offset, into: $0) }
-        guard ok else { return nil }
+        guard let raw = r.load16Bytes(at: offset) else { return nil }
         return RawDescriptor(addr: raw.0, len: UInt32(truncatingIfNeeded: raw.1), flags: UInt16(truncatingIfNeeded: raw.1 >> 32),
                              next: UInt16(truncatingIfNeeded: raw.1 >> 48))
     }

@@ -36,6 +36,15 @@ public struct GuestRange: @unchecked Sendable {
         return ok ? v : nil
     }
 
+    /// The 16 bytes at `offset` as two little-endian words (a split descriptor), if inside and the
+    /// read did not fault: the descriptor walk's read, without a general copy's call to memcpy.
+    public func load16Bytes(at offset: Int) -> (UInt64, UInt64)? {
+        guard fits(offset, 16) else { return nil }
+        var raw = (UInt64(0), UInt64(0))
+        let ok = withUnsafeMutableBytes(of: &raw) { cs_guarded_read16($0.baseAddress, base + offset) == 0 }
+        return ok ? raw : nil
+    }
+
     /// Copies `into.count` bytes from `offset`; false if outside or if reading faulted.
     public func read(at offset: Int, into buffer: UnsafeMutableRawBufferPointer) -> Bool {
         guard fits(offset, buffer.count) else { return false }

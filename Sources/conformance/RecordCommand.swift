@@ -52,6 +52,9 @@ struct Record: ParsableCommand {
     @Option(name: .customLong("poll-interval-us"), help: "Microseconds between polls of the rings.")
     var pollInterval: Int = 20
 
+    @Flag(name: .customLong("busy-poll"), help: "Never sleep between polls: spin on the rings, looking at the sockets once a poll interval. Reacts faster to busy rings and uses a whole core even when they are quiet (give the recorder a core of its own).")
+    var busyPoll = false
+
     @Option(name: .customLong("write-ahead"), help: "Entries a driver or device may write beyond the index it published (the lap guard's W; Linux 1, DPDK at most 32).")
     var writeAhead: Int = 32
 
@@ -104,6 +107,7 @@ struct Record: ParsableCommand {
         o.maxEvents = maxEvents
         o.queues = queues
         o.pollIntervalMicros = pollInterval
+        o.busyPoll = busyPoll
         o.writeAhead = writeAhead
         o.driverWriteAhead = driverWriteAhead
         o.acceptTimeout = acceptTimeout

@@ -14,6 +14,8 @@ void cs_guard_install(void);
 
 /// Copies `len` bytes from `src` (peer memory) to `dst` (ours). 0, or -1 if reading faulted.
 int cs_guarded_read(void *dst, const void *src, size_t len);
+/// `cs_guarded_read` of exactly 16 bytes (a split descriptor): two loads, no call to memcpy.
+int cs_guarded_read16(void *dst, const void *src);
 /// Copies `len` bytes from `src` (ours) to `dst` (peer memory). 0, or -1 if writing faulted.
 int cs_guarded_write(void *dst, const void *src, size_t len);
 

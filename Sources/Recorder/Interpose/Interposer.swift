@@ -48,7 +48,7 @@ final class Interposer {
 
     /// The message the back-end receives instead of `m` (fds of `m` are closed by the caller after
     /// sending; fds added here stay the interposer's).
-    func rewriteRequest(_ m: Message, rings: [UInt16: RingFollower], memory: MemoryTable, queueCount: Int, features: UInt64) -> Rewrite {
+    func rewriteRequest(_ m: Message, rings: RingTable, memory: MemoryTable, queueCount: Int, features: UInt64) -> Rewrite {
         let format: RingFormat = features & FeatureBit.ringPacked.mask != 0 ? .packed : .split
         switch m.request {
         case .setMemTable?:
@@ -73,7 +73,7 @@ final class Interposer {
         case .setVringAddr?:
             guard let a = m.decode(VringAddress.self), a.index < UInt32(queueCount) else { return .forward(m) }
             let vq = UInt16(a.index)
-            guard let cfg = rings[vq]?.config, let r = region, let shadow = r.ring(vq: vq, size: cfg.size, format: format) else {
+            guard let cfg = rings.config(vq), let r = region, let shadow = r.ring(vq: vq, size: cfg.size, format: format) else {
                 unshadowed[vq] = region == nil ? "SET_VRING_ADDR came before SET_MEM_TABLE"
                     : Int(vq) >= region!.vrings ? "the relay's region has room for vrings 0-\(region!.vrings - 1) only"
                     : "no valid \(format) size (SET_VRING_NUM) before SET_VRING_ADDR"
@@ -94,7 +94,7 @@ final class Interposer {
         case .setVringBase?:
             // A base set after the address: the shadow avail.idx follows it until the ring starts.
             if let s = m.decode(VringState.self), s.index < UInt32(queueCount), let shadow = shadows[UInt16(s.index)],
-               relays[UInt16(s.index)] == nil, var cfg = rings[UInt16(s.index)]?.config {
+               relays[UInt16(s.index)] == nil, var cfg = rings.config(UInt16(s.index)) {
                 cfg.base = UInt16(truncatingIfNeeded: s.num)
                 if shadow.format == .packed {
                     if let p = packedStart(UInt16(s.index), cfg), !p.resume { PackedRingRelay.initShadow(shadow, start: p.a) }
@@ -247,9 +247,9 @@ final class Interposer {
     }
 
     /// A new memory table: the front-end's rings are found again in it.
-    func memoryChanged(_ rings: [UInt16: RingFollower], memory: MemoryTable, t: UInt64, out: inout [TraceEvent]) {
+    func memoryChanged(_ rings: RingTable, memory: MemoryTable, t: UInt64, out: inout [TraceEvent]) {
         for vq in relays.keys.sorted() {
-            guard let c = rings[vq]?.config, let r = relays[vq]!.remapped(config: c, memory: memory) else {
+            guard let c = rings.config(vq), let r = relays[vq]!.remapped(config: c, memory: memory) else {
                 relays[vq] = nil
                 gap(vq, .unmapped, "the front-end's ring is not inside its new memory table", t: t, out: &out)
                 continue
