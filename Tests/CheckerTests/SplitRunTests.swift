@@ -56,10 +56,11 @@ import VirtioProtocol
     }
 
     /// A generated schedule as trace bytes.
-    static func generate(_ c: ScheduleConfig, events: UInt64) -> [UInt8] {
+    static func generate(_ c: ScheduleConfig, events: UInt64, edit: (inout [TraceEvent]) -> Void = { _ in }) -> [UInt8] {
         var out: [TraceEvent] = []
         var gen = ScheduleGenerator(config: c) { out.append($0) }
         gen.run(events: events)
+        edit(&out)
         return TraceBytes.encode(header: gen.header, events: out)
     }
 
@@ -139,11 +140,7 @@ import VirtioProtocol
     @Test("a share that meets a coupling after the plan's sample stops, and the trace is checked in one piece")
     func couplingAfterTheSampleFallsBackToSerial() throws {
         let c = ScheduleConfig(profile: .vhostUser, pairs: 2, queueSize: 16, startIndex: 0, seed: 9)
-        var events: [TraceEvent] = []
-        var gen = ScheduleGenerator(config: c) { events.append($0) }
-        gen.run(events: 3_000)
-        events.insert(TraceEvent(.setLogBase), at: 2_000)
-        let bytes = TraceBytes.encode(header: gen.header, events: events)
+        let bytes = Self.generate(c, events: 3_000) { $0.insert(TraceEvent(.setLogBase), at: 2_000) }
         let open: @Sendable () throws -> TraceReader = { try TraceReader(bytes: bytes) }
         guard case .success(let plan) = SplitPlan.make(try open(), jobs: 2, sample: 1_000) else { Issue.record("not split"); return }
         #expect(SplitRun.check(open: open, path: "t", plan: plan) == nil)
@@ -156,13 +153,7 @@ import VirtioProtocol
     func brokenShareIsCaught() throws {
         // SET_OWNER twice is a device-wide finding (no vq): reported by both shares, it would count twice.
         let c = ScheduleConfig(profile: .linuxUpstream, pairs: 2, queueSize: 16, startIndex: 0, seed: 5)
-        var events: [TraceEvent] = []
-        var gen = ScheduleGenerator(config: c) { events.append($0) }
-        gen.run(events: 2_000)
-        var twice = TraceEvent(.setOwner)
-        twice.vq = TraceEvent.none
-        events.append(twice)
-        let bytes = TraceBytes.encode(header: gen.header, events: events)
+        let bytes = Self.generate(c, events: 2_000) { $0.append(TraceEvent(.setOwner)) }
         let serial = CheckRun.check(reader: try TraceReader(bytes: bytes), path: "t")
         #expect(serial.findings.map(\.rule) == [.vhostOwnerTwice])
         guard case .success(let plan) = SplitPlan.make(try TraceReader(bytes: bytes), jobs: 2) else { Issue.record("not split"); return }
