@@ -10,7 +10,10 @@
 #   check events/s, exact and polled          target >= 50 M/s exact, >= 25 M/s polled (one core)
 #   ratio check/decode (CPU time, same file)  target <= 6 on the exact trace
 #   max RSS at EVENTS/10 and EVENTS           target ratio <= 1.10 for both traces; exact <= 64 MiB
-#   parallel speed-up of `check F1..Fn`       wall time of the n single-file runs summed over the wall
+#   split speed-up of one trace               wall time of `check --jobs 1` over `check --jobs <cores>`
+#                                             on the large exact and polled traces (the trace cut by vq,
+#                                             Specs/performance.md); no target of its own
+#   parallel speed-up of `check F1..Fn`       wall time of the n single-file runs (`--jobs 1`) summed over the wall
 #                                             time of one run given all n; target >= 0.8 x cores (wall
 #                                             time: only meaningful when the machine has idle cores, so
 #                                             the CPU time over wall time of that run, the cores it kept
@@ -57,13 +60,15 @@ events() { grep -o '([0-9]* events' "$dir/out-$1" | tr -dc 0-9; }
 : > "$dir/results"
 for kind in exact polled; do
   run "decode-$kind" "$dir/decode" "$dir/$kind$big.trace"
-  run "check-$kind" "$bin" check "$dir/$kind$big.trace"
-  run "check-$kind-small" "$bin" check "$dir/$kind$small.trace"
+  # One core: a single file is otherwise split across every core.
+  run "check-$kind" "$bin" check --jobs 1 "$dir/$kind$big.trace"
+  run "check-$kind-small" "$bin" check --jobs 1 "$dir/$kind$small.trace"
+  run "split-$kind" "$bin" check --jobs "$cores" "$dir/$kind$big.trace"
 done
 # Parallel: two copies of each small trace, one file per core's worth of work and more.
 files=()
 for kind in exact polled; do for c in 1 2; do cp "$dir/$kind$small.trace" "$dir/par-$kind-$c.trace"; files+=("$dir/par-$kind-$c.trace"); done; done
-for f in "${files[@]}"; do run "single-$(basename "$f")" "$bin" check "$f"; done
+for f in "${files[@]}"; do run "single-$(basename "$f")" "$bin" check --jobs 1 "$f"; done
 run parallel "$bin" check "${files[@]}"
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -85,6 +90,11 @@ awk -v ee="$ev_exact" -v ep="$ev_polled" -v se="$size_exact" -v sp="$size_polled
       ratio[k] = c / (d > 0 ? d : 0.001)
       printf "%-7s %12d %9.0f %9.3f %14.0f %14.0f %8.3f %8.1f Mi %8.1f Mi %6.3f\n", k, ev, sz / 1048576, d, deps[k], ceps[k], c,
              rss["check-" k "-small"] / 1024, rss["check-" k] / 1024, flat[k]
+    }
+    for (i = 1; i <= n; i++) {
+      k = kinds[i]; w = wall["split-" k]
+      printf "split: %s trace, --jobs 1 %.2f s, --jobs %d %.2f s wall (%.2f s CPU): speed-up %.2f\n", k, wall["check-" k], cores, w,
+             cpu["split-" k], wall["check-" k] / (w > 0 ? w : 0.01)
     }
     speedup = single / (wall["parallel"] > 0 ? wall["parallel"] : 0.01)
     printf "parallel: %d files, %.2f s one by one, %.2f s in one `check` (%.2f s CPU: %.2f cores busy)\n", nfiles, single, wall["parallel"],
