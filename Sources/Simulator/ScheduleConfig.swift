@@ -79,6 +79,15 @@ public enum Fault: String, CaseIterable, Sendable {
     /// Whether the fault is one of a packed ring (its configuration negotiates VIRTIO_F_RING_PACKED).
     public var packed: Bool { rawValue.hasPrefix("PACKED-") }
 
+    /// The configuration the randomized tests inject this fault into for `seed`: profile, pairs,
+    /// queue size (packed faults also on sizes that are not powers of two), EVENT_IDX and IN_ORDER
+    /// vary with the seed, the ring starts near the index wrap; then `adapt`ed to the fault.
+    public func schedule(seed: UInt64) -> ScheduleConfig {
+        adapt(ScheduleConfig(profile: Profile.allCases[Int(seed) % Profile.allCases.count], pairs: 2 + Int(seed % 3),
+                             queueSize: packed ? [3, 16, 250][Int(seed) % 3] : [4, 16, 256][Int(seed) % 3], eventIdx: seed % 2 == 0,
+                             startIndex: 65530, seed: seed, inOrder: seed % 3 == 1))
+    }
+
     /// A configuration in which this fault is meaningful (e.g. indirect needs the feature,
     /// a mapping fault needs two workers, an inactive TX queue needs fewer active pairs).
     public func adapt(_ c: ScheduleConfig) -> ScheduleConfig {

@@ -68,11 +68,7 @@ import VirtioProtocol
     @Test("each injected fault is caught with exactly its rule", arguments: Fault.allCases)
     func injectedFaultIsCaught(_ f: Fault) {
         for seed: UInt64 in 1...6 {
-            // Packed faults run on sizes that are not powers of two too, in any order and IN_ORDER.
-            let base = ScheduleConfig(profile: Profile.allCases[Int(seed) % Profile.allCases.count], pairs: 2 + Int(seed % 3),
-                                      queueSize: f.packed ? [3, 16, 250][Int(seed) % 3] : [4, 16, 256][Int(seed) % 3], eventIdx: seed % 2 == 0,
-                                      startIndex: 65530, seed: seed, inOrder: seed % 3 == 1)
-            let c = f.adapt(base)
+            let c = f.schedule(seed: seed)
             let r = Self.run(c, events: 5_000)
             #expect(r.injected, "\(c): no moment to inject the fault")
             #expect(Set(r.findings.map(\.rule)) == [f.rule], "\(c): \(r.findings.prefix(4).map { "\($0.rule.rawValue) @\($0.eventIndex.map(String.init) ?? "end"): \($0.message)" })")

@@ -67,10 +67,7 @@ import VirtioProtocol
     @Test("a split run reports what the serial run does, on generated traces with each injected fault", arguments: Fault.allCases)
     func injectedFaultSplitsAsSerial(_ f: Fault) {
         for seed: UInt64 in 1...2 {
-            let base = ScheduleConfig(profile: Profile.allCases[Int(seed) % Profile.allCases.count], pairs: 2 + Int(seed % 3),
-                                      queueSize: f.packed ? [3, 16, 250][Int(seed) % 3] : [4, 16, 256][Int(seed) % 3], eventIdx: seed % 2 == 0,
-                                      startIndex: 65530, seed: seed, inOrder: seed % 3 == 1)
-            let r = Self.compare(Self.generate(f.adapt(base), events: 3_000), name: "\(f)-\(seed)")
+            let r = Self.compare(Self.generate(f.schedule(seed: seed), events: 3_000), name: "\(f)-\(seed)")
             #expect(r.split)
             #expect(r.differences.isEmpty, "\(r.differences.joined(separator: "\n"))")
         }
